@@ -1,0 +1,79 @@
+/**
+ * The service's configuration: one documented defaults object, overridden by
+ * flags and environment variables in main.ts, validated once at start-up and
+ * then frozen. Durations are in seconds.
+ */
+export interface Config {
+  /** SQLite file; created with its directory on first start. `:memory:` for tests. Env AUTHZ_DATA_FILE. */
+  dataFile: string;
+  /** host:port the gRPC server binds. Port 0 picks a free port. Env AUTHZ_GRPC_ADDRESS. */
+  grpcAddress: string;
+  /** host:port of the embedded HTTP gateway. Env AUTHZ_HTTP_ADDRESS. */
+  httpAddress: string;
+  /** Run the embedded HTTP gateway (off for Envoy deployments). Env AUTHZ_GATEWAY=false to disable. */
+  gateway: boolean;
+  /** The `iss` of issued tokens and the base of the metadata endpoints. Env AUTHZ_ISSUER. Defaults to http://<httpAddress>. */
+  issuer: string;
+  /** Longest a graceful shutdown waits for in-flight calls before cancelling them. */
+  shutdownGraceSeconds: number;
+  /** Log level: `debug`, `info`, `warn`, `error`. Env AUTHZ_LOG_LEVEL. */
+  logLevel: LogLevel;
+}
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+export const defaults: Readonly<Config> = Object.freeze({
+  dataFile: "./data/authz.db",
+  grpcAddress: "127.0.0.1:50051",
+  httpAddress: "127.0.0.1:8080",
+  gateway: true,
+  issuer: "",
+  shutdownGraceSeconds: 10, // 10 seconds
+  logLevel: "info",
+});
+
+/** Merges overrides over the defaults, validates, fills derived values and freezes. */
+export function loadConfig(overrides: Partial<Config> = {}): Readonly<Config> {
+  const config: Config = { ...defaults, ...dropUndefined(overrides) };
+  if (!config.issuer) config.issuer = `http://${config.httpAddress}`;
+  const problems = [
+    checkAddress("grpcAddress", config.grpcAddress),
+    checkAddress("httpAddress", config.httpAddress),
+    config.dataFile ? undefined : "dataFile must not be empty",
+    checkIssuer(config.issuer),
+    config.shutdownGraceSeconds >= 0 ? undefined : "shutdownGraceSeconds must be >= 0",
+    ["debug", "info", "warn", "error"].includes(config.logLevel) ? undefined : `logLevel must be debug, info, warn or error`,
+  ].filter((p): p is string => p !== undefined);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(config);
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration: ${problems.join("; ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+function checkAddress(name: string, value: string): string | undefined {
+  const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
+  if (!match || Number(match[2]) > 65535) return `${name} must be host:port, got ${JSON.stringify(value)}`;
+  return undefined;
+}
+
+function checkIssuer(value: string): string | undefined {
+  try {
+    const url = new URL(value);
+    // RFC 8414 §2: the issuer is an https URL without query or fragment; plain
+    // http is accepted for loopback development and tests.
+    if (url.search || url.hash) return "issuer must have no query or fragment";
+    if (url.protocol !== "https:" && url.protocol !== "http:") return "issuer must be an http(s) URL";
+    return undefined;
+  } catch {
+    return `issuer must be an absolute URL, got ${JSON.stringify(value)}`;
+  }
+}
+
+function dropUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,267 @@
+import type { Clock } from "../clock.js";
+import type { Store } from "../store/repositories.js";
+import { AudienceTaken } from "../store/repositories.js";
+import { Aborted, AlreadyExists, FailedPrecondition, NotFound, Violations } from "./errors.js";
+import { etagOf, newId } from "./ids.js";
+import { listQuery, toPage, type Page } from "./listing.js";
+
+export type SigningAlg = "ES256" | "RS256" | "EdDSA";
+export type TokenDialect = "access_token" | "access_token_authz";
+
+export const SIGNING_ALGS: readonly SigningAlg[] = ["ES256", "RS256", "EdDSA"];
+export const TOKEN_DIALECTS: readonly TokenDialect[] = ["access_token", "access_token_authz"];
+
+export interface Permission {
+  value: string;
+  description: string;
+}
+
+export interface ApiServer {
+  seq: number;
+  id: string;
+  name: string;
+  identifier: string;
+  audiences: string[];
+  description: string;
+  permissions: Permission[];
+  signingAlg: SigningAlg;
+  tokenLifetimeSeconds: number;
+  tokenDialect: TokenDialect;
+  enforcePolicies: boolean;
+  allowOfflineAccess: boolean;
+  refreshTokenLifetimeSeconds: number;
+  skipConsent: boolean;
+  dynamicClientAccess: boolean;
+  dynamicClientScopes: string[];
+  system: boolean;
+  /** Milliseconds since the epoch. */
+  createTime: number;
+  updateTime: number;
+  version: number;
+}
+
+/**
+ * What a caller may set. Enum-valued fields arrive as strings so that an
+ * unknown value from the wire is reported as a field violation, not dropped;
+ * `undefined` means "not given" (the default applies on create).
+ */
+export interface ApiServerInput {
+  name: string;
+  identifier: string;
+  audiences: string[];
+  description: string;
+  permissions: Permission[];
+  signingAlg: string | undefined;
+  tokenLifetimeSeconds: number;
+  tokenDialect: string | undefined;
+  enforcePolicies: boolean;
+  allowOfflineAccess: boolean;
+  refreshTokenLifetimeSeconds: number;
+  skipConsent: boolean;
+  dynamicClientAccess: boolean;
+  dynamicClientScopes: string[];
+}
+
+export const DEFAULT_TOKEN_LIFETIME_SECONDS = 86_400; // 1 day
+export const DEFAULT_REFRESH_TOKEN_LIFETIME_SECONDS = 2_592_000; // 30 days
+const TOKEN_LIFETIME = { min: 60, max: 2_592_000 }; // 1 minute .. 30 days
+const REFRESH_LIFETIME = { min: 60, max: 31_536_000 }; // 1 minute .. 365 days
+/** The identifier namespace of built-in API servers. */
+export const RESERVED_IDENTIFIER_PREFIX = "urn:authz:";
+
+/** Fields an update mask may name, by proto field name, with the input key they set. */
+const UPDATABLE: Record<string, keyof ApiServerInput> = {
+  name: "name",
+  audiences: "audiences",
+  description: "description",
+  permissions: "permissions",
+  signing_alg: "signingAlg",
+  token_lifetime_seconds: "tokenLifetimeSeconds",
+  token_dialect: "tokenDialect",
+  enforce_policies: "enforcePolicies",
+  allow_offline_access: "allowOfflineAccess",
+  refresh_token_lifetime_seconds: "refreshTokenLifetimeSeconds",
+  skip_consent: "skipConsent",
+  dynamic_client_access: "dynamicClientAccess",
+  dynamic_client_scopes: "dynamicClientScopes",
+};
+const IMMUTABLE = new Set(["identifier"]);
+const OUTPUT_ONLY = new Set(["id", "create_time", "update_time", "etag", "system"]);
+const FILTER_FIELDS = { name: "string", identifier: "string" } as const;
+
+/**
+ * A scope token is NQCHAR without `"` and `\`: %x21 / %x23-5B / %x5D-7E
+ * (RFC 6749 §3.3), so a permission can appear in a space-separated `scope`.
+ */
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+/** Audience values: visible ASCII, no spaces (they travel in form bodies and `aud`). */
+const AUDIENCE = /^[\x21-\x7E]+$/;
+
+export function createApiServers(deps: { store: Store; clock: Clock }) {
+  const { store, clock } = deps;
+
+  function get(id: string): ApiServer {
+    const server = id ? store.apiServers.get(id) : undefined;
+    if (!server) throw new NotFound("API server", id);
+    return server;
+  }
+
+  function create(input: ApiServerInput, options: { system?: boolean } = {}): ApiServer {
+    const v = new Violations();
+    const fields = validate(input, v, "api_server.");
+    checkIdentifier(input.identifier, v, "api_server.identifier", options.system === true);
+    v.throwIfAny();
+    const now = clock.now();
+    const server: ApiServer = {
+      seq: 0,
+      id: newId("as"),
+      identifier: input.identifier,
+      ...fields,
+      system: options.system === true,
+      createTime: now,
+      updateTime: now,
+      version: 1,
+    };
+    return translateConflicts(() => store.apiServers.insert(server));
+  }
+
+  function list(pageSize: number, pageToken: string, filter: string): Page<ApiServer> {
+    const query = listQuery(pageSize, pageToken, filter, FILTER_FIELDS);
+    return toPage(store.apiServers.list(query), query, filter);
+  }
+
+  function update(id: string, input: ApiServerInput, mask: string[], etag: string): ApiServer {
+    const v = new Violations();
+    checkMask(mask, v);
+    v.throwIfAny();
+    return store.transaction(() => {
+      const current = get(id);
+      checkEtag(current, etag);
+      const merged: ApiServerInput = toInput(current);
+      for (const path of mask) (merged as unknown as Record<string, unknown>)[UPDATABLE[path]!] = input[UPDATABLE[path]!];
+      const fields = validate(merged, v, "api_server.");
+      v.throwIfAny();
+      const next: ApiServer = { ...current, ...fields, updateTime: clock.now(), version: current.version + 1 };
+      const ok = translateConflicts(() => store.apiServers.update(next));
+      if (!ok) throw new Aborted("the API server changed concurrently; read it again");
+      return next;
+    });
+  }
+
+  function remove(id: string, etag: string): void {
+    store.transaction(() => {
+      const current = get(id);
+      checkEtag(current, etag);
+      if (current.system) throw new FailedPrecondition("the built-in management API server cannot be deleted");
+      store.apiServers.delete(id);
+    });
+  }
+
+  return { create, get, list, update, delete: remove };
+}
+
+export type ApiServers = ReturnType<typeof createApiServers>;
+
+export function etagOfApiServer(server: ApiServer): string {
+  return etagOf(server.id, server.version);
+}
+
+function checkEtag(current: ApiServer, etag: string): void {
+  if (etag && etag !== etagOfApiServer(current)) throw new Aborted("etag does not match the current API server; read it again");
+}
+
+function checkMask(mask: string[], v: Violations): void {
+  if (mask.length === 0) v.add("update_mask", "must name at least one field");
+  for (const path of new Set(mask)) {
+    if (IMMUTABLE.has(path)) v.add(`update_mask`, `${path} is immutable after create`);
+    else if (OUTPUT_ONLY.has(path)) v.add(`update_mask`, `${path} is output only`);
+    else if (!(path in UPDATABLE)) v.add(`update_mask`, `unknown field ${JSON.stringify(path)}`);
+  }
+}
+
+function checkIdentifier(identifier: string, v: Violations, field: string, system: boolean): void {
+  if (!identifier) v.add(field, "is required");
+  else if (identifier.length > 600 || !AUDIENCE.test(identifier)) v.add(field, "must be 1..600 visible ASCII characters without spaces");
+  else if (!system && identifier.startsWith(RESERVED_IDENTIFIER_PREFIX)) v.add(field, `the ${RESERVED_IDENTIFIER_PREFIX} namespace is reserved`);
+}
+
+type ValidatedFields = Omit<ApiServer, "seq" | "id" | "identifier" | "system" | "createTime" | "updateTime" | "version">;
+
+/** Checks every settable field (all violations at once) and applies defaults. */
+function validate(input: ApiServerInput, v: Violations, prefix: string): ValidatedFields {
+  const name = input.name.trim();
+  if (!name) v.add(`${prefix}name`, "is required");
+  else if (name.length > 200 || /[\x00-\x1F\x7F]/.test(name)) v.add(`${prefix}name`, "must be at most 200 characters without control characters");
+
+  if (input.audiences.length > 20) v.add(`${prefix}audiences`, "must have at most 20 entries");
+  const seenAudiences = new Set<string>();
+  input.audiences.forEach((a, i) => {
+    if (!a || a.length > 600 || !AUDIENCE.test(a)) v.add(`${prefix}audiences[${i}]`, "must be 1..600 visible ASCII characters without spaces");
+    else if (a === input.identifier) v.add(`${prefix}audiences[${i}]`, "must not repeat the identifier");
+    else if (a.startsWith(RESERVED_IDENTIFIER_PREFIX)) v.add(`${prefix}audiences[${i}]`, `the ${RESERVED_IDENTIFIER_PREFIX} namespace is reserved`);
+    else if (seenAudiences.has(a)) v.add(`${prefix}audiences[${i}]`, "is a duplicate");
+    seenAudiences.add(a);
+  });
+
+  if (input.description.length > 2000) v.add(`${prefix}description`, "must be at most 2,000 characters");
+
+  if (input.permissions.length > 500) v.add(`${prefix}permissions`, "must have at most 500 entries");
+  const values = new Set<string>();
+  input.permissions.forEach((p, i) => {
+    if (!p.value || p.value.length > 280 || !SCOPE_TOKEN.test(p.value)) {
+      v.add(`${prefix}permissions[${i}].value`, "must be 1..280 characters of RFC 6749 scope-token syntax (no spaces, quotes or backslashes), e.g. orders:read");
+    } else if (values.has(p.value)) v.add(`${prefix}permissions[${i}].value`, `duplicate permission ${JSON.stringify(p.value)}`);
+    values.add(p.value);
+    if (p.description.length > 500) v.add(`${prefix}permissions[${i}].description`, "must be at most 500 characters");
+  });
+
+  const signingAlg = input.signingAlg ?? "ES256";
+  if (!SIGNING_ALGS.includes(signingAlg as SigningAlg)) v.add(`${prefix}signing_alg`, `must be one of ${SIGNING_ALGS.join(", ")}`);
+  const tokenDialect = input.tokenDialect ?? "access_token";
+  if (!TOKEN_DIALECTS.includes(tokenDialect as TokenDialect)) v.add(`${prefix}token_dialect`, "must be ACCESS_TOKEN or ACCESS_TOKEN_AUTHZ");
+
+  const tokenLifetimeSeconds = input.tokenLifetimeSeconds || DEFAULT_TOKEN_LIFETIME_SECONDS;
+  if (!inRange(tokenLifetimeSeconds, TOKEN_LIFETIME)) v.add(`${prefix}token_lifetime_seconds`, `must be ${TOKEN_LIFETIME.min}..${TOKEN_LIFETIME.max} (0 for the default)`);
+  const refreshTokenLifetimeSeconds = input.refreshTokenLifetimeSeconds || DEFAULT_REFRESH_TOKEN_LIFETIME_SECONDS;
+  if (!inRange(refreshTokenLifetimeSeconds, REFRESH_LIFETIME)) {
+    v.add(`${prefix}refresh_token_lifetime_seconds`, `must be ${REFRESH_LIFETIME.min}..${REFRESH_LIFETIME.max} (0 for the default)`);
+  }
+
+  const dynamicClientScopes = [...new Set(input.dynamicClientScopes)];
+  input.dynamicClientScopes.forEach((s, i) => {
+    if (!values.has(s)) v.add(`${prefix}dynamic_client_scopes[${i}]`, `${JSON.stringify(s)} is not one of the API server's permissions`);
+  });
+
+  return {
+    name,
+    audiences: input.audiences,
+    description: input.description,
+    permissions: input.permissions.map((p) => ({ value: p.value, description: p.description })),
+    signingAlg: signingAlg as SigningAlg,
+    tokenLifetimeSeconds,
+    tokenDialect: tokenDialect as TokenDialect,
+    enforcePolicies: input.enforcePolicies,
+    allowOfflineAccess: input.allowOfflineAccess,
+    refreshTokenLifetimeSeconds,
+    skipConsent: input.skipConsent,
+    dynamicClientAccess: input.dynamicClientAccess,
+    dynamicClientScopes,
+  };
+}
+
+function inRange(n: number, r: { min: number; max: number }): boolean {
+  return Number.isInteger(n) && n >= r.min && n <= r.max;
+}
+
+function toInput(s: ApiServer): ApiServerInput {
+  return { ...s };
+}
+
+function translateConflicts<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof AudienceTaken) throw new AlreadyExists(err.message);
+    throw err;
+  }
+}

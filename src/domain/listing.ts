@@ -1,0 +1,101 @@
+import { createHash } from "node:crypto";
+import { InvalidArgument } from "./errors.js";
+
+/**
+ * Shared list semantics (AIP-158 pagination, an AIP-160 subset for filters):
+ * stable order by insertion sequence, opaque page tokens bound to the filter.
+ */
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 500;
+
+export interface FilterTerm {
+  field: string;
+  /** `eq` for an exact match, `prefix` when the value ended in `*`. */
+  op: "eq" | "prefix";
+  value: string | boolean;
+}
+
+export interface ListQuery {
+  terms: FilterTerm[];
+  /** Return rows with a sequence number greater than this. */
+  afterSeq: number;
+  /** Rows to return; callers ask one more than the page to detect a next page. */
+  limit: number;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextPageToken: string;
+}
+
+export type FieldKind = "string" | "bool";
+
+/**
+ * Parses `field = "value" AND other = true`. String values are double-quoted
+ * (backslash escapes `"` and `\`); a trailing unescaped `*` means prefix match.
+ */
+export function parseFilter(filter: string, fields: Record<string, FieldKind>): FilterTerm[] {
+  const text = filter.trim();
+  if (text === "") return [];
+  const terms: FilterTerm[] = [];
+  const term = /^\s*([a-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|(true|false))\s*(?:AND\s+|$)/;
+  let rest = text;
+  while (rest.length > 0) {
+    const m = term.exec(rest);
+    if (!m) throw filterError(`cannot parse near ${JSON.stringify(rest.slice(0, 40))}; expected field = "value" [AND ...]`);
+    const [whole, field, quoted, bool] = m as unknown as [string, string, string | undefined, string | undefined];
+    const kind = fields[field];
+    if (!kind) throw filterError(`unknown field ${JSON.stringify(field)}; allowed: ${Object.keys(fields).join(", ")}`);
+    if (kind === "bool") {
+      if (bool === undefined) throw filterError(`${field} takes true or false`);
+      terms.push({ field, op: "eq", value: bool === "true" });
+    } else {
+      if (quoted === undefined) throw filterError(`${field} takes a quoted string`);
+      const prefix = /(^|[^\\])\*$/.test(quoted);
+      const value = (prefix ? quoted.slice(0, -1) : quoted).replace(/\\(.)/g, "$1");
+      terms.push({ field, op: prefix ? "prefix" : "eq", value });
+    }
+    rest = rest.slice(whole.length);
+  }
+  return terms;
+}
+
+/** Validates page_size/page_token and turns them into a store query. */
+export function listQuery(pageSize: number, pageToken: string, filter: string, fields: Record<string, FieldKind>): ListQuery {
+  if (!Number.isInteger(pageSize) || pageSize < 0 || pageSize > MAX_PAGE_SIZE) {
+    throw new InvalidArgument([{ field: "page_size", description: `must be between 0 and ${MAX_PAGE_SIZE}` }]);
+  }
+  const terms = parseFilter(filter, fields);
+  const afterSeq = pageToken ? decodePageToken(pageToken, filter) : 0;
+  return { terms, afterSeq, limit: (pageSize || DEFAULT_PAGE_SIZE) + 1 };
+}
+
+/** Cuts the extra row off and makes the next token from the last row returned. */
+export function toPage<T extends { seq: number }>(rows: T[], query: ListQuery, filter: string): Page<T> {
+  const size = query.limit - 1;
+  const items = rows.slice(0, size);
+  const last = items[items.length - 1];
+  const nextPageToken = rows.length > size && last ? encodePageToken(last.seq, filter) : "";
+  return { items, nextPageToken };
+}
+
+function filterHash(filter: string): string {
+  return createHash("sha256").update(filter).digest("base64url").slice(0, 8);
+}
+
+function encodePageToken(seq: number, filter: string): string {
+  return Buffer.from(`1.${seq}.${filterHash(filter)}`).toString("base64url");
+}
+
+function decodePageToken(token: string, filter: string): number {
+  const m = /^1\.(\d{1,15})\.([A-Za-z0-9_-]{8})$/.exec(Buffer.from(token, "base64url").toString("utf8"));
+  if (!m) throw new InvalidArgument([{ field: "page_token", description: "is not a token this service issued" }]);
+  if (m[2] !== filterHash(filter)) {
+    throw new InvalidArgument([{ field: "page_token", description: "was issued for a different filter" }]);
+  }
+  return Number(m[1]);
+}
+
+function filterError(description: string): InvalidArgument {
+  return new InvalidArgument([{ field: "filter", description }]);
+}
