@@ -18,6 +18,23 @@ export interface Config {
   shutdownGraceSeconds: number;
   /** Log level: `debug`, `info`, `warn`, `error`. Env AUTHZ_LOG_LEVEL. */
   logLevel: LogLevel;
+  /** Serve RFC 7591 dynamic client registration at /oauth/register. Off by default. Env AUTHZ_REGISTRATION=true. */
+  registrationEnabled: boolean;
+  /** When set, registration requires `Authorization: Bearer <this>` (RFC 7591 §3). Env AUTHZ_REGISTRATION_TOKEN. */
+  registrationInitialAccessToken: string;
+  /**
+   * Key-encryption key for signing keys at rest, base64url of 32 bytes. Env
+   * AUTHZ_KEY_ENCRYPTION_KEY. Empty: a key file `authz.kek` (mode 0600) beside the data file.
+   */
+  keyEncryptionKey: string;
+  /** How long a rotated-in signing key is published in the JWKS before it signs. Must be >= jwksMaxAgeSeconds. */
+  keyPublishLeadSeconds: number;
+  /** Cache-Control max-age of the JWKS response. */
+  jwksMaxAgeSeconds: number;
+  /** Admin client created on first start (env AUTHZ_ADMIN_CLIENT_ID); generated when empty. */
+  adminClientId: string;
+  /** Its secret (env AUTHZ_ADMIN_CLIENT_SECRET, at least 32 characters); generated and printed once when empty. */
+  adminClientSecret: string;
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -30,6 +47,13 @@ export const defaults: Readonly<Config> = Object.freeze({
   issuer: "",
   shutdownGraceSeconds: 10, // 10 seconds
   logLevel: "info",
+  registrationEnabled: false,
+  registrationInitialAccessToken: "",
+  keyEncryptionKey: "",
+  keyPublishLeadSeconds: 600, // 10 minutes: twice the JWKS max-age
+  jwksMaxAgeSeconds: 300, // 5 minutes
+  adminClientId: "",
+  adminClientSecret: "",
 });
 
 /** Merges overrides over the defaults, validates, fills derived values and freezes. */
@@ -42,6 +66,20 @@ export function loadConfig(overrides: Partial<Config> = {}): Readonly<Config> {
     config.dataFile ? undefined : "dataFile must not be empty",
     checkIssuer(config.issuer),
     config.shutdownGraceSeconds >= 0 ? undefined : "shutdownGraceSeconds must be >= 0",
+    config.registrationInitialAccessToken && config.registrationInitialAccessToken.length < 32
+      ? "registrationInitialAccessToken must be at least 32 characters"
+      : undefined,
+    config.keyEncryptionKey && Buffer.from(config.keyEncryptionKey, "base64url").length !== 32
+      ? "keyEncryptionKey must be base64url of exactly 32 bytes"
+      : undefined,
+    config.jwksMaxAgeSeconds >= 0 && config.keyPublishLeadSeconds >= config.jwksMaxAgeSeconds
+      ? undefined
+      : "keyPublishLeadSeconds must be >= jwksMaxAgeSeconds (caches must see a key before it signs)",
+    config.adminClientId && !/^[A-Za-z0-9._~-]{3,128}$/.test(config.adminClientId)
+      ? "adminClientId must be 3..128 characters of A-Z a-z 0-9 . _ ~ -"
+      : undefined,
+    config.adminClientSecret && config.adminClientSecret.length < 32 ? "adminClientSecret must be at least 32 characters" : undefined,
+    Boolean(config.adminClientId) === Boolean(config.adminClientSecret) ? undefined : "set both adminClientId and adminClientSecret, or neither",
     ["debug", "info", "warn", "error"].includes(config.logLevel) ? undefined : `logLevel must be debug, info, warn or error`,
   ].filter((p): p is string => p !== undefined);
   if (problems.length > 0) throw new ConfigError(problems);

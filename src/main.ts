@@ -1,30 +1,41 @@
 import { parseArgs } from "node:util";
+import { adminBanner, resetAdminSecret } from "./cli/admin.js";
+import { MANAGEMENT_HELP, MANAGEMENT_RESOURCES, runManagementCommand, UsageError } from "./cli/management.js";
 import { systemClock } from "./clock.js";
 import { ConfigError, defaults, loadConfig, type Config } from "./config.js";
-import { createLogger } from "./log.js";
+import { loadKek } from "./kek.js";
+import { createLogger, errorFields } from "./log.js";
 import { bindGrpc, createServer } from "./server.js";
 import { openSqliteStore } from "./store/sqlite/index.js";
 
 const HELP = `authz — OAuth 2.0 authorization service for machine-to-machine API access
 
 Usage:
-  authz serve [options]     start the gRPC server (and the HTTP gateway)
+  authz serve [options]              start the gRPC server (and the HTTP gateway)
+  authz admin reset-secret [--data-file PATH]
+                                     rotate the admin client's secret in the data file and print it
+  authz api-servers|clients|grants ... operator commands (see below)
   authz --help
 
-Options (each also read from the environment variable shown):
+Serve options (each also read from the environment variable shown):
   --data-file PATH        SQLite file, or :memory:           AUTHZ_DATA_FILE     (default ${defaults.dataFile})
   --grpc-address H:P      gRPC listen address                AUTHZ_GRPC_ADDRESS  (default ${defaults.grpcAddress})
   --http-address H:P      HTTP gateway listen address        AUTHZ_HTTP_ADDRESS  (default ${defaults.httpAddress})
   --no-gateway            gRPC only (for Envoy deployments)  AUTHZ_GATEWAY=false
   --issuer URL            token issuer and metadata base     AUTHZ_ISSUER        (default http://<http-address>)
   --log-level LEVEL       debug, info, warn, error           AUTHZ_LOG_LEVEL     (default ${defaults.logLevel})
-`;
+  --registration          enable RFC 7591 registration       AUTHZ_REGISTRATION=true
+                          initial access token for it        AUTHZ_REGISTRATION_TOKEN
+                          signing-key encryption key         AUTHZ_KEY_ENCRYPTION_KEY (default: authz.kek beside the data file)
+                          first-start admin credentials      AUTHZ_ADMIN_CLIENT_ID, AUTHZ_ADMIN_CLIENT_SECRET
+
+${MANAGEMENT_HELP}`;
 
 /** Flags win over environment variables, which win over defaults. */
 export function configFromArgs(args: string[], env: NodeJS.ProcessEnv): Partial<Config> {
   const { values } = parseArgs({
     args,
-    allowPositionals: true,
+    allowPositionals: false,
     options: {
       "data-file": { type: "string" },
       "grpc-address": { type: "string" },
@@ -32,6 +43,7 @@ export function configFromArgs(args: string[], env: NodeJS.ProcessEnv): Partial<
       "no-gateway": { type: "boolean" },
       issuer: { type: "string" },
       "log-level": { type: "string" },
+      registration: { type: "boolean" },
     },
   });
   return {
@@ -41,26 +53,41 @@ export function configFromArgs(args: string[], env: NodeJS.ProcessEnv): Partial<
     gateway: values["no-gateway"] ? false : env.AUTHZ_GATEWAY === undefined ? undefined : env.AUTHZ_GATEWAY !== "false",
     issuer: values.issuer ?? env.AUTHZ_ISSUER,
     logLevel: (values["log-level"] ?? env.AUTHZ_LOG_LEVEL) as Config["logLevel"] | undefined,
+    registrationEnabled: values.registration ? true : env.AUTHZ_REGISTRATION === undefined ? undefined : env.AUTHZ_REGISTRATION === "true",
+    registrationInitialAccessToken: env.AUTHZ_REGISTRATION_TOKEN,
+    keyEncryptionKey: env.AUTHZ_KEY_ENCRYPTION_KEY,
+    adminClientId: env.AUTHZ_ADMIN_CLIENT_ID,
+    adminClientSecret: env.AUTHZ_ADMIN_CLIENT_SECRET,
   };
 }
 
 async function serve(args: string[]): Promise<void> {
   const config = loadConfig(configFromArgs(args, process.env));
   const logger = createLogger(config.logLevel);
+  const { kek, source } = loadKek(config);
   const store = openSqliteStore(config.dataFile);
-  const server = createServer({ config, store, clock: systemClock, logger });
+  const server = await createServer({ config, store, clock: systemClock, logger, kek });
+  if (server.bootstrap && !server.bootstrap.fromConfig) {
+    process.stderr.write(adminBanner("authz admin client created", server.bootstrap.clientId, server.bootstrap.clientSecret));
+  } else if (server.bootstrap) {
+    logger.info("admin client created from AUTHZ_ADMIN_CLIENT_ID", { clientId: server.bootstrap.clientId });
+  }
   const port = await bindGrpc(server.grpc, config.grpcAddress);
-  logger.info("grpc listening", { address: config.grpcAddress, port, dataFile: config.dataFile });
+  logger.info("grpc listening", { address: config.grpcAddress, port, dataFile: config.dataFile, keyEncryptionKey: source, issuer: config.issuer });
 
+  let stopping = false;
   const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
     logger.info("shutting down", { signal });
     server.shutdown().then(() => {
       logger.info("stopped");
       process.exit(0);
     });
   };
-  process.once("SIGTERM", () => stop("SIGTERM"));
-  process.once("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("unhandledRejection", (err) => logger.error("unhandled rejection", errorFields(err)));
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -73,6 +100,13 @@ async function main(argv: string[]): Promise<number> {
     await serve(rest);
     return -1; // keep running
   }
+  if (command === "admin" && rest[0] === "reset-secret") {
+    const { values } = parseArgs({ args: rest.slice(1), options: { "data-file": { type: "string" } } });
+    return resetAdminSecret(values["data-file"] ?? process.env.AUTHZ_DATA_FILE ?? defaults.dataFile, (t) => process.stderr.write(t));
+  }
+  if ((MANAGEMENT_RESOURCES as readonly string[]).includes(command)) {
+    return runManagementCommand(command, rest, process.env, (t) => process.stdout.write(t));
+  }
   process.stderr.write(`unknown command ${JSON.stringify(command)}\n\n${HELP}`);
   return 2;
 }
@@ -82,7 +116,9 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(err instanceof ConfigError ? `${err.message}\n` : `authz: ${(err as Error).stack ?? err}\n`);
+    const known = err instanceof ConfigError || err instanceof UsageError || (err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION";
+    const grpcError = typeof (err as { code?: unknown }).code === "number" ? `${(err as { details?: string }).details}` : undefined;
+    process.stderr.write(known ? `authz: ${(err as Error).message}\n` : grpcError ? `authz: ${grpcError}\n` : `authz: ${(err as Error).stack ?? err}\n`);
     process.exitCode = 1;
   },
 );

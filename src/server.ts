@@ -2,13 +2,31 @@ import * as grpc from "@grpc/grpc-js";
 import { loadFileDescriptorSetFromBuffer } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
-import type { Clock } from "./clock.js";
+import { toSeconds, type Clock } from "./clock.js";
 import type { Config } from "./config.js";
-import { descriptorBytes, SERVICE_NAMES } from "./descriptor.js";
+import { descriptorBytes, descriptorRegistry, SERVICE_NAMES } from "./descriptor.js";
 import { createApiServers } from "./domain/api_servers.js";
+import { createAudit } from "./domain/audit.js";
+import { bootstrapAdmin, type AdminCredentials } from "./domain/bootstrap.js";
+import { createClients, type Client } from "./domain/clients.js";
+import { createGrants } from "./domain/grants.js";
+import { sha256 } from "./domain/ids.js";
+import { createKeys } from "./domain/keys.js";
+import { accessInterceptor, accessTable, type Principal } from "./grpc/access.js";
 import { apiServerService } from "./grpc/api_server_service.js";
+import { auditService } from "./grpc/audit_service.js";
+import { clientService } from "./grpc/client_service.js";
+import { grantService } from "./grpc/grant_service.js";
 import { loggingInterceptor } from "./grpc/interceptors.js";
+import { keyService } from "./grpc/key_service.js";
+import { oauthService } from "./grpc/oauth_service.js";
+import { tokenService } from "./grpc/token_service.js";
 import type { Logger } from "./log.js";
+import { activeAccessToken } from "./oauth/active_token.js";
+import type { AuthenticatedClient } from "./oauth/client_auth.js";
+import { MANAGEMENT_AUDIENCE } from "./oauth/introspection.js";
+import { serverMetadata } from "./oauth/metadata.js";
+import type { OAuthDeps } from "./oauth/ports.js";
 import type { Store } from "./store/repositories.js";
 
 export interface Deps {
@@ -16,47 +34,127 @@ export interface Deps {
   store: Store;
   clock: Clock;
   logger: Logger;
+  /** 32-byte key-encryption key for signing keys at rest (see src/kek.ts). */
+  kek: Buffer;
 }
 
 export interface AuthzServer {
   grpc: grpc.Server;
   health: HealthImplementation;
   domain: Domain;
+  /** The admin credentials created by this start (first start only), to show once. */
+  bootstrap: AdminCredentials | undefined;
   /** Stops taking calls, lets in-flight ones finish (up to the grace period), then closes the store. */
   shutdown(): Promise<void>;
 }
 
-export type Domain = ReturnType<typeof createDomain>;
+export type Domain = Awaited<ReturnType<typeof createDomain>>;
+
+/** How often expired revocations, refresh tokens and assertion ids are purged. */
+const PURGE_INTERVAL_MS = 60_000;
 
 /** The domain services, each given only what it needs. */
-function createDomain({ store, clock }: Deps) {
+async function createDomain({ store, clock, config, kek }: Deps) {
+  const grants = createGrants({ store, clock });
+  const apiServers = createApiServers({ store, clock, onChange: grants.forget });
+  const clients = createClients({ store, clock, onDelete: grants.forget });
+  const audit = createAudit({ store, clock });
+  const keys = await createKeys({
+    repo: store.keys,
+    clock,
+    kek,
+    publishLeadSeconds: config.keyPublishLeadSeconds,
+    retainSeconds: 2_592_000, // the longest token lifetime an API server may set
+    jwksMaxAgeSeconds: config.jwksMaxAgeSeconds,
+  });
+  await keys.ensureInitialKeys();
+  return { apiServers, clients, grants, audit, keys };
+}
+
+/** The narrow view of the domain the OAuth endpoints work with. */
+function oauthDeps(domain: Domain, deps: Deps): OAuthDeps {
+  const { clients, apiServers, grants, keys } = domain;
+  const active = (c: Client | undefined): AuthenticatedClient | undefined => (c && !c.disabled ? c : undefined);
   return {
-    apiServers: createApiServers({ store, clock }),
+    clients: {
+      authenticateSecret: clients.authenticateSecret,
+      findForAssertion: (clientId) => active(clients.find(clientId)) as (Client & AuthenticatedClient) | undefined,
+      consumeAssertionJti: deps.store.tokenState.consumeAssertionJti,
+      findActive: (clientId) => active(clients.find(clientId)),
+      recordIssuance: clients.recordIssuance,
+    },
+    apiServers: { findByAudience: apiServers.findByAudience, get: (id) => deps.store.apiServers.get(id) },
+    resolveAccess: grants.resolveAccess,
+    tokens: keys,
+    tokenState: deps.store.tokenState,
+    issuer: deps.config.issuer,
+    now: () => deps.clock.now(),
   };
 }
 
 /**
- * The composition root: wires store, domain, gRPC services, health and
- * reflection. Binds nothing; main.ts (or a test) binds with `bindGrpc`.
+ * The composition root: wires store, domain, gRPC services, access control,
+ * health and reflection. Binds nothing; main.ts (or a test) binds with `bindGrpc`.
  */
-export function createServer(deps: Deps): AuthzServer {
-  const { config, logger } = deps;
-  const domain = createDomain(deps);
+export async function createServer(deps: Deps): Promise<AuthzServer> {
+  const { config, logger, store, clock } = deps;
+  const domain = await createDomain(deps);
+  const oauth = oauthDeps(domain, deps);
+
+  const verifyManagementToken = async (token: string): Promise<Principal | undefined> => {
+    const found = await activeAccessToken(token, oauth);
+    if (!found || found.apiServer.identifier !== MANAGEMENT_AUDIENCE) return undefined;
+    return { clientId: found.client.clientId, scopes: found.claims.scope?.split(" ") ?? [] };
+  };
   const server = new grpc.Server({
-    interceptors: [loggingInterceptor(logger)],
+    interceptors: [loggingInterceptor(logger), accessInterceptor(accessTable(descriptorRegistry(), SERVICE_NAMES), verifyManagementToken, logger)],
     "grpc.max_receive_message_length": 1 << 20, // 1 MiB: no request here is larger
     "grpc.keepalive_permit_without_calls": 1,
   });
-  const services = [apiServerService(domain.apiServers, logger)];
+  const { apiServers, clients, grants, audit, keys } = domain;
+  const services = [
+    apiServerService(apiServers, audit, logger),
+    clientService(clients, audit, logger),
+    grantService(grants, audit, logger),
+    keyService(keys, audit, logger),
+    auditService(audit, logger),
+    tokenService(oauth, logger),
+    oauthService(
+      {
+        oauth,
+        registration: {
+          enabled: config.registrationEnabled,
+          initialAccessTokenHash: config.registrationInitialAccessToken ? sha256(config.registrationInitialAccessToken) : undefined,
+          register: async (input) => {
+            const { client, secret } = await clients.create(
+              { name: input.name, description: "", type: undefined, tokenEndpointAuthMethod: input.tokenEndpointAuthMethod, grantTypes: input.grantTypes, disabled: false, metadata: {}, jwks: input.jwks },
+              { dynamic: true },
+            );
+            return { clientId: client.clientId, clientSecret: secret, createTime: client.createTime };
+          },
+          now: () => clock.now(),
+        },
+        jwks: keys.jwks,
+        metadata: serverMetadata(config.issuer, { registration: config.registrationEnabled }),
+      },
+      logger,
+    ),
+  ];
   for (const s of services) server.addService(s.definition, s.implementation as unknown as grpc.UntypedServiceImplementation);
 
   const health = new HealthImplementation({ "": "SERVING", ...Object.fromEntries(SERVICE_NAMES.map((n) => [n, "SERVING"])) });
   health.addToServer(server);
   new ReflectionService(loadFileDescriptorSetFromBuffer(descriptorBytes())).addToServer(server);
 
+  const bootstrap = await bootstrapAdmin({ store, clients, grants }, { clientId: config.adminClientId, clientSecret: config.adminClientSecret });
+  const purge = () => store.tokenState.purgeExpired(toSeconds(clock.now()));
+  purge();
+  const purgeTimer = setInterval(purge, PURGE_INTERVAL_MS).unref();
+
   let closing: Promise<void> | undefined;
   function shutdown(): Promise<void> {
     closing ??= new Promise<void>((resolve) => {
+      clearInterval(purgeTimer);
       health.setStatus("", "NOT_SERVING");
       const force = setTimeout(() => {
         logger.warn("shutdown grace period over; cancelling in-flight calls");
@@ -64,14 +162,14 @@ export function createServer(deps: Deps): AuthzServer {
       }, config.shutdownGraceSeconds * 1000);
       server.tryShutdown(() => {
         clearTimeout(force);
-        deps.store.close();
+        store.close();
         resolve();
       });
     });
     return closing;
   }
 
-  return { grpc: server, health, domain, shutdown };
+  return { grpc: server, health, domain, bootstrap, shutdown };
 }
 
 /** Binds the gRPC server (insecure: run it on loopback or behind Envoy/TLS); resolves the bound port. */

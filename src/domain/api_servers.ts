@@ -97,8 +97,28 @@ const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 /** Audience values: visible ASCII, no spaces (they travel in form bodies and `aud`). */
 const AUDIENCE = /^[\x21-\x7E]+$/;
 
-export function createApiServers(deps: { store: Store; clock: Clock }) {
+export function createApiServers(deps: { store: Store; clock: Clock; onChange?: () => void }) {
   const { store, clock } = deps;
+  /**
+   * Hot-path cache for the token endpoint: API servers by audience value.
+   * Writes are rare, so every write simply clears it (and tells dependents,
+   * e.g. the grant cache, since deletes cascade to grants).
+   */
+  const byAudience = new Map<string, ApiServer | null>();
+  const changed = () => {
+    byAudience.clear();
+    deps.onChange?.();
+  };
+
+  function findByAudience(audience: string): ApiServer | undefined {
+    let server = byAudience.get(audience);
+    if (server === undefined) {
+      server = store.apiServers.findByAudience(audience) ?? null;
+      if (byAudience.size > 10_000) byAudience.clear();
+      byAudience.set(audience, server);
+    }
+    return server ?? undefined;
+  }
 
   function get(id: string): ApiServer {
     const server = id ? store.apiServers.get(id) : undefined;
@@ -122,7 +142,9 @@ export function createApiServers(deps: { store: Store; clock: Clock }) {
       updateTime: now,
       version: 1,
     };
-    return translateConflicts(() => store.apiServers.insert(server));
+    const created = translateConflicts(() => store.apiServers.insert(server));
+    changed();
+    return created;
   }
 
   function list(pageSize: number, pageToken: string, filter: string): Page<ApiServer> {
@@ -144,6 +166,12 @@ export function createApiServers(deps: { store: Store; clock: Clock }) {
       const next: ApiServer = { ...current, ...fields, updateTime: clock.now(), version: current.version + 1 };
       const ok = translateConflicts(() => store.apiServers.update(next));
       if (!ok) throw new Aborted("the API server changed concurrently; read it again");
+      // A permission that no longer exists is removed from every grant (the
+      // Auth0 behaviour): grants never name scopes the API server lacks.
+      const kept = new Set(next.permissions.map((p) => p.value));
+      const removed = current.permissions.map((p) => p.value).filter((value) => !kept.has(value));
+      if (removed.length > 0) store.grants.removeScopes(id, removed, next.updateTime);
+      changed();
       return next;
     });
   }
@@ -153,11 +181,12 @@ export function createApiServers(deps: { store: Store; clock: Clock }) {
       const current = get(id);
       checkEtag(current, etag);
       if (current.system) throw new FailedPrecondition("the built-in management API server cannot be deleted");
-      store.apiServers.delete(id);
+      store.apiServers.delete(id); // grants cascade
+      changed();
     });
   }
 
-  return { create, get, list, update, delete: remove };
+  return { create, get, findByAudience, list, update, delete: remove };
 }
 
 export type ApiServers = ReturnType<typeof createApiServers>;

@@ -60,14 +60,23 @@ export function parseFilter(filter: string, fields: Record<string, FieldKind>): 
   return terms;
 }
 
-/** Validates page_size/page_token and turns them into a store query. */
+/** Validates page_size/page_token and parses the filter into a store query. */
 export function listQuery(pageSize: number, pageToken: string, filter: string, fields: Record<string, FieldKind>): ListQuery {
+  const page = pageQuery(pageSize, pageToken, filter);
+  return { ...page, terms: parseFilter(filter, fields) };
+}
+
+/**
+ * Validates page_size/page_token alone. `boundTo` is whatever selects the rows
+ * (a filter string, or the request's selector fields joined); a token is only
+ * valid with the same value.
+ */
+export function pageQuery(pageSize: number, pageToken: string, boundTo: string): ListQuery {
   if (!Number.isInteger(pageSize) || pageSize < 0 || pageSize > MAX_PAGE_SIZE) {
     throw new InvalidArgument([{ field: "page_size", description: `must be between 0 and ${MAX_PAGE_SIZE}` }]);
   }
-  const terms = parseFilter(filter, fields);
-  const afterSeq = pageToken ? decodePageToken(pageToken, filter) : 0;
-  return { terms, afterSeq, limit: (pageSize || DEFAULT_PAGE_SIZE) + 1 };
+  const afterSeq = pageToken ? decodePageToken(pageToken, boundTo) : 0;
+  return { terms: [], afterSeq, limit: (pageSize || DEFAULT_PAGE_SIZE) + 1 };
 }
 
 /** Cuts the extra row off and makes the next token from the last row returned. */

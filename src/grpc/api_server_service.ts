@@ -6,7 +6,9 @@ import {
 } from "../../gen/authz/v1/api_server.js";
 import { SigningAlg as PbSigningAlg } from "../../gen/authz/v1/common.js";
 import { etagOfApiServer, type ApiServer, type ApiServerInput, type ApiServers, type SigningAlg, type TokenDialect } from "../domain/api_servers.js";
+import type { Audit } from "../domain/audit.js";
 import type { Logger } from "../log.js";
+import { audited } from "./audited.js";
 import { enumFromDomain, enumToDomain, timestamp } from "./convert.js";
 import { unary } from "./unary.js";
 
@@ -20,22 +22,28 @@ const TOKEN_DIALECT_NAMES: Record<number, TokenDialect> = {
   [PbTokenDialect.TOKEN_DIALECT_ACCESS_TOKEN_AUTHZ]: "access_token_authz",
 };
 
-export function apiServerService(apiServers: ApiServers, logger: Logger) {
+export function apiServerService(apiServers: ApiServers, audit: Audit, logger: Logger) {
   const implementation: ApiServerServiceServer = {
-    createApiServer: unary(logger, (req) => ({ apiServer: toPb(apiServers.create(fromPb(req.apiServer))) })),
+    createApiServer: unary(logger, audited(audit, "api_server", (_req, res) => res.apiServer!.id, (req) => ({ apiServer: toPb(apiServers.create(fromPb(req.apiServer))) }))),
     getApiServer: unary(logger, (req) => ({ apiServer: toPb(apiServers.get(req.id)) })),
     listApiServers: unary(logger, (req) => {
       const page = apiServers.list(req.pageSize, req.pageToken, req.filter);
       return { apiServers: page.items.map(toPb), nextPageToken: page.nextPageToken };
     }),
-    updateApiServer: unary(logger, (req) => {
-      const server = req.apiServer;
-      return { apiServer: toPb(apiServers.update(server?.id ?? "", fromPb(server), req.updateMask ?? [], server?.etag ?? "")) };
-    }),
-    deleteApiServer: unary(logger, (req) => {
-      apiServers.delete(req.id, req.etag);
-      return {};
-    }),
+    updateApiServer: unary(
+      logger,
+      audited(audit, "api_server", (req) => req.apiServer?.id ?? "", (req) => {
+        const server = req.apiServer;
+        return { apiServer: toPb(apiServers.update(server?.id ?? "", fromPb(server), req.updateMask ?? [], server?.etag ?? "")) };
+      }),
+    ),
+    deleteApiServer: unary(
+      logger,
+      audited(audit, "api_server", (req) => req.id, (req) => {
+        apiServers.delete(req.id, req.etag);
+        return {};
+      }),
+    ),
   };
   return { definition: ApiServerServiceService, implementation };
 }

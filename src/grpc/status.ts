@@ -3,6 +3,7 @@ import { Any } from "../../gen/google/protobuf/any.js";
 import { BadRequest, ErrorInfo } from "../../gen/google/rpc/error_details.js";
 import { Status } from "../../gen/google/rpc/status.js";
 import { Aborted, AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound } from "../domain/errors.js";
+import { OAuthError } from "../oauth/errors.js";
 
 /** A gRPC error carrying a google.rpc.Status (with typed details) in `grpc-status-details-bin`. */
 export class RpcError extends Error implements Partial<grpc.ServiceError> {
@@ -42,6 +43,9 @@ export function packErrorInfo(reason: string, metadata: Record<string, string> =
  */
 export function toRpcError(err: unknown): RpcError {
   if (err instanceof RpcError) return err;
+  if (err instanceof OAuthError) {
+    return new RpcError(oauthToGrpc(err), err.description, [packErrorInfo(err.error)], err.status === 401 ? { "www-authenticate": 'Basic realm="authz"' } : {});
+  }
   if (err instanceof InvalidArgument) {
     return new RpcError(grpc.status.INVALID_ARGUMENT, err.message, [packBadRequest(err.violations)]);
   }
@@ -53,7 +57,21 @@ export function toRpcError(err: unknown): RpcError {
   return new RpcError(grpc.status.INTERNAL, "internal error");
 }
 
+/**
+ * OAuth error codes on typed RPCs: client authentication failures are
+ * UNAUTHENTICATED, a client using a grant type it may not is PERMISSION_DENIED,
+ * a disabled endpoint NOT_FOUND, a fault INTERNAL; every other protocol error
+ * is the caller's request (INVALID_ARGUMENT).
+ */
+function oauthToGrpc(err: OAuthError): grpc.status {
+  if (err.status === 401) return grpc.status.UNAUTHENTICATED;
+  if (err.status === 404) return grpc.status.NOT_FOUND;
+  if (err.status >= 500) return grpc.status.INTERNAL;
+  if (err.error === "unauthorized_client") return grpc.status.PERMISSION_DENIED;
+  return grpc.status.INVALID_ARGUMENT;
+}
+
 /** True for errors that mean the service itself failed (worth an error log line). */
 export function isFault(err: unknown): boolean {
-  return !(err instanceof DomainError) && !(err instanceof RpcError && err.code !== grpc.status.INTERNAL);
+  return !(err instanceof DomainError) && !(err instanceof OAuthError && err.status < 500) && !(err instanceof RpcError && err.code !== grpc.status.INTERNAL);
 }

@@ -1,12 +1,19 @@
 import * as grpc from "@grpc/grpc-js";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ApiServerServiceClient } from "../../gen/authz/v1/api_server.js";
+import { AuditServiceClient } from "../../gen/authz/v1/audit.js";
+import { ClientServiceClient } from "../../gen/authz/v1/client.js";
+import { GrantServiceClient } from "../../gen/authz/v1/grant.js";
+import { KeyServiceClient } from "../../gen/authz/v1/key.js";
+import { IssueTokenRequest, TokenServiceClient } from "../../gen/authz/v1/token.js";
 import { ManualClock, type Clock } from "../../src/clock.js";
 import { loadConfig, type Config } from "../../src/config.js";
 import { silentLogger, type Logger } from "../../src/log.js";
 import { promisify } from "../../src/sdk/promisify.js";
+import { bearerInterceptor } from "../../src/sdk/token_source.js";
 import { bindGrpc, createServer, type AuthzServer } from "../../src/server.js";
 import { openSqliteStore } from "../../src/store/sqlite/index.js";
 
@@ -15,6 +22,14 @@ export interface TestServer {
   server: AuthzServer;
   clock: Clock;
   dataFile: string;
+  config: Readonly<Config>;
+  /** The key-encryption key (reuse it to restart on the same data file). */
+  kek: Buffer;
+  adminClientId: string;
+  adminClientSecret: string;
+  /** A management token of the admin client (all permissions); cached, renewed after clock moves. */
+  adminToken(renew?: boolean): Promise<string>;
+  /** Generated clients; management ones send the admin token automatically. */
   clients: ReturnType<typeof makeClients>;
   /** Shuts down gracefully (store closed); the data file stays until `cleanup`. */
   stop(): Promise<void>;
@@ -25,6 +40,7 @@ export interface TestServer {
 export interface TestServerOptions {
   /** Reuse a data file (restart tests); a fresh temp file otherwise. */
   dataFile?: string;
+  kek?: Buffer;
   clock?: Clock;
   logger?: Logger;
   config?: Partial<Config>;
@@ -34,13 +50,35 @@ export interface TestServerOptions {
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const dir = options.dataFile ? undefined : mkdtempSync(join(tmpdir(), "authz-test-"));
   const dataFile = options.dataFile ?? join(dir!, "authz.db");
-  const config = loadConfig({ dataFile, grpcAddress: "127.0.0.1:0", httpAddress: "127.0.0.1:0", shutdownGraceSeconds: 5, ...options.config });
+  const adminClientId = options.config?.adminClientId ?? `admin-${randomBytes(6).toString("hex")}`;
+  const adminClientSecret = options.config?.adminClientSecret ?? randomBytes(32).toString("base64url");
+  const config = loadConfig({
+    dataFile,
+    grpcAddress: "127.0.0.1:0",
+    httpAddress: "127.0.0.1:0",
+    shutdownGraceSeconds: 5,
+    adminClientId,
+    adminClientSecret,
+    ...options.config,
+  });
   const clock = options.clock ?? new ManualClock(Date.now());
+  const kek = options.kek ?? randomBytes(32);
   const store = openSqliteStore(dataFile);
-  const server = createServer({ config, store, clock, logger: options.logger ?? silentLogger });
+  const server = await createServer({ config, store, clock, logger: options.logger ?? silentLogger, kek });
   const port = await bindGrpc(server.grpc, config.grpcAddress);
   const address = `127.0.0.1:${port}`;
-  const clients = makeClients(address);
+
+  const tokens = promisify(new TokenServiceClient(address, grpc.credentials.createInsecure()));
+  let cached: { token: string; at: number } | undefined;
+  const adminToken = async (renew = false) => {
+    // Renew when forced or when the (manual) clock moved past half the 1 h lifetime.
+    if (!cached || renew || clock.now() - cached.at > 1_800_000) {
+      const res = await tokens.issueToken(IssueTokenRequest.fromPartial({ client: { clientId: adminClientId, clientSecret: adminClientSecret }, audience: "urn:authz:management" }));
+      cached = { token: res.accessToken, at: clock.now() };
+    }
+    return cached.token;
+  };
+  const clients = makeClients(address, tokens, () => adminToken());
   const stop = async () => {
     for (const c of Object.values(clients)) c.raw.close();
     await server.shutdown();
@@ -50,6 +88,11 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     server,
     clock,
     dataFile,
+    config,
+    kek,
+    adminClientId,
+    adminClientSecret,
+    adminToken,
     clients,
     stop,
     async cleanup() {
@@ -59,10 +102,16 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   };
 }
 
-function makeClients(address: string) {
+function makeClients(address: string, tokens: ReturnType<typeof promisify<TokenServiceClient>>, token: () => Promise<string>) {
   const creds = grpc.credentials.createInsecure();
+  const managed = { interceptors: [bearerInterceptor(token)] };
   return {
-    apiServers: promisify(new ApiServerServiceClient(address, creds)),
+    apiServers: promisify(new ApiServerServiceClient(address, creds, managed)),
+    clients: promisify(new ClientServiceClient(address, creds, managed)),
+    grants: promisify(new GrantServiceClient(address, creds, managed)),
+    keys: promisify(new KeyServiceClient(address, creds, managed)),
+    audit: promisify(new AuditServiceClient(address, creds, managed)),
+    tokens,
   };
 }
 

@@ -1,0 +1,37 @@
+import type { Store } from "../store/repositories.js";
+import type { Clients } from "./clients.js";
+import type { Grants } from "./grants.js";
+
+/** The built-in management API server (created by migration 005). */
+export const MANAGEMENT_API_SERVER_ID = "as_management";
+export const ADMIN_CLIENT_KEY = "admin_client_id";
+
+export interface AdminCredentials {
+  clientId: string;
+  clientSecret: string;
+  /** True when they came from configuration (then they are not printed). */
+  fromConfig: boolean;
+}
+
+/**
+ * First start only (the store remembers it was done): creates the admin client
+ * with every management permission. Returns the credentials so the caller can
+ * show them once; later starts return undefined and never show them again.
+ */
+export async function bootstrapAdmin(
+  deps: { store: Store; clients: Clients; grants: Grants },
+  configured: { clientId: string; clientSecret: string },
+): Promise<AdminCredentials | undefined> {
+  const { store, clients, grants } = deps;
+  if (store.meta.get(ADMIN_CLIENT_KEY)) return undefined;
+  const prepared = await clients.prepareCreate(
+    { name: "admin", description: "Created on first start; holds every management permission.", type: undefined, tokenEndpointAuthMethod: "client_secret_basic", grantTypes: [], disabled: false, metadata: {}, jwks: undefined },
+    configured.clientId ? { clientId: configured.clientId, secret: configured.clientSecret } : {},
+  );
+  return store.transaction(() => {
+    const { client, secret } = clients.commitCreate(prepared);
+    grants.create({ clientId: client.clientId, apiServerId: MANAGEMENT_API_SERVER_ID, scopes: [], allowAllScopes: true });
+    store.meta.set(ADMIN_CLIENT_KEY, client.clientId);
+    return { clientId: client.clientId, clientSecret: secret, fromConfig: Boolean(configured.clientId) };
+  });
+}

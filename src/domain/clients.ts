@@ -1,0 +1,308 @@
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { importJWK, type JSONWebKeySet, type JWK } from "jose";
+import type { Clock } from "../clock.js";
+import type { Store } from "../store/repositories.js";
+import { Aborted, AlreadyExists, NotFound, Violations } from "./errors.js";
+import { etagOf, newId, newSecret, sha256 } from "./ids.js";
+import { listQuery, toPage, type Page } from "./listing.js";
+
+export type AuthMethod = "client_secret_basic" | "client_secret_post" | "private_key_jwt";
+export const AUTH_METHODS: readonly AuthMethod[] = ["client_secret_basic", "client_secret_post", "private_key_jwt"];
+export const GRANT_TYPES = ["client_credentials", "refresh_token"] as const;
+
+export interface ClientSecret {
+  id: string;
+  /** SHA-256 of the secret; the secret itself is never stored. */
+  hash: Buffer;
+  createTime: number;
+  /** Set while a rotated-out secret is in its grace period (ms). */
+  expireTime: number | null;
+}
+
+export interface Client {
+  seq: number;
+  clientId: string;
+  name: string;
+  description: string;
+  type: "m2m";
+  tokenEndpointAuthMethod: AuthMethod;
+  grantTypes: string[];
+  disabled: boolean;
+  dynamic: boolean;
+  metadata: Record<string, string>;
+  jwks: JSONWebKeySet | undefined;
+  secrets: ClientSecret[];
+  tokensIssued: number;
+  lastIssueTime: number | null;
+  /** Tokens issued before this (ms) are invalid: secret revoked without grace, client disabled. */
+  tokensValidAfter: number;
+  createTime: number;
+  updateTime: number;
+  version: number;
+}
+
+export interface ClientInput {
+  name: string;
+  description: string;
+  type: string | undefined;
+  tokenEndpointAuthMethod: string | undefined;
+  grantTypes: string[];
+  disabled: boolean;
+  metadata: Record<string, string>;
+  jwks: Record<string, unknown> | undefined;
+}
+
+/** Client authentication failed; the message never says which part was wrong. */
+export class ClientAuthFailed extends Error {
+  override name = "ClientAuthFailed";
+  constructor() {
+    super("client authentication failed");
+  }
+}
+
+const UPDATABLE: Record<string, keyof ClientInput> = {
+  name: "name",
+  description: "description",
+  type: "type",
+  token_endpoint_auth_method: "tokenEndpointAuthMethod",
+  grant_types: "grantTypes",
+  disabled: "disabled",
+  metadata: "metadata",
+  jwks: "jwks",
+};
+const OUTPUT_ONLY = new Set(["client_id", "dynamic", "secrets", "usage", "create_time", "update_time", "etag"]);
+const FILTER_FIELDS = { name: "string", disabled: "bool", dynamic: "bool" } as const;
+const MAX_GRACE_SECONDS = 2_592_000; // 30 days
+/** Private JWK members (RFC 7518 §6.2.2, §6.3.2, RFC 8037 §2): never accepted in a client's jwks. */
+const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+export function createClients(deps: { store: Store; clock: Clock; onDelete?: () => void }) {
+  const { store, clock } = deps;
+  /** Hot-path cache of clients by id; every write to a client replaces or drops its entry. */
+  const cache = new Map<string, Client | null>();
+
+  function find(clientId: string): Client | undefined {
+    let client = cache.get(clientId);
+    if (client === undefined) {
+      client = store.clients.get(clientId) ?? null;
+      if (cache.size > 10_000) cache.clear();
+      cache.set(clientId, client);
+    }
+    return client ?? undefined;
+  }
+
+  function get(clientId: string): Client {
+    const client = clientId ? find(clientId) : undefined;
+    if (!client) throw new NotFound("client", clientId);
+    return client;
+  }
+
+  /** Validates a new client (JWK import is async) and builds it with its first secret; nothing is stored yet. */
+  async function prepareCreate(input: ClientInput, options: { dynamic?: boolean; clientId?: string; secret?: string } = {}): Promise<{ client: Client; secret: string }> {
+    const v = new Violations();
+    const fields = await validate(input, v, "client.");
+    v.throwIfAny();
+    const now = clock.now();
+    const secret = options.secret ?? newSecret();
+    const client: Client = {
+      seq: 0,
+      clientId: options.clientId ?? newId("cl"),
+      ...fields,
+      dynamic: options.dynamic === true,
+      secrets: [newSecretRecord(secret, now)],
+      tokensIssued: 0,
+      lastIssueTime: null,
+      tokensValidAfter: 0,
+      createTime: now,
+      updateTime: now,
+      version: 1,
+    };
+    return { client, secret };
+  }
+
+  function commitCreate(prepared: { client: Client; secret: string }): { client: Client; secret: string } {
+    if (store.clients.get(prepared.client.clientId)) throw new AlreadyExists(`client ${JSON.stringify(prepared.client.clientId)} already exists`);
+    const stored = store.clients.insert(prepared.client);
+    cache.delete(stored.clientId);
+    return { client: stored, secret: prepared.secret };
+  }
+
+  async function create(input: ClientInput, options: { dynamic?: boolean; clientId?: string; secret?: string } = {}) {
+    return commitCreate(await prepareCreate(input, options));
+  }
+
+  function list(pageSize: number, pageToken: string, filter: string): Page<Client> {
+    const query = listQuery(pageSize, pageToken, filter, FILTER_FIELDS);
+    return toPage(store.clients.list(query), query, filter);
+  }
+
+  /** Validates an update (JWK import is async) and builds the next version; `commitUpdate` stores it. */
+  async function prepareUpdate(clientId: string, input: ClientInput, mask: string[], etag: string): Promise<Client> {
+    const v = new Violations();
+    if (mask.length === 0) v.add("update_mask", "must name at least one field");
+    for (const path of new Set(mask)) {
+      if (OUTPUT_ONLY.has(path)) v.add("update_mask", `${path} is output only`);
+      else if (!(path in UPDATABLE)) v.add("update_mask", `unknown field ${JSON.stringify(path)}`);
+    }
+    v.throwIfAny();
+    const current = get(clientId);
+    checkEtag(current, etag);
+    const merged: ClientInput = { ...current, jwks: current.jwks as Record<string, unknown> | undefined, type: current.type };
+    for (const path of mask) (merged as unknown as Record<string, unknown>)[UPDATABLE[path]!] = input[UPDATABLE[path]!];
+    const fields = await validate(merged, v, "client.");
+    v.throwIfAny();
+    const now = clock.now();
+    // Disabling revokes every token issued so far (one timestamp, no row per token).
+    const tokensValidAfter = fields.disabled && !current.disabled ? now : current.tokensValidAfter;
+    return { ...current, ...fields, tokensValidAfter, updateTime: now, version: current.version + 1 };
+  }
+
+  function commitUpdate(next: Client): Client {
+    return commit(next);
+  }
+
+  function remove(clientId: string, etag: string): void {
+    const current = get(clientId);
+    checkEtag(current, etag);
+    store.clients.delete(clientId); // grants cascade (foreign key)
+    cache.delete(clientId);
+    deps.onDelete?.();
+  }
+
+  /**
+   * Issues a new secret. The newest previous secret stays valid for
+   * `graceSeconds`; with 0 it is revoked now, and so is every token issued
+   * before now. At most two secrets live at once.
+   */
+  function rotateSecret(clientId: string, graceSeconds: number): { client: Client; secret: string } {
+    if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_GRACE_SECONDS) {
+      const v = new Violations();
+      v.add("grace_period_seconds", `must be 0..${MAX_GRACE_SECONDS}`);
+      v.throwIfAny();
+    }
+    const current = get(clientId);
+    const now = clock.now();
+    const secret = newSecret();
+    const live = current.secrets.filter((s) => s.expireTime === null || s.expireTime > now);
+    const previous = live.sort((a, b) => b.createTime - a.createTime)[0];
+    const secrets: ClientSecret[] = [newSecretRecord(secret, now)];
+    if (previous && graceSeconds > 0) secrets.push({ ...previous, expireTime: now + graceSeconds * 1000 });
+    const next: Client = {
+      ...current,
+      secrets,
+      tokensValidAfter: graceSeconds === 0 ? now : current.tokensValidAfter,
+      updateTime: now,
+      version: current.version + 1,
+    };
+    return { client: commit(next), secret };
+  }
+
+  /**
+   * The token endpoint's secret check: constant-time against every live secret
+   * digest (RFC 6749 §2.3.1). Unknown client, wrong or expired secret and a
+   * disabled client all fail the same way.
+   */
+  function authenticateSecret(clientId: string, secret: string): Client {
+    const client = find(clientId);
+    const presented = sha256(secret);
+    const now = clock.now();
+    let ok = false;
+    for (const s of client?.secrets ?? []) {
+      if (timingSafeEqual(s.hash, presented) && (s.expireTime === null || s.expireTime > now)) ok = true;
+    }
+    if (!client || !ok || client.disabled) throw new ClientAuthFailed();
+    return client;
+  }
+
+  /** Counts an issued token. */
+  function recordIssuance(clientId: string, at: number): void {
+    store.clients.recordIssuance(clientId, at);
+    const cached = cache.get(clientId);
+    if (cached) {
+      cached.tokensIssued++;
+      cached.lastIssueTime = at;
+    }
+  }
+
+  function commit(next: Client): Client {
+    if (!store.clients.update(next)) {
+      cache.delete(next.clientId);
+      throw new Aborted("the client changed concurrently; read it again");
+    }
+    cache.set(next.clientId, next);
+    return next;
+  }
+
+  return { prepareCreate, commitCreate, create, get, find, list, prepareUpdate, commitUpdate, delete: remove, rotateSecret, authenticateSecret, recordIssuance };
+}
+
+export type Clients = ReturnType<typeof createClients>;
+
+function newSecretRecord(secret: string, now: number): ClientSecret {
+  return { id: `sec_${randomBytes(6).toString("base64url")}`, hash: sha256(secret), createTime: now, expireTime: null };
+}
+
+export function etagOfClient(c: Client): string {
+  return etagOf(c.clientId, c.version);
+}
+
+function checkEtag(current: Client, etag: string): void {
+  if (etag && etag !== etagOfClient(current)) throw new Aborted("etag does not match the current client; read it again");
+}
+
+type Fields = Pick<Client, "name" | "description" | "type" | "tokenEndpointAuthMethod" | "grantTypes" | "disabled" | "metadata" | "jwks">;
+
+async function validate(input: ClientInput, v: Violations, prefix: string): Promise<Fields> {
+  const name = input.name.trim();
+  if (!name) v.add(`${prefix}name`, "is required");
+  else if (name.length > 200 || /[\x00-\x1F\x7F]/.test(name)) v.add(`${prefix}name`, "must be at most 200 characters without control characters");
+  if (input.description.length > 2000) v.add(`${prefix}description`, "must be at most 2,000 characters");
+  if (input.type !== undefined && input.type !== "m2m") v.add(`${prefix}type`, "must be M2M");
+  const method = (input.tokenEndpointAuthMethod ?? "client_secret_basic") as AuthMethod;
+  if (!AUTH_METHODS.includes(method)) v.add(`${prefix}token_endpoint_auth_method`, `must be one of ${AUTH_METHODS.join(", ")}`);
+  const grantTypes = input.grantTypes.length === 0 ? ["client_credentials"] : [...new Set(input.grantTypes)];
+  grantTypes.forEach((g, i) => {
+    if (!(GRANT_TYPES as readonly string[]).includes(g)) v.add(`${prefix}grant_types[${i}]`, "must be client_credentials or refresh_token");
+  });
+  const entries = Object.entries(input.metadata);
+  if (entries.length > 20) v.add(`${prefix}metadata`, "must have at most 20 entries");
+  for (const [k, val] of entries) {
+    if (k.length < 1 || k.length > 64) v.add(`${prefix}metadata`, `key ${JSON.stringify(k.slice(0, 64))} must be 1..64 characters`);
+    if (val.length > 512) v.add(`${prefix}metadata[${JSON.stringify(k.slice(0, 64))}]`, "must be at most 512 characters");
+  }
+  const jwks = await validateJwks(input.jwks, v, `${prefix}jwks`);
+  if (method === "private_key_jwt" && !jwks) v.add(`${prefix}jwks`, "is required for private_key_jwt");
+  return { name, description: input.description, type: "m2m", tokenEndpointAuthMethod: method, grantTypes, disabled: input.disabled, metadata: input.metadata, jwks };
+}
+
+/** A JWK Set of public keys (RFC 7517 §5) that jose can import; private members refused. */
+async function validateJwks(value: Record<string, unknown> | undefined, v: Violations, field: string): Promise<JSONWebKeySet | undefined> {
+  if (value === undefined || Object.keys(value).length === 0) return undefined;
+  const keys = value.keys;
+  if (!Array.isArray(keys) || keys.length === 0 || keys.length > 10) {
+    v.add(field, "must be a JWK Set with 1..10 keys");
+    return undefined;
+  }
+  for (const [i, key] of keys.entries()) {
+    if (typeof key !== "object" || key === null) {
+      v.add(`${field}.keys[${i}]`, "must be a JWK object");
+      continue;
+    }
+    if (PRIVATE_MEMBERS.some((m) => m in key)) {
+      v.add(`${field}.keys[${i}]`, "must be a public key (private or symmetric members are refused)");
+      continue;
+    }
+    try {
+      await importJWK(key as JWK, (key as JWK).alg ?? algFor(key as JWK));
+    } catch {
+      v.add(`${field}.keys[${i}]`, "is not a usable public JWK");
+    }
+  }
+  return { keys: keys as JWK[] };
+}
+
+function algFor(jwk: JWK): string {
+  if (jwk.kty === "EC") return jwk.crv === "P-384" ? "ES384" : "ES256";
+  if (jwk.kty === "OKP") return "EdDSA";
+  return "RS256";
+}

@@ -1,0 +1,144 @@
+import type { Clock } from "../clock.js";
+import type { Store } from "../store/repositories.js";
+import type { ApiServer } from "./api_servers.js";
+import { Aborted, AlreadyExists, NotFound, Violations } from "./errors.js";
+import { etagOf, newId } from "./ids.js";
+import { pageQuery, toPage, type Page } from "./listing.js";
+
+export interface Grant {
+  seq: number;
+  id: string;
+  clientId: string;
+  apiServerId: string;
+  scopes: string[];
+  allowAllScopes: boolean;
+  createTime: number;
+  updateTime: number;
+  version: number;
+}
+
+export interface GrantInput {
+  clientId: string;
+  apiServerId: string;
+  scopes: string[];
+  allowAllScopes: boolean;
+}
+
+const UPDATABLE = new Set(["scopes", "allow_all_scopes"]);
+
+/**
+ * Grants: which client may get tokens for which API server, with which scopes.
+ * Lookups by (client, API server) are cached for the token endpoint and dropped
+ * on every grant write; API server and client deletes cascade in the store and
+ * call `forget`.
+ */
+export function createGrants(deps: { store: Store; clock: Clock }) {
+  const { store, clock } = deps;
+  const cache = new Map<string, Grant | null>();
+  const key = (clientId: string, apiServerId: string) => `${clientId}\n${apiServerId}`;
+
+  function find(clientId: string, apiServerId: string): Grant | undefined {
+    const k = key(clientId, apiServerId);
+    let grant = cache.get(k);
+    if (grant === undefined) {
+      grant = store.grants.findByPair(clientId, apiServerId) ?? null;
+      if (cache.size > 50_000) cache.clear();
+      cache.set(k, grant);
+    }
+    return grant ?? undefined;
+  }
+
+  function get(id: string): Grant {
+    const grant = id ? store.grants.get(id) : undefined;
+    if (!grant) throw new NotFound("grant", id);
+    return grant;
+  }
+
+  function create(input: GrantInput): Grant {
+    const v = new Violations();
+    if (!input.clientId) v.add("grant.client_id", "is required");
+    else if (!store.clients.get(input.clientId)) v.add("grant.client_id", `no client ${JSON.stringify(input.clientId)}`);
+    const apiServer = input.apiServerId ? store.apiServers.get(input.apiServerId) : undefined;
+    if (!input.apiServerId) v.add("grant.api_server_id", "is required");
+    else if (!apiServer) v.add("grant.api_server_id", `no API server ${JSON.stringify(input.apiServerId)}`);
+    const scopes = checkScopes(input, apiServer, v);
+    v.throwIfAny();
+    const now = clock.now();
+    return store.transaction(() => {
+      if (store.grants.findByPair(input.clientId, input.apiServerId)) throw new AlreadyExists("a grant for this client and API server already exists");
+      const grant = store.grants.insert({ seq: 0, id: newId("gr"), clientId: input.clientId, apiServerId: input.apiServerId, scopes, allowAllScopes: input.allowAllScopes, createTime: now, updateTime: now, version: 1 });
+      cache.delete(key(grant.clientId, grant.apiServerId));
+      return grant;
+    });
+  }
+
+  function list(pageSize: number, pageToken: string, filter: { clientId: string; apiServerId: string }): Page<Grant> {
+    // The page token is bound to the filter through this string.
+    const boundTo = `client_id=${filter.clientId}&api_server_id=${filter.apiServerId}`;
+    const query = pageQuery(pageSize, pageToken, boundTo);
+    return toPage(store.grants.list(query, filter), query, boundTo);
+  }
+
+  function update(id: string, input: GrantInput, mask: string[], etag: string): Grant {
+    const v = new Violations();
+    if (mask.length === 0) v.add("update_mask", "must name at least one field");
+    for (const path of new Set(mask)) if (!UPDATABLE.has(path)) v.add("update_mask", `${path} cannot be updated (only scopes, allow_all_scopes)`);
+    v.throwIfAny();
+    const current = get(id);
+    if (etag && etag !== etagOfGrant(current)) throw new Aborted("etag does not match the current grant; read it again");
+    const merged: GrantInput = {
+      ...current,
+      scopes: mask.includes("scopes") ? input.scopes : current.scopes,
+      allowAllScopes: mask.includes("allow_all_scopes") ? input.allowAllScopes : current.allowAllScopes,
+    };
+    const scopes = checkScopes(merged, store.apiServers.get(current.apiServerId), v);
+    v.throwIfAny();
+    const next: Grant = { ...current, scopes, allowAllScopes: merged.allowAllScopes, updateTime: clock.now(), version: current.version + 1 };
+    if (!store.grants.update(next)) throw new Aborted("the grant changed concurrently; read it again");
+    cache.delete(key(next.clientId, next.apiServerId));
+    return next;
+  }
+
+  function remove(id: string, etag: string): void {
+    const current = get(id);
+    if (etag && etag !== etagOfGrant(current)) throw new Aborted("etag does not match the current grant; read it again");
+    store.grants.delete(id);
+    cache.delete(key(current.clientId, current.apiServerId));
+  }
+
+  /**
+   * The scopes a client may get for an API server: its grant's (all current
+   * permissions for allow_all_scopes), or — for dynamically registered clients
+   * without a grant — the API server's dynamic client scopes when it allows
+   * dynamic client access. A grant wins over dynamic access. Undefined: no access.
+   */
+  function resolveAccess(client: { clientId: string; dynamic: boolean }, apiServer: ApiServer): { scopes: string[] } | undefined {
+    const grant = find(client.clientId, apiServer.id);
+    if (grant) return { scopes: grant.allowAllScopes ? apiServer.permissions.map((p) => p.value) : grant.scopes };
+    if (client.dynamic && apiServer.dynamicClientAccess) return { scopes: apiServer.dynamicClientScopes };
+    return undefined;
+  }
+
+  /** Drops cached lookups (after cascades the domain cannot see one by one). */
+  function forget(): void {
+    cache.clear();
+  }
+
+  return { create, get, list, update, delete: remove, resolveAccess, forget };
+}
+
+export type Grants = ReturnType<typeof createGrants>;
+
+export function etagOfGrant(g: Grant): string {
+  return etagOf(g.id, g.version);
+}
+
+function checkScopes(input: GrantInput, apiServer: ApiServer | undefined, v: Violations): string[] {
+  if (input.allowAllScopes && input.scopes.length > 0) v.add("grant.scopes", "must be empty when allow_all_scopes is set");
+  if (!apiServer) return input.scopes;
+  const defined = new Set(apiServer.permissions.map((p) => p.value));
+  input.scopes.forEach((s, i) => {
+    if (!defined.has(s)) v.add(`grant.scopes[${i}]`, `${JSON.stringify(s)} is not a permission of the API server`);
+  });
+  return [...new Set(input.scopes)];
+}

@@ -1,0 +1,65 @@
+import { randomBytes } from "node:crypto";
+import type { ApiServer } from "../domain/api_servers.js";
+import { newSecret, sha256 } from "../domain/ids.js";
+import { toSeconds } from "../clock.js";
+import type { AuthenticatedClient } from "./client_auth.js";
+import type { TokenResponseBody } from "./grants/types.js";
+import type { OAuthDeps } from "./ports.js";
+
+/**
+ * Mints the RFC 9068 access token (and, where allowed, a refresh token) for a
+ * client, API server and scope set. Shared by every grant type.
+ */
+export async function mintTokens(
+  deps: OAuthDeps,
+  client: AuthenticatedClient,
+  apiServer: ApiServer,
+  scopes: string[],
+  refreshFamilyId?: string,
+): Promise<TokenResponseBody> {
+  const nowMs = deps.now();
+  const iat = toSeconds(nowMs);
+  const exp = iat + apiServer.tokenLifetimeSeconds;
+  const scope = scopes.join(" ");
+  // RFC 9068 §2.2 claims.
+  const claims: Record<string, unknown> = {
+    iss: deps.issuer,
+    sub: client.clientId,
+    aud: apiServer.identifier,
+    client_id: client.clientId,
+    iat,
+    exp,
+    jti: randomBytes(16).toString("base64url"),
+  };
+  if (scope) claims.scope = scope;
+  if (apiServer.tokenDialect === "access_token_authz") claims.permissions = scopes;
+  const accessToken = await deps.tokens.sign(apiServer.signingAlg, claims);
+  deps.clients.recordIssuance(client.clientId, nowMs);
+
+  const body: TokenResponseBody = { access_token: accessToken, token_type: "Bearer", expires_in: apiServer.tokenLifetimeSeconds };
+  if (scope) body.scope = scope;
+  if (mayRefresh(client, apiServer)) body.refresh_token = issueRefreshToken(deps, client, apiServer, scope, iat, refreshFamilyId);
+  return body;
+}
+
+/** RFC 6749 §4.4.3: no refresh token for client credentials unless the API server allows offline access and the client the grant type. */
+function mayRefresh(client: AuthenticatedClient, apiServer: ApiServer): boolean {
+  return apiServer.allowOfflineAccess && client.grantTypes.includes("refresh_token");
+}
+
+export const REFRESH_TOKEN_PREFIX = "rt_";
+
+function issueRefreshToken(deps: OAuthDeps, client: AuthenticatedClient, apiServer: ApiServer, scope: string, iat: number, familyId?: string): string {
+  const token = REFRESH_TOKEN_PREFIX + newSecret();
+  deps.tokenState.insertRefreshToken({
+    tokenHash: sha256(token),
+    familyId: familyId ?? randomBytes(12).toString("base64url"),
+    clientId: client.clientId,
+    apiServerId: apiServer.id,
+    scope,
+    issuedAt: iat,
+    expiresAt: iat + apiServer.refreshTokenLifetimeSeconds,
+    usedAt: null,
+  });
+  return token;
+}

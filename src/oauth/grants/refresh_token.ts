@@ -1,0 +1,40 @@
+// RFC 6749 §6 Refreshing an Access Token, with rotation and reuse detection
+// (OAuth 2.0 Security BCP, RFC 9700 §4.14.2): every use returns a new refresh
+// token; presenting a used one revokes its whole family.
+import { sha256 } from "../../domain/ids.js";
+import { toSeconds } from "../../clock.js";
+import { mintTokens } from "../access_token.js";
+import { InvalidGrant, InvalidScope } from "../errors.js";
+import { required } from "../params.js";
+import { parseScope } from "../scope.js";
+import type { GrantContext, GrantType, TokenResponseBody } from "./types.js";
+
+export const refreshToken: GrantType = {
+  grantType: "refresh_token",
+  async handle({ params, client, deps }: GrantContext): Promise<TokenResponseBody> {
+    const hash = sha256(required(params, "refresh_token"));
+    const now = toSeconds(deps.now());
+    const record = deps.tokenState.findRefreshToken(hash);
+    if (!record || record.clientId !== client.clientId) throw new InvalidGrant("unknown refresh token or other client");
+    if (record.expiresAt <= now) throw new InvalidGrant("refresh token expired");
+    if (record.issuedAt * 1000 < client.tokensValidAfter) throw new InvalidGrant("refresh token predates a client revocation");
+    if (record.usedAt !== null || !deps.tokenState.markRefreshTokenUsed(hash, now)) {
+      deps.tokenState.revokeRefreshFamily(record.familyId);
+      throw new InvalidGrant("refresh token reuse; family revoked");
+    }
+    const apiServer = deps.apiServers.get(record.apiServerId);
+    if (!apiServer || !apiServer.allowOfflineAccess) throw new InvalidGrant("API server gone or offline access off");
+    const access = deps.resolveAccess(client, apiServer);
+    if (!access) throw new InvalidGrant("grant removed");
+
+    // §6: the new scope must not exceed the original; it also never exceeds what
+    // the grant allows today.
+    const original = record.scope ? record.scope.split(" ") : [];
+    const requested = parseScope(params.get("scope"));
+    const outside = requested.filter((s) => !original.includes(s));
+    if (outside.length > 0) throw new InvalidScope("scope exceeds the original grant");
+    const allowed = new Set(access.scopes);
+    const scopes = (requested.length > 0 ? requested : original).filter((s) => allowed.has(s));
+    return mintTokens(deps, client, apiServer, scopes, record.familyId);
+  },
+};

@@ -1,0 +1,83 @@
+// RFC 7591 OAuth 2.0 Dynamic Client Registration (M2M subset).
+import { timingSafeEqual } from "node:crypto";
+import { toSeconds } from "../clock.js";
+import { sha256 } from "../domain/ids.js";
+import type { AuthMethod } from "./client_auth.js";
+import { InvalidClientMetadata, InvalidToken, OAuthError } from "./errors.js";
+
+export interface RegistrationInput {
+  name: string;
+  tokenEndpointAuthMethod: AuthMethod;
+  grantTypes: string[];
+  jwks?: { keys: unknown[] };
+}
+
+export interface RegistrationDeps {
+  enabled: boolean;
+  /** SHA-256 of the initial access token that gates registration (§3), if any. */
+  initialAccessTokenHash?: Buffer;
+  /** Creates a `dynamic` client; returns its id and secret. */
+  register(input: RegistrationInput): Promise<{ clientId: string; clientSecret: string; createTime: number }>;
+  now(): number;
+}
+
+/** Registration is off: the endpoint answers as if it did not exist. */
+export class RegistrationDisabled extends OAuthError {
+  constructor() {
+    super("invalid_request", "dynamic client registration is not enabled", 404);
+  }
+}
+
+const METHODS: readonly AuthMethod[] = ["client_secret_basic", "client_secret_post", "private_key_jwt"];
+const GRANT_TYPES = new Set(["client_credentials", "refresh_token"]);
+
+export async function handleRegistration(
+  request: { body: Record<string, unknown>; authorization?: string },
+  deps: RegistrationDeps,
+): Promise<Record<string, unknown>> {
+  if (!deps.enabled) throw new RegistrationDisabled();
+  checkInitialAccessToken(request.authorization, deps.initialAccessTokenHash);
+  const input = validateMetadata(request.body);
+  const { clientId, clientSecret, createTime } = await deps.register(input);
+  // §3.2.1: the response echoes the registered metadata.
+  return {
+    client_id: clientId,
+    ...(input.tokenEndpointAuthMethod === "private_key_jwt" ? {} : { client_secret: clientSecret, client_secret_expires_at: 0 }),
+    client_id_issued_at: toSeconds(createTime),
+    client_name: input.name,
+    token_endpoint_auth_method: input.tokenEndpointAuthMethod,
+    grant_types: input.grantTypes,
+    ...(input.jwks ? { jwks: input.jwks } : {}),
+  };
+}
+
+/** §3: registration may require an initial access token (RFC 6750 bearer). */
+function checkInitialAccessToken(authorization: string | undefined, expectedHash: Buffer | undefined): void {
+  if (!expectedHash) return;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
+  if (!m || !timingSafeEqual(sha256(m[1]!), expectedHash)) throw new InvalidToken("missing or wrong initial access token");
+}
+
+/** §2 metadata, M2M subset. Unknown members are ignored (§2); bad values are refused (§3.2.2). */
+function validateMetadata(body: Record<string, unknown>): RegistrationInput {
+  const name = body.client_name ?? "dynamic client";
+  if (typeof name !== "string" || name.trim() === "" || name.length > 200) throw new InvalidClientMetadata("bad client_name", "client_name must be a string of 1..200 characters");
+  const method = body.token_endpoint_auth_method ?? "client_secret_basic";
+  if (typeof method !== "string" || !METHODS.includes(method as AuthMethod)) {
+    throw new InvalidClientMetadata("bad token_endpoint_auth_method", "token_endpoint_auth_method must be client_secret_basic, client_secret_post or private_key_jwt");
+  }
+  const grantTypes = body.grant_types ?? ["client_credentials"];
+  if (!Array.isArray(grantTypes) || grantTypes.length === 0 || !grantTypes.every((g) => typeof g === "string" && GRANT_TYPES.has(g))) {
+    throw new InvalidClientMetadata("bad grant_types", "grant_types may contain only client_credentials and refresh_token");
+  }
+  if (body.response_types !== undefined && !(Array.isArray(body.response_types) && body.response_types.length === 0)) {
+    throw new InvalidClientMetadata("response_types given", "response_types are not supported for machine-to-machine clients");
+  }
+  if (body.jwks_uri !== undefined) throw new InvalidClientMetadata("jwks_uri given", "jwks_uri is not supported; register jwks by value");
+  const jwks = body.jwks;
+  if (jwks !== undefined && !(typeof jwks === "object" && jwks !== null && Array.isArray((jwks as { keys?: unknown }).keys))) {
+    throw new InvalidClientMetadata("bad jwks", "jwks must be a JWK Set object");
+  }
+  if (method === "private_key_jwt" && jwks === undefined) throw new InvalidClientMetadata("private_key_jwt without jwks", "private_key_jwt requires jwks");
+  return { name: name.trim(), tokenEndpointAuthMethod: method as AuthMethod, grantTypes: [...new Set(grantTypes as string[])], jwks: jwks as RegistrationInput["jwks"] };
+}

@@ -1,0 +1,40 @@
+// RFC 7009 OAuth 2.0 Token Revocation.
+import { toSeconds } from "../clock.js";
+import { sha256 } from "../domain/ids.js";
+import { REFRESH_TOKEN_PREFIX } from "./access_token.js";
+import { authenticateClient } from "./client_auth.js";
+import { UnsupportedTokenType } from "./errors.js";
+import { required, type Params } from "./params.js";
+import type { OAuthDeps } from "./ports.js";
+import { assertionContext } from "./token_endpoint.js";
+
+const HINTS = new Set(["access_token", "refresh_token"]);
+
+/**
+ * Revokes a token issued to the authenticated client. §2.2: the answer is 200
+ * for unknown or invalid tokens; a token of another client is treated the same
+ * way (a no-op), so the endpoint is no oracle for other clients' tokens.
+ * Access tokens are revoked by `jti` until they expire; refresh tokens revoke
+ * their whole rotation family.
+ */
+export async function handleRevocation(request: { params: Params; authorization?: string; typed?: boolean }, deps: OAuthDeps): Promise<void> {
+  const client = await authenticateClient(request, deps.clients, assertionContext(deps));
+  const token = required(request.params, "token");
+  const hint = request.params.get("token_type_hint");
+  if (hint !== undefined && !HINTS.has(hint)) throw new UnsupportedTokenType(`hint ${hint}`);
+
+  if (token.startsWith(REFRESH_TOKEN_PREFIX)) {
+    const record = deps.tokenState.findRefreshToken(sha256(token));
+    if (record && record.clientId === client.clientId) deps.tokenState.revokeRefreshFamily(record.familyId);
+    return;
+  }
+  let claims: Record<string, unknown>;
+  try {
+    claims = await deps.tokens.verify(token);
+  } catch {
+    return;
+  }
+  const { jti, exp, client_id: owner } = claims;
+  if (owner !== client.clientId || typeof jti !== "string" || typeof exp !== "number") return;
+  if (exp > toSeconds(deps.now())) deps.tokenState.revokeAccessToken(jti, exp);
+}
