@@ -3,6 +3,7 @@ import { adminBanner, resetAdminSecret } from "./cli/admin.js";
 import { MANAGEMENT_HELP, MANAGEMENT_RESOURCES, runManagementCommand, UsageError } from "./cli/management.js";
 import { systemClock } from "./clock.js";
 import { ConfigError, defaults, loadConfig, type Config } from "./config.js";
+import { createGateway, type Gateway } from "./gateway/index.js";
 import { loadKek } from "./kek.js";
 import { createLogger, errorFields } from "./log.js";
 import { bindGrpc, createServer } from "./server.js";
@@ -74,13 +75,23 @@ async function serve(args: string[]): Promise<void> {
   }
   const port = await bindGrpc(server.grpc, config.grpcAddress);
   logger.info("grpc listening", { address: config.grpcAddress, port, dataFile: config.dataFile, keyEncryptionKey: source, issuer: config.issuer });
+  let gateway: Gateway | undefined;
+  if (config.gateway) {
+    // The gateway reaches gRPC over loopback, as Envoy would over its cluster.
+    const host = config.grpcAddress.replace(/:\d+$/, "");
+    gateway = createGateway({ grpcTarget: `${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${port}`, logger });
+    const [httpHost, httpPort] = [config.httpAddress.replace(/:\d+$/, "").replace(/^\[|\]$/g, ""), Number(config.httpAddress.split(":").pop())];
+    await new Promise<void>((resolve, reject) => gateway!.server.once("error", reject).listen(httpPort, httpHost, resolve));
+    const bound = gateway.server.address();
+    logger.info("http listening", { address: config.httpAddress, port: typeof bound === "object" && bound ? bound.port : httpPort });
+  }
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info("shutting down", { signal });
-    server.shutdown().then(() => {
+    (gateway?.close() ?? Promise.resolve()).then(() => server.shutdown()).then(() => {
       logger.info("stopped");
       process.exit(0);
     });

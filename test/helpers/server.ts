@@ -11,6 +11,7 @@ import { KeyServiceClient } from "../../gen/authz/v1/key.js";
 import { IssueTokenRequest, TokenServiceClient } from "../../gen/authz/v1/token.js";
 import { ManualClock, type Clock } from "../../src/clock.js";
 import { loadConfig, type Config } from "../../src/config.js";
+import { createGateway } from "../../src/gateway/index.js";
 import { silentLogger, type Logger } from "../../src/log.js";
 import { promisify } from "../../src/sdk/promisify.js";
 import { bearerInterceptor } from "../../src/sdk/token_source.js";
@@ -29,6 +30,8 @@ export interface TestServer {
   adminClientSecret: string;
   /** A management token of the admin client (all permissions); cached, renewed after clock moves. */
   adminToken(renew?: boolean): Promise<string>;
+  /** Base URL of the embedded HTTP gateway in front of this server. */
+  httpUrl: string;
   /** Generated clients; management ones send the admin token automatically. */
   clients: ReturnType<typeof makeClients>;
   /** Shuts down gracefully (store closed); the data file stays until `cleanup`. */
@@ -67,6 +70,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const server = await createServer({ config, store, clock, logger: options.logger ?? silentLogger, kek });
   const port = await bindGrpc(server.grpc, config.grpcAddress);
   const address = `127.0.0.1:${port}`;
+  const gateway = createGateway({ grpcTarget: address, logger: options.logger ?? silentLogger });
+  await new Promise<void>((resolve) => gateway.server.listen(0, "127.0.0.1", resolve));
+  const httpUrl = `http://127.0.0.1:${(gateway.server.address() as { port: number }).port}`;
 
   const tokens = promisify(new TokenServiceClient(address, grpc.credentials.createInsecure()));
   let cached: { token: string; at: number } | undefined;
@@ -81,6 +87,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const clients = makeClients(address, tokens, () => adminToken());
   const stop = async () => {
     for (const c of Object.values(clients)) c.raw.close();
+    await gateway.close();
     await server.shutdown();
   };
   return {
@@ -93,6 +100,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     adminClientId,
     adminClientSecret,
     adminToken,
+    httpUrl,
     clients,
     stop,
     async cleanup() {
