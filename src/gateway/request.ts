@@ -68,7 +68,10 @@ export function buildRequest(
 
   let message;
   try {
-    message = fromJson(input, json, { ignoreUnknownFields: true, registry });
+    // Unknown fields are dropped (Envoy's ignore_unknown_fields), but an unknown
+    // enum value stays an error: silently turning "HS256" into the default
+    // algorithm would be worse than refusing it.
+    message = fromJson(input, dropUnknownFields(input, json) as JsonValue, { registry });
   } catch (err) {
     throw new GatewayError(400, (err as Error).message.replace(/^cannot decode message [\w.]+ from JSON: /, "invalid value: "));
   }
@@ -77,6 +80,25 @@ export function buildRequest(
     (message as Record<string, unknown>)[route.httpBodyRequestField.localName] = create(httpBody, { contentType, data: body });
   }
   return toBinary(input, message);
+}
+
+/** Message types with a special JSON form; their contents are left to the parser. */
+const SPECIAL_JSON = /^google\.protobuf\.(Any|Struct|Value|ListValue|Timestamp|Duration|FieldMask|Empty|\w+Value)$/;
+
+/** Removes object keys that name no field, recursively through message-typed fields. */
+function dropUnknownFields(message: DescMessage, json: JsonValue): JsonValue {
+  if (typeof json !== "object" || json === null || Array.isArray(json) || SPECIAL_JSON.test(message.typeName)) return json;
+  const out: Record<string, JsonValue> = {};
+  for (const [key, value] of Object.entries(json)) {
+    const field = message.fields.find((f) => f.name === key || f.jsonName === key);
+    if (!field) continue;
+    if (field.fieldKind === "message") out[key] = dropUnknownFields(field.message, value);
+    else if (field.fieldKind === "list" && field.listKind === "message" && Array.isArray(value)) out[key] = value.map((v) => dropUnknownFields(field.message, v));
+    else if (field.fieldKind === "map" && field.mapKind === "message" && typeof value === "object" && value !== null && !Array.isArray(value)) {
+      out[key] = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, dropUnknownFields(field.message, v)]));
+    } else out[key] = value;
+  }
+  return out;
 }
 
 function parseJson(body: Buffer): JsonValue {

@@ -1,5 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { randomBytes } from "node:crypto";
+import { createServer as createNetServer } from "node:net";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -55,10 +56,13 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const dataFile = options.dataFile ?? join(dir!, "authz.db");
   const adminClientId = options.config?.adminClientId ?? `admin-${randomBytes(6).toString("hex")}`;
   const adminClientSecret = options.config?.adminClientSecret ?? randomBytes(32).toString("base64url");
+  // The HTTP port is picked first so the issuer can be the gateway's real URL
+  // (RFC 8414 discovery checks that they match).
+  const httpPort = await freePort();
   const config = loadConfig({
     dataFile,
     grpcAddress: "127.0.0.1:0",
-    httpAddress: "127.0.0.1:0",
+    httpAddress: `127.0.0.1:${httpPort}`,
     shutdownGraceSeconds: 5,
     adminClientId,
     adminClientSecret,
@@ -71,8 +75,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const port = await bindGrpc(server.grpc, config.grpcAddress);
   const address = `127.0.0.1:${port}`;
   const gateway = createGateway({ grpcTarget: address, logger: options.logger ?? silentLogger });
-  await new Promise<void>((resolve) => gateway.server.listen(0, "127.0.0.1", resolve));
-  const httpUrl = `http://127.0.0.1:${(gateway.server.address() as { port: number }).port}`;
+  await new Promise<void>((resolve) => gateway.server.listen(httpPort, "127.0.0.1", resolve));
+  const httpUrl = `http://127.0.0.1:${httpPort}`;
 
   const tokens = promisify(new TokenServiceClient(address, grpc.credentials.createInsecure()));
   let cached: { token: string; at: number } | undefined;
@@ -121,6 +125,16 @@ function makeClients(address: string, tokens: ReturnType<typeof promisify<TokenS
     audit: promisify(new AuditServiceClient(address, creds, managed)),
     tokens,
   };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+    probe.on("error", reject);
+  });
 }
 
 /** Runs `fn` expecting a gRPC error; returns it for assertions. */

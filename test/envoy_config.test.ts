@@ -1,0 +1,55 @@
+import { readFileSync } from "node:fs";
+import { parse } from "yaml";
+import { expect, test } from "vitest";
+import { defaults } from "../src/config.js";
+import { descriptorRegistry } from "../src/descriptor.js";
+import { transcoderSettings } from "../src/gateway/settings.js";
+
+/** Envoy's transcoder config and the embedded gateway's settings must not drift apart. */
+const envoy = parse(readFileSync(new URL("../envoy/envoy.yaml", import.meta.url), "utf8"));
+const filters = envoy.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters as Array<{ name: string; typed_config: any }>;
+const transcoder = filters.find((f) => f.name === "envoy.filters.http.grpc_json_transcoder")!.typed_config;
+
+const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+function snakeKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value;
+  if (typeof value !== "object" || value === null) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [snake(k), snakeKeys(v)]));
+}
+
+test("transcoder settings equal the gateway's, key by key", () => {
+  const { services, protoDescriptor, ...rest } = transcoderSettings;
+  const { "@type": _type, services: envoyServices, proto_descriptor, ...envoyRest } = transcoder;
+  expect(envoyRest).toEqual(snakeKeys(rest));
+  expect(envoyServices).toEqual([...services]);
+  expect(proto_descriptor).toBe(protoDescriptor);
+});
+
+test("every authz.v1 service in the descriptor is transcoded", () => {
+  const inDescriptor = [...descriptorRegistry()].filter((d) => d.kind === "service" && d.typeName.startsWith("authz.v1.")).map((d) => d.typeName as string);
+  expect([...transcoder.services].sort()).toEqual(inDescriptor.sort());
+});
+
+test("the Lua filter runs before the transcoder and rewrites :status from x-http-code", () => {
+  const names = filters.map((f) => f.name);
+  expect(names.indexOf("envoy.filters.http.lua")).toBeLessThan(names.indexOf("envoy.filters.http.grpc_json_transcoder"));
+  expect(names[names.length - 1]).toBe("envoy.filters.http.router");
+  const lua = filters.find((f) => f.name === "envoy.filters.http.lua")!.typed_config.default_source_code.inline_string as string;
+  expect(lua).toContain('h:replace(":status", code)');
+  expect(lua).toContain('h:remove("x-http-code")');
+});
+
+test("the cluster is HTTP/2, health-checked over gRPC, on the service's default gRPC port", () => {
+  const cluster = envoy.static_resources.clusters[0];
+  const endpoint = cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+  expect(`${endpoint.address}:${endpoint.port_value}`).toBe(defaults.grpcAddress);
+  expect(cluster.typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].explicit_http_config.http2_protocol_options).toEqual({});
+  expect(cluster.health_checks[0].grpc_health_check).toEqual({});
+});
+
+test("docker compose mounts the committed descriptor where Envoy reads it", () => {
+  const compose = parse(readFileSync(new URL("../envoy/docker-compose.yaml", import.meta.url), "utf8"));
+  expect(compose.services.envoy.volumes).toContain(`../gen/descriptor.binpb:${transcoderSettings.protoDescriptor}:ro`);
+  expect(compose.services.envoy.image).toMatch(/^envoyproxy\/envoy:v\d+\.\d+\.\d+$/);
+  expect(compose.services.authz.command).toContain("--no-gateway");
+});

@@ -1,0 +1,79 @@
+import { request as httpRequest } from "node:http";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { adminToken, httpTarget, rest, uniqueIdentifier, type HttpTarget } from "./helpers.js";
+
+/**
+ * Bad input over HTTP: each is a clean 4xx (never 5xx, never a dropped
+ * connection) and leaves the store as it was.
+ */
+let target: HttpTarget;
+let token: string;
+beforeAll(async () => {
+  target = await httpTarget();
+  token = await adminToken(target);
+});
+afterAll(() => target.close());
+
+async function count(): Promise<number> {
+  let total = 0;
+  let pageToken = "";
+  do {
+    const res = await rest(target, token, "GET", `/v1/api-servers?page_size=500${pageToken ? `&page_token=${encodeURIComponent(pageToken)}` : ""}`);
+    total += res.json.api_servers.length;
+    pageToken = res.json.next_page_token;
+  } while (pageToken);
+  return total;
+}
+
+/** Sends raw bytes (fetch would refuse some of these requests itself). */
+function raw(method: string, path: string, body: Buffer | string | undefined, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  const url = new URL(target.base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: url.hostname, port: url.port, method, path, headers: { authorization: `Bearer ${token}`, ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString("utf8") }));
+    });
+    req.on("error", reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+const JSON_CT = { "content-type": "application/json" };
+const valid = () => JSON.stringify({ name: "x", identifier: uniqueIdentifier() });
+
+test.each([
+  ["malformed JSON", "POST", "/v1/api-servers", '{"name": "x",', JSON_CT, 400],
+  ["JSON array instead of object", "POST", "/v1/api-servers", "[1,2]", JSON_CT, 400],
+  ["wrong type for a field", "POST", "/v1/api-servers", '{"name": 5, "identifier": "https://t.example.com"}', JSON_CT, 400],
+  ["unknown enum name", "POST", "/v1/api-servers", '{"name": "x", "identifier": "https://t2.example.com", "signing_alg": "HS256"}', JSON_CT, 400],
+  ["number out of range", "POST", "/v1/api-servers", '{"name": "x", "identifier": "https://t3.example.com", "token_lifetime_seconds": 99999999999}', JSON_CT, 400],
+  ["invalid UTF-8", "POST", "/v1/api-servers", Buffer.from([0x7b, 0x22, 0x6e, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0x22, 0x7d]), JSON_CT, 400],
+  ["text/plain body on a JSON route", "POST", "/v1/api-servers", "name=x", { "content-type": "text/plain" }, 415],
+  ["form body on a JSON route", "POST", "/v1/api-servers", "name=x", { "content-type": "application/x-www-form-urlencoded" }, 415],
+  ["oversize body", "POST", "/v1/api-servers", JSON.stringify({ name: "x", description: "y".repeat(70_000) }), JSON_CT, 413],
+  ["broken percent-encoding in the path", "GET", "/v1/api-servers/%E0%A4%A", undefined, {}, 400],
+  ["broken percent-encoding in the query", "GET", "/v1/api-servers?filter=%ZZ", undefined, {}, 400],
+  ["unknown route", "GET", "/v1/nothing-here", undefined, {}, 404],
+  ["known path, wrong method", "PUT", "/v1/api-servers", valid(), JSON_CT, 404],
+  ["unknown query parameter", "GET", "/v1/api-servers?colour=blue", undefined, {}, 400],
+  ["query parameter of the wrong type", "GET", "/v1/api-servers?page_size=many", undefined, {}, 400],
+  ["page_size over the maximum", "GET", "/v1/api-servers?page_size=501", undefined, {}, 400],
+  ["garbage page token", "GET", "/v1/api-servers?page_token=garbage", undefined, {}, 400],
+  ["path id differs from body id", "PATCH", "/v1/api-servers/as_a?update_mask=name", JSON.stringify({ id: "as_b", name: "x" }), JSON_CT, 400],
+  ["form token request with broken encoding", "POST", "/oauth/token", "grant_type=%E0%A4%A", { "content-type": "application/x-www-form-urlencoded" }, 400],
+  ["token request with an unsupported content type", "POST", "/oauth/token", "<xml/>", { "content-type": "application/xml" }, 400],
+  ["token request, oversize", "POST", "/oauth/token", "a=" + "b".repeat(70_000), { "content-type": "application/x-www-form-urlencoded" }, 413],
+])("%s -> %i", async (_name, method, path, body, headers, status) => {
+  const before = await count();
+  const res = await raw(method, path, body, headers);
+  expect(res.status).toBe(status);
+  expect(res.body.length).toBeGreaterThan(0);
+  expect(await count()).toBe(before);
+});
+
+test("unknown JSON fields are ignored (as Envoy does) and the request succeeds", async () => {
+  const res = await rest(target, token, "POST", "/v1/api-servers", { name: "x", identifier: uniqueIdentifier(), colour: "blue" });
+  expect(res.status).toBe(200);
+});
