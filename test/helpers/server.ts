@@ -71,7 +71,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const clock = options.clock ?? new ManualClock(Date.now());
   const kek = options.kek ?? randomBytes(32);
   const store = openSqliteStore(dataFile);
-  const server = await createServer({ config, store, clock, logger: options.logger ?? silentLogger, kek });
+  const server = await createServer({ config, store, clock, logger: options.logger ?? silentLogger, kek }).catch((err: unknown) => {
+    store.close();
+    throw err;
+  });
   const port = await bindGrpc(server.grpc, config.grpcAddress);
   const address = `127.0.0.1:${port}`;
   const gateway = createGateway({ grpcTarget: address, logger: options.logger ?? silentLogger });
