@@ -17,7 +17,7 @@ import { CreateGrantRequest, GrantServiceClient } from "../gen/authz/v1/grant.js
 import { IntrospectTokenRequest, IssueTokenRequest, TokenServiceClient } from "../gen/authz/v1/token.js";
 import { promisify } from "../src/sdk/promisify.js";
 import { bearerInterceptor } from "../src/sdk/token_source.js";
-import { grpcLoad } from "./lib/grpc_load.js";
+import { grpcLoad, h2Load, h2loadAvailable } from "./lib/grpc_load.js";
 import { httpLoad } from "./lib/http_load.js";
 import { canPin, freePort, jsonResult, spawnNode, stopProcess, waitForLine } from "./lib/procs.js";
 import { summarize, type Cell, type RunResult } from "./lib/stats.js";
@@ -46,6 +46,7 @@ async function measure(name: string, run: () => Promise<RunResult>): Promise<Cel
 
 async function main(): Promise<void> {
   log(`${smoke ? "smoke" : "full"} run; ${cpus().length} cores; pinned: ${canPin}`);
+  log(h2loadAvailable ? "gRPC load: h2load (1 connection, c streams)" : "gRPC load: h2load not found (apt-get install nghttp2-client); using grpc-js worker processes, which cap the figures on this machine");
   const ceilings = jsonResult<Record<string, number>>(spawnNode([new URL("ceilings.ts", import.meta.url).pathname, JSON.stringify({ durationMs: plan.ceilingMs })], { core: SERVER_CORE }));
   const rawCeilings = await ceilings;
   log(`raw jose (1 core): ${Object.entries(rawCeilings).map(([k, v]) => `${k} ${Math.round(v)}/s`).join(", ")}`);
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
     Object.assign(rawCeilings, { local_verify_ES256: local.local_verify_ES256, local_verify_RS256: local.local_verify_RS256 });
 
     const grpcJob = (path: string, requests: Buffer[], concurrency: number) => () =>
-      grpcLoad({ target, path, requests, concurrency, warmupMs: plan.warmup * 1000, durationMs: plan.seconds * 1000 }, scratch, LOAD_CORE);
+      (h2loadAvailable ? h2Load : grpcLoad)({ target, path, requests, concurrency, warmupMs: plan.warmup * 1000, durationMs: plan.seconds * 1000 }, scratch, LOAD_CORE);
     const httpJob = (path: string, method: "GET" | "POST", requests: Array<{ headers?: Record<string, string>; body?: string }>, connections: number) => () =>
       httpLoad({ url: `${issuer}${path}`, method, requests, connections, warmupSeconds: plan.warmup, durationSeconds: plan.seconds });
 
@@ -210,7 +211,7 @@ function report(ceilings: Record<string, number>): void {
   const line = (r: string[]) => "| " + r.map((v, i) => v.padEnd(widths[i]!)).join(" | ") + " |";
   const out = [
     `authz benchmark (${smoke ? "smoke" : "full"}), ${new Date().toISOString()}, ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), pinned: ${canPin}, node ${process.version}`,
-    `N = ${plan.n} API servers/clients/grants; ${plan.runs} runs x ${plan.seconds} s per cell after ${plan.warmup} s warm-up`,
+    `N = ${plan.n} API servers/clients/grants; ${plan.runs} runs x ${plan.seconds} s per cell after ${plan.warmup} s warm-up; gRPC load: ${h2loadAvailable ? "h2load" : "grpc-js workers"}; HTTP load: autocannon`,
     "",
     "Ceilings (one core): " + Object.entries(ceilings).map(([k, v]) => `${k} ${Math.round(v)}/s`).join(", "),
     "",
@@ -225,7 +226,7 @@ function report(ceilings: Record<string, number>): void {
   const dir = new URL("results/", import.meta.url).pathname;
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${smoke ? "smoke" : "bench"}-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
-  writeFileSync(file, JSON.stringify({ smoke, plan, pinned: canPin, node: process.version, cpu: cpus()[0]?.model, ceilings, results, targets }, null, 2));
+  writeFileSync(file, JSON.stringify({ smoke, plan, pinned: canPin, grpcLoad: h2loadAvailable ? "h2load" : "grpc-js",  node: process.version, cpu: cpus()[0]?.model, ceilings, results, targets }, null, 2));
   log(`wrote ${file}`);
 }
 

@@ -52,6 +52,8 @@ export type Domain = Awaited<ReturnType<typeof createDomain>>;
 
 /** How often expired revocations, refresh tokens and assertion ids are purged. */
 const PURGE_INTERVAL_MS = 60_000;
+/** How often issuance counters reach the store. */
+const USAGE_FLUSH_MS = 1_000;
 
 /** The domain services, each given only what it needs. */
 async function createDomain({ store, clock, config, kek }: Deps) {
@@ -150,11 +152,13 @@ export async function createServer(deps: Deps): Promise<AuthzServer> {
   const purge = () => store.tokenState.purgeExpired(toSeconds(clock.now()));
   purge();
   const purgeTimer = setInterval(purge, PURGE_INTERVAL_MS).unref();
+  const usageTimer = setInterval(clients.flushUsage, USAGE_FLUSH_MS).unref();
 
   let closing: Promise<void> | undefined;
   function shutdown(): Promise<void> {
     closing ??= new Promise<void>((resolve) => {
       clearInterval(purgeTimer);
+      clearInterval(usageTimer);
       health.setStatus("", "NOT_SERVING");
       const force = setTimeout(() => {
         logger.warn("shutdown grace period over; cancelling in-flight calls");
@@ -162,6 +166,7 @@ export async function createServer(deps: Deps): Promise<AuthzServer> {
       }, config.shutdownGraceSeconds * 1000);
       server.tryShutdown(() => {
         clearTimeout(force);
+        clients.flushUsage();
         store.close();
         resolve();
       });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { UpdateApiServerRequest } from "../gen/authz/v1/api_server.js";
 import { Client, CreateClientRequest, RotateClientSecretRequest, TokenEndpointAuthMethod, UpdateClientRequest } from "../gen/authz/v1/client.js";
 import { CreateGrantRequest, UpdateGrantRequest } from "../gen/authz/v1/grant.js";
+import { IssueTokenRequest } from "../gen/authz/v1/token.js";
 import type { ManualClock } from "../src/clock.js";
 import { ClientAuthFailed } from "../src/domain/clients.js";
 import { violatedFields } from "./helpers/errors.js";
@@ -237,8 +238,10 @@ test("clients, secrets and grants survive a restart", async () => {
   const s = await createApiServer(t);
   const { client, secret } = await createClient(t);
   const g = await grant(t, client.clientId, s.id, ["orders:read"]);
-  await t.stop();
+  for (let i = 0; i < 2; i++) await t.clients.tokens.issueToken(IssueTokenRequest.fromPartial({ client: { clientId: client.clientId, clientSecret: secret }, audience: s.identifier }));
+  await t.stop(); // flushes the in-memory issuance counters
   t = await startTestServer({ dataFile: t.dataFile, kek: t.kek, config: { adminClientId: t.adminClientId, adminClientSecret: t.adminClientSecret } });
   expect((await grants().getGrant({ id: g.id })).grant).toEqual(g);
   expect(authenticate(client.clientId, secret).clientId).toBe(client.clientId);
+  expect((await clients().getClient({ clientId: client.clientId })).client!.usage?.tokensIssued).toBe(2);
 });

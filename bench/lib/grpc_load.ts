@@ -1,6 +1,7 @@
-import { writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { jsonResult, spawnNode } from "./procs.js";
+import { canPin, jsonResult, spawnNode } from "./procs.js";
 import { percentile, type RunResult } from "./stats.js";
 
 export interface GrpcJob {
@@ -13,6 +14,44 @@ export interface GrpcJob {
 }
 
 const WORKER = new URL("../grpc_worker.ts", import.meta.url).pathname;
+
+/** Whether h2load (Debian's nghttp2-client) is here; it drives gRPC far more cheaply than a grpc-js client. */
+export const h2loadAvailable = spawnSync("h2load", ["--version"]).status === 0;
+
+/**
+ * gRPC load with h2load: one HTTP/2 connection carrying `concurrency` streams
+ * (as a gRPC channel does), POSTing one length-prefixed message; latencies from
+ * its per-request log. h2load sees HTTP status only, so the caller checks the
+ * request is answered correctly before measuring.
+ */
+export async function h2Load(job: GrpcJob, scratchDir: string, core?: number): Promise<RunResult> {
+  const data = join(scratchDir, `h2-${process.pid}.bin`);
+  const logFile = join(scratchDir, `h2-${process.pid}.log`);
+  const message = job.requests[0]!;
+  const frame = Buffer.alloc(5 + message.length);
+  frame.writeUInt32BE(message.length, 1);
+  message.copy(frame, 5);
+  writeFileSync(data, frame);
+  const args = [
+    "-c", "1", "-m", String(job.concurrency), "-D", `${job.durationMs}ms`, `--warm-up-time=${job.warmupMs}ms`,
+    "-d", data, "-H", "content-type: application/grpc", "-H", "te: trailers", `--log-file=${logFile}`,
+    `http://${job.target}${job.path}`,
+  ];
+  const [cmd, ...rest] = canPin && core !== undefined ? ["taskset", "-c", String(core), "h2load", ...args] : ["h2load", ...args];
+  const out = await new Promise<string>((resolve, reject) => {
+    let text = "";
+    const proc = spawn(cmd!, rest, { stdio: ["ignore", "pipe", "pipe"] });
+    proc.stdout.on("data", (d: Buffer) => (text += d));
+    proc.on("exit", (code) => (code === 0 ? resolve(text) : reject(new Error(`h2load exited ${code}: ${text.slice(-300)}`))));
+  });
+  const lines = readFileSync(logFile, "utf8").trim().split("\n").filter(Boolean);
+  rmSync(logFile, { force: true });
+  const latencies = Float64Array.from(lines.map((l) => Number(l.split("\t")[2]) / 1000)).sort();
+  const statuses = lines.filter((l) => l.split("\t")[1] !== "200").length;
+  const failed = Number(/(\d+) failed/.exec(out)?.[1] ?? 0) + Number(/(\d+) errored/.exec(out)?.[1] ?? 0);
+  const rps = Number(/finished in [\d.]+m?s, ([\d.]+) req\/s/.exec(out)?.[1] ?? NaN);
+  return { rps, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors: statuses + failed };
+}
 
 /** Closed-loop gRPC load from worker processes on the load core (2 workers above concurrency 1). */
 export async function grpcLoad(job: GrpcJob, scratchDir: string, core?: number): Promise<RunResult> {

@@ -214,14 +214,34 @@ export function createClients(deps: { store: Store; clock: Clock; onDelete?: () 
     return client;
   }
 
+  /**
+   * Issuance counters are kept in memory and written by `flushUsage` (the
+   * server calls it every second and at shutdown): one write per client per
+   * second instead of one per token on the hot path.
+   */
+  const pendingUsage = new Map<string, { count: number; last: number }>();
+
   /** Counts an issued token. */
   function recordIssuance(clientId: string, at: number): void {
-    store.clients.recordIssuance(clientId, at);
+    const pending = pendingUsage.get(clientId);
+    if (pending) {
+      pending.count++;
+      pending.last = at;
+    } else pendingUsage.set(clientId, { count: 1, last: at });
     const cached = cache.get(clientId);
     if (cached) {
       cached.tokensIssued++;
       cached.lastIssueTime = at;
     }
+  }
+
+  function flushUsage(): void {
+    if (pendingUsage.size === 0) return;
+    const batch = [...pendingUsage];
+    pendingUsage.clear();
+    store.transaction(() => {
+      for (const [clientId, { count, last }] of batch) store.clients.recordIssuance(clientId, count, last);
+    });
   }
 
   function commit(next: Client): Client {
@@ -233,7 +253,7 @@ export function createClients(deps: { store: Store; clock: Clock; onDelete?: () 
     return next;
   }
 
-  return { prepareCreate, commitCreate, create, get, find, list, prepareUpdate, commitUpdate, delete: remove, rotateSecret, authenticateSecret, recordIssuance };
+  return { prepareCreate, commitCreate, create, get, find, list, prepareUpdate, commitUpdate, delete: remove, rotateSecret, authenticateSecret, recordIssuance, flushUsage };
 }
 
 export type Clients = ReturnType<typeof createClients>;

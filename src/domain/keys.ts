@@ -1,5 +1,5 @@
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
-import { calculateJwkThumbprint, CompactSign, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, jwtVerify, type JWK } from "jose";
+import { createCipheriv, createDecipheriv, createPrivateKey, randomBytes, sign as cryptoSign, type KeyObject } from "node:crypto";
+import { calculateJwkThumbprint, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, jwtVerify, type JWK } from "jose";
 import type { Clock } from "../clock.js";
 import { SIGNING_ALGS, type SigningAlg } from "./api_servers.js";
 
@@ -60,8 +60,22 @@ export interface KeysOptions {
 
 interface LoadedKey {
   record: KeyRecord;
-  privateKey: CryptoKey;
+  /** node:crypto key: signing is synchronous (no WebCrypto thread-pool hop per token). */
+  privateKey: KeyObject;
   publicKey: CryptoKey;
+  /** base64url of the protected header {alg, kid, typ: "at+jwt"}, the same for every token. */
+  header: string;
+}
+
+/** Digest and signature encoding per JWS algorithm (RFC 7518 §3.1, RFC 8037 §3.1). */
+const SIGN_PARAMS: Record<SigningAlg, { hash: string | null; dsaEncoding?: "ieee-p1363" }> = {
+  ES256: { hash: "sha256", dsaEncoding: "ieee-p1363" }, // JWS wants R || S, not DER
+  RS256: { hash: "sha256" }, // RSASSA-PKCS1-v1_5
+  EdDSA: { hash: null },
+};
+
+function protectedHeader(alg: SigningAlg, kid: string): string {
+  return Buffer.from(JSON.stringify({ alg, kid, typ: "at+jwt" })).toString("base64url");
 }
 
 const GENERATE: Record<SigningAlg, Parameters<typeof generateKeyPair>[1]> = {
@@ -77,7 +91,6 @@ export async function createKeys(options: KeysOptions) {
   for (const record of repo.all()) loaded.set(record.kid, await load(record, kek));
   let jwksCache: { body: Buffer; validUntil: number; generation: number } | undefined;
   let generation = 0;
-  const encoder = new TextEncoder();
 
   const expireTime = (r: KeyRecord) => (r.retireTime === null ? null : r.retireTime + options.retainSeconds * 1000);
   const stateOf = (r: KeyRecord, now: number): KeyState =>
@@ -110,7 +123,7 @@ export async function createKeys(options: KeysOptions) {
       activateTime,
       retireTime: null,
     };
-    return { record, privateKey: privateKey as CryptoKey, publicKey: publicKey as CryptoKey };
+    return { record, privateKey: createPrivateKey({ key: privateJwk as never, format: "jwk" }), publicKey: publicKey as CryptoKey, header: protectedHeader(alg, kid) };
   }
 
   function store(key: LoadedKey): void {
@@ -181,12 +194,13 @@ export async function createKeys(options: KeysOptions) {
       return { body: jwksCache.body, maxAge: options.jwksMaxAgeSeconds };
     },
 
-    /** Signs claims as an RFC 9068 access token with the active key of `alg`. */
+    /** Signs claims as an RFC 9068 access token (compact JWS, RFC 7515 §7.1) with the active key of `alg`. */
     async sign(alg: SigningAlg, claims: Record<string, unknown>): Promise<string> {
       const key = signingKey(alg, clock.now());
-      return new CompactSign(encoder.encode(JSON.stringify(claims)))
-        .setProtectedHeader({ alg, kid: key.record.kid, typ: "at+jwt" })
-        .sign(key.privateKey);
+      const input = `${key.header}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}`;
+      const { hash, dsaEncoding } = SIGN_PARAMS[alg];
+      const signature = cryptoSign(hash, Buffer.from(input), dsaEncoding ? { key: key.privateKey, dsaEncoding } : key.privateKey);
+      return `${input}.${signature.toString("base64url")}`;
     },
 
     /**
@@ -221,8 +235,9 @@ async function load(record: KeyRecord, kek: Buffer): Promise<LoadedKey> {
   }
   return {
     record,
-    privateKey: (await importJWK(privateJwk, record.alg)) as CryptoKey,
+    privateKey: createPrivateKey({ key: privateJwk as never, format: "jwk" }),
     publicKey: (await importJWK(record.publicJwk, record.alg)) as CryptoKey,
+    header: protectedHeader(record.alg, record.kid),
   };
 }
 

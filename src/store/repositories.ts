@@ -47,8 +47,8 @@ export interface ClientRepository {
   update(client: Client): boolean;
   /** Deletes the client; its grants cascade. */
   delete(clientId: string): boolean;
-  /** Adds one to the issued-token counter (not part of the version/etag). */
-  recordIssuance(clientId: string, atMs: number): void;
+  /** Adds `count` to the issued-token counter (not part of the version/etag). */
+  recordIssuance(clientId: string, count: number, lastMs: number): void;
 }
 
 export interface GrantRepository {

@@ -38,7 +38,7 @@ export function sqliteClients(db: Db): ClientRepository {
     WHERE client_id=@client_id AND version=@version - 1`);
   const byId = db.prepare("SELECT * FROM clients WHERE client_id = ?");
   const del = db.prepare("DELETE FROM clients WHERE client_id = ?");
-  const issued = db.prepare("UPDATE clients SET tokens_issued = tokens_issued + 1, last_issue_time = ? WHERE client_id = ?");
+  const issued = db.prepare("UPDATE clients SET tokens_issued = tokens_issued + ?, last_issue_time = max(coalesce(last_issue_time, 0), ?) WHERE client_id = ?");
   return {
     insert(client) {
       const info = insert.run(toRow(client));
@@ -51,7 +51,7 @@ export function sqliteClients(db: Db): ClientRepository {
     },
     update: (client) => update.run(toRow(client)).changes === 1,
     delete: (clientId) => del.run(clientId).changes === 1,
-    recordIssuance: (clientId, at) => void issued.run(at, clientId),
+    recordIssuance: (clientId, count, last) => void issued.run(count, last, clientId),
   };
 }
 
