@@ -10,6 +10,7 @@ import { createAudit } from "./domain/audit.js";
 import { bootstrapAdmin, type AdminCredentials } from "./domain/bootstrap.js";
 import { createClients, type Client } from "./domain/clients.js";
 import { createGrants } from "./domain/grants.js";
+import { InvalidArgument } from "./domain/errors.js";
 import { sha256 } from "./domain/ids.js";
 import { createKeys } from "./domain/keys.js";
 import { accessInterceptor, accessTable, type Principal } from "./grpc/access.js";
@@ -24,6 +25,7 @@ import { tokenService } from "./grpc/token_service.js";
 import type { Logger } from "./log.js";
 import { activeAccessToken } from "./oauth/active_token.js";
 import type { AuthenticatedClient } from "./oauth/client_auth.js";
+import { InvalidClientMetadata } from "./oauth/errors.js";
 import { MANAGEMENT_AUDIENCE } from "./oauth/introspection.js";
 import { serverMetadata } from "./oauth/metadata.js";
 import type { OAuthDeps } from "./oauth/ports.js";
@@ -128,11 +130,17 @@ export async function createServer(deps: Deps): Promise<AuthzServer> {
           enabled: config.registrationEnabled,
           initialAccessTokenHash: config.registrationInitialAccessToken ? sha256(config.registrationInitialAccessToken) : undefined,
           register: async (input) => {
-            const { client, secret } = await clients.create(
-              { name: input.name, description: "", type: undefined, tokenEndpointAuthMethod: input.tokenEndpointAuthMethod, grantTypes: input.grantTypes, disabled: false, metadata: {}, jwks: input.jwks },
-              { dynamic: true },
-            );
-            return { clientId: client.clientId, clientSecret: secret, createTime: client.createTime };
+            try {
+              const { client, secret } = await clients.create(
+                { name: input.name, description: "", type: undefined, tokenEndpointAuthMethod: input.tokenEndpointAuthMethod, grantTypes: input.grantTypes, disabled: false, metadata: {}, jwks: input.jwks },
+                { dynamic: true },
+              );
+              return { clientId: client.clientId, clientSecret: secret, createTime: client.createTime };
+            } catch (err) {
+              // RFC 7591 §3.2.2: bad metadata (e.g. an unusable jwks) is invalid_client_metadata.
+              if (err instanceof InvalidArgument) throw new InvalidClientMetadata(err.message, "the client metadata is invalid: " + err.violations.map((v) => v.field).join(", "));
+              throw err;
+            }
           },
           now: () => clock.now(),
         },

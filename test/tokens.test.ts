@@ -324,6 +324,19 @@ describe("introspection (RFC 7662)", () => {
   });
 });
 
+test("revocation without grace is exact to the millisecond: older tokens die, tokens issued right after live", async () => {
+  const f = await fixture();
+  const caller = await introspector(f.server.id);
+  const active = async (token: string) => (await t.clients.tokens.introspectToken(IntrospectTokenRequest.fromPartial({ client: caller, token }))).active;
+  const before = (await issue({ client: f.auth, audience: f.server.identifier })).accessToken;
+  clock().advance(0.2); // same second, 200 ms later
+  const rotated = await t.clients.clients.rotateClientSecret(RotateClientSecretRequest.fromPartial({ clientId: f.client.clientId, gracePeriodSeconds: 0 }));
+  clock().advance(0.2);
+  const after = (await issue({ client: { clientId: f.client.clientId, clientSecret: rotated.clientSecret }, audience: f.server.identifier })).accessToken;
+  expect(await active(before)).toBe(false);
+  expect(await active(after)).toBe(true);
+});
+
 describe("revocation (RFC 7009)", () => {
   test("200 for unknown tokens and other clients' tokens (no-op); bad hint is unsupported_token_type", async () => {
     const f = await fixture();
@@ -423,6 +436,14 @@ describe("metadata, JWKS and registration", () => {
     const bad = await oauthCall(t.address, "register", { contentType: "application/json", body: JSON.stringify({ grant_types: ["authorization_code"] }), authorization: `Bearer ${REGISTRATION_TOKEN}` });
     expect(bad.status).toBe(400);
     expect(bad.json.error).toBe("invalid_client_metadata");
+  });
+
+  test("registration with an unusable jwks is invalid_client_metadata", async () => {
+    const body = JSON.stringify({ token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [{ kty: "EC", crv: "P-256", x: "bad", y: "bad" }] } });
+    const res = await oauthCall(t.address, "register", { contentType: "application/json", body, authorization: `Bearer ${REGISTRATION_TOKEN}` });
+    expect(res.status).toBe(400);
+    expect(res.json.error).toBe("invalid_client_metadata");
+    expect(res.json.error_description).toContain("client.jwks.keys[0]");
   });
 
   test("registration off: 404 and no registration_endpoint in metadata", async () => {

@@ -69,35 +69,26 @@ export async function runManagementCommand(resource: string, args: string[], env
   const print = (value: unknown, render: () => string) => out(values.json ? JSON.stringify(value, null, 2) + "\n" : render());
   try {
     switch (resource) {
-      case "api-servers": {
-        const api = promisify(new ApiServerServiceClient(address, creds, options));
-        try {
-          return await apiServers(api, verb, id, values, print);
-        } finally {
-          api.raw.close();
-        }
-      }
-      case "clients": {
-        const api = promisify(new ClientServiceClient(address, creds, options));
-        try {
-          return await clients(api, verb, id, values, print);
-        } finally {
-          api.raw.close();
-        }
-      }
-      case "grants": {
-        const api = promisify(new GrantServiceClient(address, creds, options));
-        try {
-          return await grants(api, verb, id, values, print);
-        } finally {
-          api.raw.close();
-        }
-      }
+      case "api-servers":
+        return await using(new ApiServerServiceClient(address, creds, options), (api) => apiServers(api, verb, id, values, print));
+      case "clients":
+        return await using(new ClientServiceClient(address, creds, options), (api) => clients(api, verb, id, values, print));
+      case "grants":
+        return await using(new GrantServiceClient(address, creds, options), (api) => grants(api, verb, id, values, print));
       default:
         throw new UsageError(`unknown resource ${resource}`);
     }
   } finally {
     source.close();
+  }
+}
+
+/** Runs `fn` with a promisified client and closes its channel afterwards. */
+async function using<C extends grpc.Client, R>(client: C, fn: (api: ReturnType<typeof promisify<C>>) => Promise<R>): Promise<R> {
+  try {
+    return await fn(promisify(client));
+  } finally {
+    client.close();
   }
 }
 

@@ -2,7 +2,9 @@ import type { Clock } from "../clock.js";
 import type { Store } from "../store/repositories.js";
 import { AudienceTaken } from "../store/repositories.js";
 import { Aborted, AlreadyExists, FailedPrecondition, NotFound, Violations } from "./errors.js";
+import { lookupCache } from "./cache.js";
 import { etagOf, newId } from "./ids.js";
+import { checkEtag, checkUpdateMask } from "./mutation.js";
 import { listQuery, toPage, type Page } from "./listing.js";
 
 export type SigningAlg = "ES256" | "RS256" | "EdDSA";
@@ -104,21 +106,12 @@ export function createApiServers(deps: { store: Store; clock: Clock; onChange?: 
    * Writes are rare, so every write simply clears it (and tells dependents,
    * e.g. the grant cache, since deletes cascade to grants).
    */
-  const byAudience = new Map<string, ApiServer | null>();
+  const byAudience = lookupCache((audience) => store.apiServers.findByAudience(audience));
+  const findByAudience = byAudience.get;
   const changed = () => {
     byAudience.clear();
     deps.onChange?.();
   };
-
-  function findByAudience(audience: string): ApiServer | undefined {
-    let server = byAudience.get(audience);
-    if (server === undefined) {
-      server = store.apiServers.findByAudience(audience) ?? null;
-      if (byAudience.size > 10_000) byAudience.clear();
-      byAudience.set(audience, server);
-    }
-    return server ?? undefined;
-  }
 
   function get(id: string): ApiServer {
     const server = id ? store.apiServers.get(id) : undefined;
@@ -154,11 +147,11 @@ export function createApiServers(deps: { store: Store; clock: Clock; onChange?: 
 
   function update(id: string, input: ApiServerInput, mask: string[], etag: string): ApiServer {
     const v = new Violations();
-    checkMask(mask, v);
+    checkUpdateMask(mask, v, { updatable: Object.keys(UPDATABLE), immutable: IMMUTABLE, outputOnly: OUTPUT_ONLY });
     v.throwIfAny();
     return store.transaction(() => {
       const current = get(id);
-      checkEtag(current, etag);
+      checkEtag(etag, etagOfApiServer(current), "API server");
       const merged: ApiServerInput = toInput(current);
       for (const path of mask) (merged as unknown as Record<string, unknown>)[UPDATABLE[path]!] = input[UPDATABLE[path]!];
       const fields = validate(merged, v, "api_server.");
@@ -179,7 +172,7 @@ export function createApiServers(deps: { store: Store; clock: Clock; onChange?: 
   function remove(id: string, etag: string): void {
     store.transaction(() => {
       const current = get(id);
-      checkEtag(current, etag);
+      checkEtag(etag, etagOfApiServer(current), "API server");
       if (current.system) throw new FailedPrecondition("the built-in management API server cannot be deleted");
       store.apiServers.delete(id); // grants cascade
       changed();
@@ -193,19 +186,6 @@ export type ApiServers = ReturnType<typeof createApiServers>;
 
 export function etagOfApiServer(server: ApiServer): string {
   return etagOf(server.id, server.version);
-}
-
-function checkEtag(current: ApiServer, etag: string): void {
-  if (etag && etag !== etagOfApiServer(current)) throw new Aborted("etag does not match the current API server; read it again");
-}
-
-function checkMask(mask: string[], v: Violations): void {
-  if (mask.length === 0) v.add("update_mask", "must name at least one field");
-  for (const path of new Set(mask)) {
-    if (IMMUTABLE.has(path)) v.add(`update_mask`, `${path} is immutable after create`);
-    else if (OUTPUT_ONLY.has(path)) v.add(`update_mask`, `${path} is output only`);
-    else if (!(path in UPDATABLE)) v.add(`update_mask`, `unknown field ${JSON.stringify(path)}`);
-  }
 }
 
 function checkIdentifier(identifier: string, v: Violations, field: string, system: boolean): void {

@@ -2,7 +2,7 @@ import type { Clock } from "../clock.js";
 import type { Store } from "../store/repositories.js";
 import { InvalidArgument } from "./errors.js";
 import { newId } from "./ids.js";
-import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type Page } from "./listing.js";
+import { pageQuery, toPage, type Page } from "./listing.js";
 
 export interface AuditEvent {
   seq: number;
@@ -59,28 +59,18 @@ export function createAudit(deps: { store: Store; clock: Clock }) {
     });
   }
 
+  /** Newest first: the page cursor is the last (oldest) row returned. */
   function list(pageSize: number, pageToken: string, filter: Omit<AuditQuery, "beforeSeq" | "limit">): Page<AuditEvent> {
-    if (!Number.isInteger(pageSize) || pageSize < 0 || pageSize > MAX_PAGE_SIZE) {
-      throw new InvalidArgument([{ field: "page_size", description: `must be between 0 and ${MAX_PAGE_SIZE}` }]);
-    }
     if (filter.startTime !== undefined && filter.endTime !== undefined && filter.startTime >= filter.endTime) {
       throw new InvalidArgument([{ field: "end_time", description: "must be after start_time" }]);
     }
-    const size = pageSize || DEFAULT_PAGE_SIZE;
-    const beforeSeq = pageToken ? decodeToken(pageToken) : Number.MAX_SAFE_INTEGER;
-    const rows = store.audit.list({ ...filter, beforeSeq, limit: size + 1 });
-    const items = rows.slice(0, size);
-    const last = items[items.length - 1];
-    return { items, nextPageToken: rows.length > size && last ? Buffer.from(`a.${last.seq}`).toString("base64url") : "" };
+    const boundTo = JSON.stringify(filter);
+    const page = pageQuery(pageSize, pageToken, boundTo);
+    const rows = store.audit.list({ ...filter, beforeSeq: page.afterSeq || Number.MAX_SAFE_INTEGER, limit: page.limit });
+    return toPage(rows, page, boundTo);
   }
 
   return { record, list };
 }
 
 export type Audit = ReturnType<typeof createAudit>;
-
-function decodeToken(token: string): number {
-  const m = /^a\.(\d{1,15})$/.exec(Buffer.from(token, "base64url").toString("utf8"));
-  if (!m) throw new InvalidArgument([{ field: "page_token", description: "is not a token this service issued" }]);
-  return Number(m[1]);
-}

@@ -3,7 +3,9 @@ import { importJWK, type JSONWebKeySet, type JWK } from "jose";
 import type { Clock } from "../clock.js";
 import type { Store } from "../store/repositories.js";
 import { Aborted, AlreadyExists, NotFound, Violations } from "./errors.js";
+import { lookupCache } from "./cache.js";
 import { etagOf, newId, newSecret, sha256 } from "./ids.js";
+import { checkEtag, checkUpdateMask } from "./mutation.js";
 import { listQuery, toPage, type Page } from "./listing.js";
 
 export type AuthMethod = "client_secret_basic" | "client_secret_post" | "private_key_jwt";
@@ -79,17 +81,8 @@ const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 export function createClients(deps: { store: Store; clock: Clock; onDelete?: () => void }) {
   const { store, clock } = deps;
   /** Hot-path cache of clients by id; every write to a client replaces or drops its entry. */
-  const cache = new Map<string, Client | null>();
-
-  function find(clientId: string): Client | undefined {
-    let client = cache.get(clientId);
-    if (client === undefined) {
-      client = store.clients.get(clientId) ?? null;
-      if (cache.size > 10_000) cache.clear();
-      cache.set(clientId, client);
-    }
-    return client ?? undefined;
-  }
+  const cache = lookupCache((clientId) => store.clients.get(clientId));
+  const find = cache.get;
 
   function get(clientId: string): Client {
     const client = clientId ? find(clientId) : undefined;
@@ -139,14 +132,10 @@ export function createClients(deps: { store: Store; clock: Clock; onDelete?: () 
   /** Validates an update (JWK import is async) and builds the next version; `commitUpdate` stores it. */
   async function prepareUpdate(clientId: string, input: ClientInput, mask: string[], etag: string): Promise<Client> {
     const v = new Violations();
-    if (mask.length === 0) v.add("update_mask", "must name at least one field");
-    for (const path of new Set(mask)) {
-      if (OUTPUT_ONLY.has(path)) v.add("update_mask", `${path} is output only`);
-      else if (!(path in UPDATABLE)) v.add("update_mask", `unknown field ${JSON.stringify(path)}`);
-    }
+    checkUpdateMask(mask, v, { updatable: Object.keys(UPDATABLE), outputOnly: OUTPUT_ONLY });
     v.throwIfAny();
     const current = get(clientId);
-    checkEtag(current, etag);
+    checkEtag(etag, etagOfClient(current), "client");
     const merged: ClientInput = { ...current, jwks: current.jwks as Record<string, unknown> | undefined, type: current.type };
     for (const path of mask) (merged as unknown as Record<string, unknown>)[UPDATABLE[path]!] = input[UPDATABLE[path]!];
     const fields = await validate(merged, v, "client.");
@@ -163,7 +152,7 @@ export function createClients(deps: { store: Store; clock: Clock; onDelete?: () 
 
   function remove(clientId: string, etag: string): void {
     const current = get(clientId);
-    checkEtag(current, etag);
+    checkEtag(etag, etagOfClient(current), "client");
     store.clients.delete(clientId); // grants cascade (foreign key)
     cache.delete(clientId);
     deps.onDelete?.();
@@ -228,7 +217,7 @@ export function createClients(deps: { store: Store; clock: Clock; onDelete?: () 
       pending.count++;
       pending.last = at;
     } else pendingUsage.set(clientId, { count: 1, last: at });
-    const cached = cache.get(clientId);
+    const cached = cache.peek(clientId);
     if (cached) {
       cached.tokensIssued++;
       cached.lastIssueTime = at;
@@ -264,10 +253,6 @@ function newSecretRecord(secret: string, now: number): ClientSecret {
 
 export function etagOfClient(c: Client): string {
   return etagOf(c.clientId, c.version);
-}
-
-function checkEtag(current: Client, etag: string): void {
-  if (etag && etag !== etagOfClient(current)) throw new Aborted("etag does not match the current client; read it again");
 }
 
 type Fields = Pick<Client, "name" | "description" | "type" | "tokenEndpointAuthMethod" | "grantTypes" | "disabled" | "metadata" | "jwks">;

@@ -2,7 +2,9 @@ import type { Clock } from "../clock.js";
 import type { Store } from "../store/repositories.js";
 import type { ApiServer } from "./api_servers.js";
 import { Aborted, AlreadyExists, NotFound, Violations } from "./errors.js";
+import { lookupCache } from "./cache.js";
 import { etagOf, newId } from "./ids.js";
+import { checkEtag, checkUpdateMask } from "./mutation.js";
 import { pageQuery, toPage, type Page } from "./listing.js";
 
 export interface Grant {
@@ -34,19 +36,12 @@ const UPDATABLE = new Set(["scopes", "allow_all_scopes"]);
  */
 export function createGrants(deps: { store: Store; clock: Clock }) {
   const { store, clock } = deps;
-  const cache = new Map<string, Grant | null>();
   const key = (clientId: string, apiServerId: string) => `${clientId}\n${apiServerId}`;
-
-  function find(clientId: string, apiServerId: string): Grant | undefined {
-    const k = key(clientId, apiServerId);
-    let grant = cache.get(k);
-    if (grant === undefined) {
-      grant = store.grants.findByPair(clientId, apiServerId) ?? null;
-      if (cache.size > 50_000) cache.clear();
-      cache.set(k, grant);
-    }
-    return grant ?? undefined;
-  }
+  const cache = lookupCache((k) => {
+    const [clientId, apiServerId] = k.split("\n") as [string, string];
+    return store.grants.findByPair(clientId, apiServerId);
+  }, 50_000);
+  const find = (clientId: string, apiServerId: string) => cache.get(key(clientId, apiServerId));
 
   function get(id: string): Grant {
     const grant = id ? store.grants.get(id) : undefined;
@@ -81,11 +76,10 @@ export function createGrants(deps: { store: Store; clock: Clock }) {
 
   function update(id: string, input: GrantInput, mask: string[], etag: string): Grant {
     const v = new Violations();
-    if (mask.length === 0) v.add("update_mask", "must name at least one field");
-    for (const path of new Set(mask)) if (!UPDATABLE.has(path)) v.add("update_mask", `${path} cannot be updated (only scopes, allow_all_scopes)`);
+    checkUpdateMask(mask, v, { updatable: UPDATABLE, immutable: ["client_id", "api_server_id"], outputOnly: ["id", "create_time", "update_time", "etag"] });
     v.throwIfAny();
     const current = get(id);
-    if (etag && etag !== etagOfGrant(current)) throw new Aborted("etag does not match the current grant; read it again");
+    checkEtag(etag, etagOfGrant(current), "grant");
     const merged: GrantInput = {
       ...current,
       scopes: mask.includes("scopes") ? input.scopes : current.scopes,
@@ -101,7 +95,7 @@ export function createGrants(deps: { store: Store; clock: Clock }) {
 
   function remove(id: string, etag: string): void {
     const current = get(id);
-    if (etag && etag !== etagOfGrant(current)) throw new Aborted("etag does not match the current grant; read it again");
+    checkEtag(etag, etagOfGrant(current), "grant");
     store.grants.delete(id);
     cache.delete(key(current.clientId, current.apiServerId));
   }

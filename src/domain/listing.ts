@@ -17,7 +17,11 @@ export interface FilterTerm {
 
 export interface ListQuery {
   terms: FilterTerm[];
-  /** Return rows with a sequence number greater than this. */
+  /**
+   * The page cursor: the sequence number of the last row of the previous page
+   * (0 on the first page). Ascending lists continue after it; the newest-first
+   * audit log continues before it.
+   */
   afterSeq: number;
   /** Rows to return; callers ask one more than the page to detect a next page. */
   limit: number;

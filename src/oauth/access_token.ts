@@ -29,7 +29,7 @@ export async function mintTokens(
     client_id: client.clientId,
     iat,
     exp,
-    jti: randomBytes(16).toString("base64url"),
+    jti: newJti(nowMs),
   };
   if (scope) claims.scope = scope;
   if (apiServer.tokenDialect === "access_token_authz") claims.permissions = scopes;
@@ -38,8 +38,24 @@ export async function mintTokens(
 
   const body: TokenResponseBody = { access_token: accessToken, token_type: "Bearer", expires_in: apiServer.tokenLifetimeSeconds };
   if (scope) body.scope = scope;
-  if (mayRefresh(client, apiServer)) body.refresh_token = issueRefreshToken(deps, client, apiServer, scope, iat, refreshFamilyId);
+  if (mayRefresh(client, apiServer)) body.refresh_token = issueRefreshToken(deps, client, apiServer, scope, nowMs, refreshFamilyId);
   return body;
+}
+
+/**
+ * `jti` is opaque to everyone else; it starts with the issuance time in
+ * milliseconds so a client's bulk revocation (`tokensValidAfter`, in ms) can be
+ * compared exactly: `iat` has only whole seconds.
+ */
+function newJti(nowMs: number): string {
+  return `${nowMs.toString(36)}.${randomBytes(16).toString("base64url")}`;
+}
+
+/** Issuance time (ms) of an access token: from its jti when it is ours, else from iat. */
+export function issuedAtMs(claims: { jti?: unknown; iat?: unknown }): number {
+  const m = typeof claims.jti === "string" ? /^([0-9a-z]{1,11})\./.exec(claims.jti) : null;
+  if (m) return parseInt(m[1]!, 36);
+  return typeof claims.iat === "number" ? claims.iat * 1000 : 0;
 }
 
 /** RFC 6749 §4.4.3: no refresh token for client credentials unless the API server allows offline access and the client the grant type. */
@@ -49,7 +65,7 @@ function mayRefresh(client: AuthenticatedClient, apiServer: ApiServer): boolean 
 
 export const REFRESH_TOKEN_PREFIX = "rt_";
 
-function issueRefreshToken(deps: OAuthDeps, client: AuthenticatedClient, apiServer: ApiServer, scope: string, iat: number, familyId?: string): string {
+function issueRefreshToken(deps: OAuthDeps, client: AuthenticatedClient, apiServer: ApiServer, scope: string, nowMs: number, familyId?: string): string {
   const token = REFRESH_TOKEN_PREFIX + newSecret();
   deps.tokenState.insertRefreshToken({
     tokenHash: sha256(token),
@@ -57,8 +73,8 @@ function issueRefreshToken(deps: OAuthDeps, client: AuthenticatedClient, apiServ
     clientId: client.clientId,
     apiServerId: apiServer.id,
     scope,
-    issuedAt: iat,
-    expiresAt: iat + apiServer.refreshTokenLifetimeSeconds,
+    issuedAtMs: nowMs,
+    expiresAt: toSeconds(nowMs) + apiServer.refreshTokenLifetimeSeconds,
     usedAt: null,
   });
   return token;

@@ -1,5 +1,6 @@
 import { toSeconds } from "../clock.js";
 import type { ApiServer } from "../domain/api_servers.js";
+import { issuedAtMs } from "./access_token.js";
 import type { AuthenticatedClient } from "./client_auth.js";
 import type { OAuthDeps } from "./ports.js";
 
@@ -43,7 +44,7 @@ export async function activeAccessToken(token: string, deps: OAuthDeps): Promise
   if (typeof claims.jti !== "string" || typeof claims.client_id !== "string" || typeof claims.aud !== "string") return undefined;
   if (deps.tokenState.isAccessTokenRevoked(claims.jti)) return undefined;
   const client = deps.clients.findActive(claims.client_id);
-  if (!client || claims.iat * 1000 < client.tokensValidAfter) return undefined;
+  if (!client || issuedAtMs(claims) < client.tokensValidAfter) return undefined;
   const apiServer = deps.apiServers.findByAudience(claims.aud);
   if (!apiServer || !deps.resolveAccess(client, apiServer)) return undefined;
   return { claims, client, apiServer };

@@ -72,14 +72,14 @@ function inspectRefreshToken(token: string, caller: AuthenticatedClient, deps: O
   if (!record || record.usedAt !== null || record.expiresAt <= now) return INACTIVE;
   const client = deps.clients.findActive(record.clientId);
   const apiServer = deps.apiServers.get(record.apiServerId);
-  if (!client || !apiServer || record.issuedAt * 1000 < client.tokensValidAfter || !deps.resolveAccess(client, apiServer)) return INACTIVE;
+  if (!client || !apiServer || record.issuedAtMs < client.tokensValidAfter || !deps.resolveAccess(client, apiServer)) return INACTIVE;
   if (caller.clientId !== record.clientId && !mayView(caller, apiServer, deps)) return INACTIVE;
   const body: IntrospectionBody = {
     active: true,
     client_id: record.clientId,
     token_type: "refresh_token",
     exp: record.expiresAt,
-    iat: record.issuedAt,
+    iat: toSeconds(record.issuedAtMs),
     sub: record.clientId,
     aud: apiServer.identifier,
     iss: deps.issuer,

@@ -36,13 +36,14 @@ export interface RefreshTokenRecord {
   clientId: string;
   apiServerId: string;
   scope: string;
+  /** Milliseconds since the epoch (compared with a client's tokensValidAfter). */
+  issuedAtMs: number;
   /** Seconds since the epoch. */
-  issuedAt: number;
   expiresAt: number;
   usedAt: number | null;
 }
 
-/** Token state that is not in the tokens themselves. Times in seconds. */
+/** Token state that is not in the tokens themselves. Times in seconds unless named Ms. */
 export interface TokenState {
   revokeAccessToken(jti: string, expiresAt: number): void;
   isAccessTokenRevoked(jti: string): boolean;

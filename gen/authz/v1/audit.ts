@@ -37,7 +37,10 @@ export interface AuditEvent {
   /** `api_server`, `client`, `grant` or `key`. */
   resourceType: string;
   resourceId: string;
-  /** `OK`, or the gRPC status name of a refused request. */
+  /**
+   * `OK`: the event is written in the same transaction as the change, so a
+   * refused or failed write leaves no event (and no change).
+   */
   result: string;
 }
 

@@ -1115,8 +1115,9 @@ export const TokenServiceService = {
     responseDeserialize: (value: Buffer): IntrospectTokenResponse => IntrospectTokenResponse.decode(value),
   },
   /**
-   * RFC 7009 revocation by the client the token was issued to (or a caller
-   * holding `tokens:introspect`). Succeeds for unknown tokens.
+   * RFC 7009 revocation by the client the token was issued to. Succeeds, as a
+   * no-op, for unknown tokens and for tokens of other clients (so the call is
+   * no oracle for other clients' tokens).
    */
   revokeToken: {
     path: "/authz.v1.TokenService/RevokeToken" as const,
@@ -1143,8 +1144,9 @@ export interface TokenServiceServer extends UntypedServiceImplementation {
    */
   introspectToken: handleUnaryCall<IntrospectTokenRequest, IntrospectTokenResponse>;
   /**
-   * RFC 7009 revocation by the client the token was issued to (or a caller
-   * holding `tokens:introspect`). Succeeds for unknown tokens.
+   * RFC 7009 revocation by the client the token was issued to. Succeeds, as a
+   * no-op, for unknown tokens and for tokens of other clients (so the call is
+   * no oracle for other clients' tokens).
    */
   revokeToken: handleUnaryCall<RevokeTokenRequest, RevokeTokenResponse>;
 }
@@ -1191,8 +1193,9 @@ export interface TokenServiceClient extends Client1 {
     callback: (error: ServiceError | null, response: IntrospectTokenResponse) => void,
   ): ClientUnaryCall;
   /**
-   * RFC 7009 revocation by the client the token was issued to (or a caller
-   * holding `tokens:introspect`). Succeeds for unknown tokens.
+   * RFC 7009 revocation by the client the token was issued to. Succeeds, as a
+   * no-op, for unknown tokens and for tokens of other clients (so the call is
+   * no oracle for other clients' tokens).
    */
   revokeToken(
     request: RevokeTokenRequest,

@@ -17,7 +17,7 @@ export const refreshToken: GrantType = {
     const record = deps.tokenState.findRefreshToken(hash);
     if (!record || record.clientId !== client.clientId) throw new InvalidGrant("unknown refresh token or other client");
     if (record.expiresAt <= now) throw new InvalidGrant("refresh token expired");
-    if (record.issuedAt * 1000 < client.tokensValidAfter) throw new InvalidGrant("refresh token predates a client revocation");
+    if (record.issuedAtMs < client.tokensValidAfter) throw new InvalidGrant("refresh token predates a client revocation");
     if (record.usedAt !== null || !deps.tokenState.markRefreshTokenUsed(hash, now)) {
       deps.tokenState.revokeRefreshFamily(record.familyId);
       throw new InvalidGrant("refresh token reuse; family revoked");

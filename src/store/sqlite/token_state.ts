@@ -7,7 +7,7 @@ interface RefreshRow {
   client_id: string;
   api_server_id: string;
   scope: string;
-  issued_at: number;
+  issued_at_ms: number;
   expires_at: number;
   used_at: number | null;
 }
@@ -15,8 +15,8 @@ interface RefreshRow {
 export function sqliteTokenState(db: Db): TokenState {
   const revoke = db.prepare("INSERT OR IGNORE INTO revoked_tokens (jti, expires_at) VALUES (?, ?)");
   const isRevoked = db.prepare("SELECT 1 FROM revoked_tokens WHERE jti = ?").pluck();
-  const insertRefresh = db.prepare(`INSERT INTO refresh_tokens (token_hash, family_id, client_id, api_server_id, scope, issued_at, expires_at, used_at)
-    VALUES (@token_hash, @family_id, @client_id, @api_server_id, @scope, @issued_at, @expires_at, @used_at)`);
+  const insertRefresh = db.prepare(`INSERT INTO refresh_tokens (token_hash, family_id, client_id, api_server_id, scope, issued_at_ms, expires_at, used_at)
+    VALUES (@token_hash, @family_id, @client_id, @api_server_id, @scope, @issued_at_ms, @expires_at, @used_at)`);
   const findRefresh = db.prepare("SELECT * FROM refresh_tokens WHERE token_hash = ?");
   const markUsed = db.prepare("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL");
   const revokeFamily = db.prepare("DELETE FROM refresh_tokens WHERE family_id = ?");
@@ -37,7 +37,7 @@ export function sqliteTokenState(db: Db): TokenState {
         client_id: r.clientId,
         api_server_id: r.apiServerId,
         scope: r.scope,
-        issued_at: r.issuedAt,
+        issued_at_ms: r.issuedAtMs,
         expires_at: r.expiresAt,
         used_at: r.usedAt,
       }),
@@ -50,7 +50,7 @@ export function sqliteTokenState(db: Db): TokenState {
         clientId: row.client_id,
         apiServerId: row.api_server_id,
         scope: row.scope,
-        issuedAt: row.issued_at,
+        issuedAtMs: row.issued_at_ms,
         expiresAt: row.expires_at,
         usedAt: row.used_at,
       } satisfies RefreshTokenRecord;

@@ -14,7 +14,7 @@ CREATE TABLE refresh_tokens (
   client_id TEXT NOT NULL,
   api_server_id TEXT NOT NULL,
   scope TEXT NOT NULL,
-  issued_at INTEGER NOT NULL,
+  issued_at_ms INTEGER NOT NULL,
   expires_at INTEGER NOT NULL,
   used_at INTEGER
 );
