@@ -49,7 +49,12 @@ export async function h2Load(job: GrpcJob, scratchDir: string, core?: number): P
   const latencies = Float64Array.from(lines.map((l) => Number(l.split("\t")[2]) / 1000)).sort();
   // Requests still in flight when the -D timer stops are reported as failed by
   // h2load; they are not errors. Errors are completed non-200 responses.
-  const statuses = lines.filter((l) => l.split("\t")[1] !== "200").length;
+  const other = lines.map((l) => l.split("\t")[1]!).filter((status) => status !== "200");
+  const statuses = other.length;
+  if (statuses > 0) {
+    const histogram = Object.entries(other.reduce<Record<string, number>>((h, s) => ((h[s] = (h[s] ?? 0) + 1), h), {}));
+    process.stderr.write(`[bench] ${job.path} c=${job.concurrency}: non-200 responses ${histogram.map(([s, n]) => `${s}x${n}`).join(" ")}\n`);
+  }
   const rps = Number(/finished in [\d.]+m?s, ([\d.]+) req\/s/.exec(out)?.[1] ?? NaN);
   return { rps, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors: statuses };
 }
