@@ -3,7 +3,7 @@ import { parse } from "yaml";
 import { expect, test } from "vitest";
 import { defaults } from "../src/config.js";
 import { descriptorRegistry } from "../src/descriptor.js";
-import { transcoderSettings } from "../src/gateway/settings.js";
+import { transcoderSettings, UPSTREAM_TIMEOUT_MS } from "../src/gateway/settings.js";
 
 /** Envoy's transcoder config and the embedded gateway's settings must not drift apart. */
 const envoy = parse(readFileSync(new URL("../envoy/envoy.yaml", import.meta.url), "utf8"));
@@ -37,6 +37,12 @@ test("the Lua filter runs before the transcoder and rewrites :status from x-http
   const lua = filters.find((f) => f.name === "envoy.filters.http.lua")!.typed_config.default_source_code.inline_string as string;
   expect(lua).toContain('h:replace(":status", code)');
   expect(lua).toContain('h:remove("x-http-code")');
+});
+
+test("the route timeout equals the gateway's upstream deadline", () => {
+  const routes = envoy.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes;
+  const authz = routes.find((r: { match: { prefix: string } }) => r.match.prefix === "/authz.v1.");
+  expect(authz.route.timeout).toBe(`${UPSTREAM_TIMEOUT_MS / 1000}s`);
 });
 
 test("the cluster is HTTP/2, health-checked over gRPC, on the service's default gRPC port", () => {

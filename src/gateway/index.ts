@@ -8,7 +8,7 @@ import { BadPath, createMatcher, type Match } from "./match.js";
 import { buildRequest, GatewayError } from "./request.js";
 import { httpStatusOf, isResponseHeader, printOptions, statusBody } from "./response.js";
 import { buildRoutes } from "./routes.js";
-import { transcoderSettings, type TranscoderSettings } from "./settings.js";
+import { transcoderSettings, UPSTREAM_TIMEOUT_MS, type TranscoderSettings } from "./settings.js";
 
 export interface GatewayOptions {
   /** host:port of the gRPC server (a real loopback connection, as Envoy has). */
@@ -66,7 +66,8 @@ export function createGateway(options: GatewayOptions): Gateway {
 
     const headers: Record<string, string> = {};
     await new Promise<void>((resolve) => {
-      const call = client.makeUnaryRequest(route.grpcPath, identity, identity, Buffer.from(request), metadata, (err, out) => {
+      const options = { deadline: Date.now() + UPSTREAM_TIMEOUT_MS };
+      const call = client.makeUnaryRequest(route.grpcPath, identity, identity, Buffer.from(request), metadata, options, (err, out) => {
         if (err) {
           // Trailers-only errors carry their headers (e.g. www-authenticate) in the trailers.
           for (const [k, v] of Object.entries(err.metadata?.getMap() ?? {})) if (isResponseHeader(k)) headers[k] = String(v);

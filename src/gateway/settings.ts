@@ -38,4 +38,7 @@ export const transcoderSettings = Object.freeze({
   maxResponseBodySize: 1_048_576,
 });
 
+/** The upstream call's deadline, as the route `timeout: 15s` in envoy/envoy.yaml (-> 504). */
+export const UPSTREAM_TIMEOUT_MS = 15_000;
+
 export type TranscoderSettings = typeof transcoderSettings;
