@@ -44,12 +44,13 @@ export async function h2Load(job: GrpcJob, scratchDir: string, core?: number): P
     proc.stdout.on("data", (d: Buffer) => (text += d));
     proc.on("exit", (code) => (code === 0 ? resolve(text) : reject(new Error(`h2load exited ${code}: ${text.slice(-300)}`))));
   });
-  const lines = readFileSync(logFile, "utf8").trim().split("\n").filter(Boolean);
+  // Requests still in flight when the -D timer stops are logged with status 0
+  // (no response); they are neither errors nor latencies.
+  const lines = readFileSync(logFile, "utf8").trim().split("\n").filter(Boolean).map((l) => l.split("\t"));
   rmSync(logFile, { force: true });
-  const latencies = Float64Array.from(lines.map((l) => Number(l.split("\t")[2]) / 1000)).sort();
-  // Requests still in flight when the -D timer stops are reported as failed by
-  // h2load; they are not errors. Errors are completed non-200 responses.
-  const other = lines.map((l) => l.split("\t")[1]!).filter((status) => status !== "200");
+  const answered = lines.filter((l) => l[1] !== "0");
+  const latencies = Float64Array.from(answered.map((l) => Number(l[2]) / 1000)).sort();
+  const other = answered.map((l) => l[1]!).filter((status) => status !== "200");
   const statuses = other.length;
   if (statuses > 0) {
     const histogram = Object.entries(other.reduce<Record<string, number>>((h, s) => ((h[s] = (h[s] ?? 0) + 1), h), {}));
