@@ -14,7 +14,7 @@ export interface Config {
   gateway: boolean;
   /** The `iss` of issued tokens and the base of the metadata endpoints. Env AUTHZ_ISSUER. Defaults to http://<httpAddress>. */
   issuer: string;
-  /** Longest a graceful shutdown waits for in-flight calls before cancelling them. */
+  /** Longest a graceful shutdown waits for in-flight calls before cancelling them, 0..3600. */
   shutdownGraceSeconds: number;
   /** Log level: `debug`, `info`, `warn`, `error`. Env AUTHZ_LOG_LEVEL. */
   logLevel: LogLevel;
@@ -23,13 +23,21 @@ export interface Config {
   /** When set, registration requires `Authorization: Bearer <this>` (RFC 7591 §3). Env AUTHZ_REGISTRATION_TOKEN. */
   registrationInitialAccessToken: string;
   /**
-   * Key-encryption key for signing keys at rest, base64url of 32 bytes. Env
-   * AUTHZ_KEY_ENCRYPTION_KEY. Empty: a key file `authz.kek` (mode 0600) beside the data file.
+   * Key-encryption key (AES-256-GCM) sealing the signing keys' private parts at
+   * rest: base64url of 32 bytes (43 characters; `openssl rand 32 | basenc --base64url`).
+   * Env AUTHZ_KEY_ENCRYPTION_KEY. Empty: the file `authz.kek` beside the data
+   * file, created (mode 0600) on first start; for `:memory:` a random key per
+   * process. Keep it out of database backups, and keep it: without it the
+   * stored signing keys cannot be opened and start-up fails.
    */
   keyEncryptionKey: string;
-  /** How long a rotated-in signing key is published in the JWKS before it signs. Must be >= jwksMaxAgeSeconds. */
+  /**
+   * How long a rotated-in signing key is published in the JWKS before it signs,
+   * so relying parties' JWKS caches learn it first. Must be >= jwksMaxAgeSeconds.
+   * (The first key of each algorithm, on first start, signs at once.)
+   */
   keyPublishLeadSeconds: number;
-  /** Cache-Control max-age of the JWKS response. */
+  /** Cache-Control max-age of the JWKS response (`public, max-age=<n>`). At most keyPublishLeadSeconds. */
   jwksMaxAgeSeconds: number;
   /** Admin client created on first start (env AUTHZ_ADMIN_CLIENT_ID); generated when empty. */
   adminClientId: string;
@@ -65,14 +73,17 @@ export function loadConfig(overrides: Partial<Config> = {}): Readonly<Config> {
     checkAddress("httpAddress", config.httpAddress),
     config.dataFile ? undefined : "dataFile must not be empty",
     checkIssuer(config.issuer),
-    config.shutdownGraceSeconds >= 0 ? undefined : "shutdownGraceSeconds must be >= 0",
+    // Bounded: setTimeout treats anything past 2^31 ms (about 24.8 days) as 1 ms, which would cancel calls at once.
+    config.shutdownGraceSeconds >= 0 && config.shutdownGraceSeconds <= 3600 ? undefined : "shutdownGraceSeconds must be 0..3600",
     config.registrationInitialAccessToken && config.registrationInitialAccessToken.length < 32
       ? "registrationInitialAccessToken must be at least 32 characters"
       : undefined,
-    config.keyEncryptionKey && Buffer.from(config.keyEncryptionKey, "base64url").length !== 32
+    // Strict alphabet: Node's decoder skips characters it does not know, so a typo could still yield 32 bytes.
+    config.keyEncryptionKey && !/^[A-Za-z0-9_-]{43}=?$/.test(config.keyEncryptionKey)
       ? "keyEncryptionKey must be base64url of exactly 32 bytes"
       : undefined,
-    config.jwksMaxAgeSeconds >= 0 && config.keyPublishLeadSeconds >= config.jwksMaxAgeSeconds
+    Number.isInteger(config.jwksMaxAgeSeconds) && config.jwksMaxAgeSeconds >= 0 ? undefined : "jwksMaxAgeSeconds must be an integer >= 0",
+    Number.isInteger(config.keyPublishLeadSeconds) && config.keyPublishLeadSeconds >= config.jwksMaxAgeSeconds
       ? undefined
       : "keyPublishLeadSeconds must be >= jwksMaxAgeSeconds (caches must see a key before it signs)",
     config.adminClientId && !/^[A-Za-z0-9._~-]{3,128}$/.test(config.adminClientId)

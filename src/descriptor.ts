@@ -1,5 +1,6 @@
-import { createFileRegistry, fromBinary, type FileRegistry } from "@bufbuild/protobuf";
-import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { createFileRegistry, fromBinary, toBinary, type FileRegistry } from "@bufbuild/protobuf";
+import type { PackageDefinition } from "@grpc/proto-loader";
+import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
@@ -20,6 +21,18 @@ let registry: FileRegistry | undefined;
 export function descriptorRegistry(): FileRegistry {
   registry ??= createFileRegistry(fromBinary(FileDescriptorSetSchema, descriptorBytes()));
   return registry;
+}
+
+/**
+ * The descriptor set's files for @grpc/reflection, each encoded on its own with
+ * its real name and imports, in the package-definition shape that library reads
+ * (it only looks at `fileDescriptorProtos`). proto-loader's package definition
+ * would merge each package into one file named after one of them and without
+ * imports, which reflection clients such as grpcurl cannot link.
+ */
+export function reflectionFiles(): PackageDefinition {
+  const files = fromBinary(FileDescriptorSetSchema, descriptorBytes()).file.map((f) => Buffer.from(toBinary(FileDescriptorProtoSchema, f)));
+  return { "authz.descriptor_set": { format: "Protocol Buffer 3 DescriptorProto", type: {}, fileDescriptorProtos: files } } as unknown as PackageDefinition;
 }
 
 /** The fully qualified names of the services this server implements. */

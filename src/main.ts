@@ -51,10 +51,10 @@ export function configFromArgs(args: string[], env: NodeJS.ProcessEnv): Partial<
     dataFile: values["data-file"] ?? env.AUTHZ_DATA_FILE,
     grpcAddress: values["grpc-address"] ?? env.AUTHZ_GRPC_ADDRESS,
     httpAddress: values["http-address"] ?? env.AUTHZ_HTTP_ADDRESS,
-    gateway: values["no-gateway"] ? false : env.AUTHZ_GATEWAY === undefined ? undefined : env.AUTHZ_GATEWAY !== "false",
+    gateway: values["no-gateway"] ? false : envBool(env, "AUTHZ_GATEWAY"),
     issuer: values.issuer ?? env.AUTHZ_ISSUER,
     logLevel: (values["log-level"] ?? env.AUTHZ_LOG_LEVEL) as Config["logLevel"] | undefined,
-    registrationEnabled: values.registration ? true : env.AUTHZ_REGISTRATION === undefined ? undefined : env.AUTHZ_REGISTRATION === "true",
+    registrationEnabled: values.registration ? true : envBool(env, "AUTHZ_REGISTRATION"),
     registrationInitialAccessToken: env.AUTHZ_REGISTRATION_TOKEN,
     keyEncryptionKey: env.AUTHZ_KEY_ENCRYPTION_KEY,
     adminClientId: env.AUTHZ_ADMIN_CLIENT_ID,
@@ -62,10 +62,27 @@ export function configFromArgs(args: string[], env: NodeJS.ProcessEnv): Partial<
   };
 }
 
+/** `true` or `false` (unset: the default). Anything else is refused rather than guessed: AUTHZ_GATEWAY=0 must not mean "on". */
+function envBool(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
+  const value = env[name];
+  if (value === undefined || value === "") return undefined;
+  if (value === "true" || value === "false") return value === "true";
+  throw new ConfigError([`${name} must be true or false, got ${JSON.stringify(value)}`]);
+}
+
 async function serve(args: string[]): Promise<void> {
   const config = loadConfig(configFromArgs(args, process.env));
   const logger = createLogger(config.logLevel);
-  const { kek, source } = loadKek(config);
+  // Registered before anything starts. A stray rejection is logged (name,
+  // message, a few frames; never request data) and the service keeps serving;
+  // after an uncaught exception the state is unknown, so log it and exit 1.
+  process.on("unhandledRejection", (err) => logger.error("unhandled rejection", errorFields(err)));
+  process.on("uncaughtException", (err) => {
+    logger.error("uncaught exception; exiting", errorFields(err));
+    process.exit(1);
+  });
+  const { kek, source, created } = loadKek(config);
+  if (created && source !== "ephemeral") logger.warn("created a key-encryption key file; back it up apart from the database (without it the signing keys cannot be opened)", { file: source });
   const store = openSqliteStore(config.dataFile);
   const server = await createServer({ config, store, clock: systemClock, logger, kek });
   if (server.bootstrap && !server.bootstrap.fromConfig) {
@@ -73,32 +90,60 @@ async function serve(args: string[]): Promise<void> {
   } else if (server.bootstrap) {
     logger.info("admin client created from AUTHZ_ADMIN_CLIENT_ID", { clientId: server.bootstrap.clientId });
   }
-  const port = await bindGrpc(server.grpc, config.grpcAddress);
-  logger.info("grpc listening", { address: config.grpcAddress, port, dataFile: config.dataFile, keyEncryptionKey: source, issuer: config.issuer });
   let gateway: Gateway | undefined;
-  if (config.gateway) {
-    // The gateway reaches gRPC over loopback, as Envoy would over its cluster.
-    const host = config.grpcAddress.replace(/:\d+$/, "");
-    gateway = createGateway({ grpcTarget: `${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${port}`, logger });
-    const [httpHost, httpPort] = [config.httpAddress.replace(/:\d+$/, "").replace(/^\[|\]$/g, ""), Number(config.httpAddress.split(":").pop())];
-    await new Promise<void>((resolve, reject) => gateway!.server.once("error", reject).listen(httpPort, httpHost, resolve));
-    const bound = gateway.server.address();
-    logger.info("http listening", { address: config.httpAddress, port: typeof bound === "object" && bound ? bound.port : httpPort });
-  }
-
+  // Signal handlers go in before the "listening" lines announce readiness: a
+  // SIGTERM right after them must find a handler, not the default (instant death).
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    // A second signal (an impatient supervisor, Ctrl-C twice) must not start a
+    // second shutdown; the grace period already bounds the first.
+    if (stopping) return logger.info("already shutting down", { signal });
     stopping = true;
     logger.info("shutting down", { signal });
-    (gateway?.close() ?? Promise.resolve()).then(() => server.shutdown()).then(() => {
-      logger.info("stopped");
-      process.exit(0);
-    });
+    (gateway?.close() ?? Promise.resolve())
+      .then(() => server.shutdown())
+      .then(
+        () => {
+          logger.info("stopped");
+          process.exit(0);
+        },
+        (err: unknown) => {
+          logger.error("shutdown failed", errorFields(err));
+          process.exit(1);
+        },
+      );
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
-  process.on("unhandledRejection", (err) => logger.error("unhandled rejection", errorFields(err)));
+
+  try {
+    const port = await bindGrpc(server.grpc, config.grpcAddress).catch((err: Error) => {
+      throw new ListenError(`cannot listen on ${config.grpcAddress} (gRPC): ${err.message}`);
+    });
+    logger.info("grpc listening", { address: config.grpcAddress, port, dataFile: config.dataFile, keyEncryptionKey: source, issuer: config.issuer });
+    if (config.gateway) {
+      // The gateway reaches gRPC over loopback, as Envoy would over its cluster.
+      const host = config.grpcAddress.replace(/:\d+$/, "");
+      gateway = createGateway({ grpcTarget: `${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${port}`, logger });
+      const [httpHost, httpPort] = [config.httpAddress.replace(/:\d+$/, "").replace(/^\[|\]$/g, ""), Number(config.httpAddress.split(":").pop())];
+      await new Promise<void>((resolve, reject) => gateway!.server.once("error", reject).listen(httpPort, httpHost, resolve)).catch((err: Error) => {
+        throw new ListenError(`cannot listen on ${config.httpAddress} (HTTP): ${err.message}`);
+      });
+      const bound = gateway.server.address();
+      logger.info("http listening", { address: config.httpAddress, port: typeof bound === "object" && bound ? bound.port : httpPort });
+    }
+  } catch (err) {
+    // A port in use must not leave the other listener (and the store) open
+    // with nobody to stop them: the process would neither serve nor exit.
+    await gateway?.close();
+    await server.shutdown();
+    throw err;
+  }
+}
+
+/** A listener could not bind (port in use, no permission, bad host): the message says which. */
+class ListenError extends Error {
+  override name = "ListenError";
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -127,7 +172,7 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (err: unknown) => {
-    const known = err instanceof ConfigError || err instanceof UsageError || (err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION";
+    const known = err instanceof ConfigError || err instanceof UsageError || err instanceof ListenError || (err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION";
     const grpcError = typeof (err as { code?: unknown }).code === "number" ? `${(err as { details?: string }).details}` : undefined;
     process.stderr.write(known ? `authz: ${(err as Error).message}\n` : grpcError ? `authz: ${grpcError}\n` : `authz: ${(err as Error).stack ?? err}\n`);
     process.exitCode = 1;

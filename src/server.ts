@@ -1,10 +1,10 @@
 import * as grpc from "@grpc/grpc-js";
-import { loadFileDescriptorSetFromBuffer } from "@grpc/proto-loader";
+import { loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
-import { HealthImplementation } from "grpc-health-check";
+import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import { toSeconds, type Clock } from "./clock.js";
 import type { Config } from "./config.js";
-import { descriptorBytes, descriptorRegistry, SERVICE_NAMES } from "./descriptor.js";
+import { descriptorRegistry, reflectionFiles, SERVICE_NAMES } from "./descriptor.js";
 import { createApiServers } from "./domain/api_servers.js";
 import { createAudit } from "./domain/audit.js";
 import { bootstrapAdmin, type AdminCredentials } from "./domain/bootstrap.js";
@@ -58,19 +58,13 @@ const PURGE_INTERVAL_MS = 60_000;
 const USAGE_FLUSH_MS = 1_000;
 
 /** The domain services, each given only what it needs. */
-async function createDomain({ store, clock, config, kek }: Deps) {
+async function createDomain({ store, clock, config, kek, logger }: Deps) {
   const grants = createGrants({ store, clock });
   const apiServers = createApiServers({ store, clock, onChange: grants.forget });
   const clients = createClients({ store, clock, onDelete: grants.forget });
   const audit = createAudit({ store, clock });
-  const keys = await createKeys({
-    repo: store.keys,
-    clock,
-    kek,
-    publishLeadSeconds: config.keyPublishLeadSeconds,
-    retainSeconds: 2_592_000, // the longest token lifetime an API server may set
-    jwksMaxAgeSeconds: config.jwksMaxAgeSeconds,
-  });
+  // Decrypts the stored signing keys once (a wrong KEK fails start-up here); the first start creates them.
+  const keys = await createKeys({ store, clock, config, kek, logger });
   await keys.ensureInitialKeys();
   return { apiServers, clients, grants, audit, keys };
 }
@@ -89,7 +83,7 @@ function oauthDeps(domain: Domain, deps: Deps): OAuthDeps {
     },
     apiServers: { findByAudience: apiServers.findByAudience, get: (id) => deps.store.apiServers.get(id) },
     resolveAccess: grants.resolveAccess,
-    tokens: keys,
+    tokens: { sign: async (alg, claims) => keys.signer(alg).sign(claims), verify: async (token) => (await keys.verify(token)).payload },
     tokenState: deps.store.tokenState,
     issuer: deps.config.issuer,
     now: () => deps.clock.now(),
@@ -154,7 +148,8 @@ export async function createServer(deps: Deps): Promise<AuthzServer> {
 
   const health = new HealthImplementation({ "": "SERVING", ...Object.fromEntries(SERVICE_NAMES.map((n) => [n, "SERVING"])) });
   health.addToServer(server);
-  new ReflectionService(loadFileDescriptorSetFromBuffer(descriptorBytes())).addToServer(server);
+  // Health is described too, so `grpcurl ... grpc.health.v1.Health/Check` works without a local proto.
+  new ReflectionService({ ...reflectionFiles(), ...loadSync(healthProtoPath) }).addToServer(server);
 
   const bootstrap = await bootstrapAdmin({ store, clients, grants }, { clientId: config.adminClientId, clientSecret: config.adminClientSecret });
   const purge = () => store.tokenState.purgeExpired(toSeconds(clock.now()));
@@ -167,7 +162,9 @@ export async function createServer(deps: Deps): Promise<AuthzServer> {
     closing ??= new Promise<void>((resolve) => {
       clearInterval(purgeTimer);
       clearInterval(usageTimer);
-      health.setStatus("", "NOT_SERVING");
+      // Every name a checker may ask about, not only "": a per-service check
+      // (e.g. Envoy's with service_name) must also drain this instance.
+      for (const name of ["", ...SERVICE_NAMES]) health.setStatus(name, "NOT_SERVING");
       const force = setTimeout(() => {
         logger.warn("shutdown grace period over; cancelling in-flight calls");
         server.forceShutdown();

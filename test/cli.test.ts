@@ -1,46 +1,99 @@
 import * as grpc from "@grpc/grpc-js";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer as createNetServer, type Server as NetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, describe, expect, test } from "vitest";
+import { ApiServerServiceClient } from "../gen/authz/v1/api_server.js";
+import { IssueTokenRequest, TokenServiceClient } from "../gen/authz/v1/token.js";
+import { promisify } from "../src/sdk/promisify.js";
 
 const BIN = new URL("../bin/authz.js", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "authz-cli-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+/** Every process a test spawned; one a failing test left running is killed at the end. */
+const children = new Set<ChildProcess>();
+afterAll(() => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
+});
 
 interface Running {
   proc: ChildProcess;
+  /** stderr lines so far (JSON log lines and the admin banner); keeps filling. */
   stderr: string[];
+  /** JSON log lines parsed so far; keeps filling. */
+  logs: Array<Record<string, unknown> & { msg: string }>;
   grpcPort: number;
-  httpPort: number;
+  httpPort: number | undefined;
   exited: Promise<number | null>;
+  /** Resolves with the first log line (past or future) with this `msg`. */
+  logged(msg: string): Promise<Record<string, unknown>>;
 }
 
-/** Starts `authz serve` and resolves once both listeners have logged their ports. */
-function serve(dataFile: string, env: Record<string, string> = {}): Promise<Running> {
-  const proc = spawn(process.execPath, [BIN, "serve", "--data-file", dataFile, "--grpc-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0"], {
-    env: { ...process.env, ...env },
+interface ServeOptions {
+  env?: Record<string, string>;
+  /** Node flags before the entry point (e.g. `--import` a fault injector). */
+  nodeArgs?: string[];
+}
+
+/**
+ * Starts `authz serve` with `args` and resolves once it is ready: after "http
+ * listening", or after "grpc listening" when the gateway is off.
+ */
+function serve(args: string[], options: ServeOptions = {}): Promise<Running> {
+  const proc = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, "serve", ...args], {
+    env: { ...process.env, ...options.env },
     stdio: ["ignore", "ignore", "pipe"],
   });
+  children.add(proc);
   const stderr: string[] = [];
+  const logs: Running["logs"] = [];
+  const waiters: Array<{ msg: string; resolve: (line: Record<string, unknown>) => void }> = [];
   const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)));
+  const gatewayOff = args.includes("--no-gateway") || options.env?.AUTHZ_GATEWAY === "false";
+  const running: Running = {
+    proc,
+    stderr,
+    logs,
+    grpcPort: 0,
+    httpPort: undefined,
+    exited,
+    logged: (msg) => {
+      const seen = logs.find((l) => l.msg === msg);
+      return seen ? Promise.resolve(seen) : new Promise((resolve) => waiters.push({ msg, resolve }));
+    },
+  };
   return new Promise((resolve, reject) => {
-    let grpcPort = 0;
     createInterface({ input: proc.stderr! }).on("line", (line) => {
       stderr.push(line);
-      const parsed = line.startsWith("{") ? (JSON.parse(line) as { msg: string; port?: number }) : undefined;
-      if (parsed?.msg === "grpc listening") grpcPort = parsed.port!;
-      if (parsed?.msg === "http listening") resolve({ proc, stderr, grpcPort, httpPort: parsed.port!, exited });
+      if (!line.startsWith("{")) return;
+      const parsed = JSON.parse(line) as Running["logs"][number];
+      logs.push(parsed);
+      for (const w of waiters.filter((w) => w.msg === parsed.msg)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(parsed);
+      }
+      if (parsed.msg === "grpc listening") {
+        running.grpcPort = parsed.port as number;
+        if (gatewayOff) resolve(running);
+      }
+      if (parsed.msg === "http listening") {
+        running.httpPort = parsed.port as number;
+        resolve(running);
+      }
     });
     exited.then((code) => reject(new Error(`authz exited with ${code}: ${stderr.join("\n")}`)));
   });
 }
 
-/** Runs a one-shot CLI command; resolves its exit code and output. */
+const ephemeral = ["--grpc-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0"];
+
+/** Runs a one-shot CLI command (or a serve that is expected to fail); resolves its exit code and output. */
 function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const proc = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  children.add(proc);
   let stdout = "";
   let stderr = "";
   proc.stdout!.on("data", (d: Buffer) => (stdout += d));
@@ -60,12 +113,13 @@ function banner(stderr: string[]): { id: string; secret: string } | undefined {
   return id && secret ? { id, secret } : undefined;
 }
 
-async function healthCheck(port: number): Promise<grpc.status> {
+/** grpc.health.v1.Health/Check with a generic client: an empty request is `service: ""`; the reply's field 1 is the status (1 = SERVING). */
+async function healthCheck(port: number): Promise<{ code: grpc.status; serving: boolean }> {
   const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   return new Promise((resolve) =>
-    client.makeUnaryRequest("/grpc.health.v1.Health/Check", (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), (err) => {
+    client.makeUnaryRequest("/grpc.health.v1.Health/Check", (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), (err, res?: Buffer) => {
       client.close();
-      resolve(err?.code ?? grpc.status.OK);
+      resolve({ code: err?.code ?? grpc.status.OK, serving: res !== undefined && res.equals(Buffer.from([0x08, 0x01])) });
     }),
   );
 }
@@ -78,29 +132,119 @@ async function token(httpPort: number, id: string, secret: string): Promise<Resp
   });
 }
 
-test("--help lists the commands, flags and environment variables", async () => {
-  const { code, stdout } = await run(["--help"]);
-  expect(code).toBe(0);
-  for (const flag of ["serve", "--data-file", "--grpc-address", "--http-address", "--no-gateway", "AUTHZ_DATA_FILE", "AUTHZ_ADMIN_CLIENT_SECRET", "reset-secret", "api-servers"]) expect(stdout).toContain(flag);
+/** A listener holding a port, to make `authz serve` fail to bind it. */
+async function occupyPort(): Promise<{ port: number; server: NetServer }> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { port: (server.address() as { port: number }).port, server };
+}
+
+describe("help and configuration errors", () => {
+  test("--help lists the commands, flags and environment variables", async () => {
+    const { code, stdout } = await run(["--help"]);
+    expect(code).toBe(0);
+    for (const flag of ["serve", "--data-file", "--grpc-address", "--http-address", "--no-gateway", "--issuer", "--log-level", "--registration", "AUTHZ_DATA_FILE", "AUTHZ_GRPC_ADDRESS", "AUTHZ_HTTP_ADDRESS", "AUTHZ_GATEWAY", "AUTHZ_ISSUER", "AUTHZ_LOG_LEVEL", "AUTHZ_KEY_ENCRYPTION_KEY", "AUTHZ_ADMIN_CLIENT_ID", "AUTHZ_ADMIN_CLIENT_SECRET", "reset-secret", "api-servers"]) {
+      expect(stdout).toContain(flag);
+    }
+    expect((await run(["serve", "--help"])).stdout).toContain("--grpc-address");
+  });
+
+  test("no command prints the help and exits 2; an unknown command exits 2 naming it", async () => {
+    expect((await run([])).code).toBe(2);
+    const unknown = await run(["frobnicate"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown command "frobnicate"');
+  });
+
+  test.each<[string, string[], Record<string, string>, string]>([
+    ["a bad --grpc-address", ["--grpc-address", "nonsense"], {}, 'grpcAddress must be host:port, got "nonsense"'],
+    ["a port out of range", ["--http-address", "127.0.0.1:70000"], {}, "httpAddress must be host:port"],
+    ["a bad --log-level", ["--log-level", "loud"], {}, "logLevel must be debug, info, warn or error"],
+    ["a bad issuer", ["--issuer", "not a url"], {}, "issuer must be an absolute URL"],
+    ["an unknown flag", ["--colour", "blue"], {}, "Unknown option '--colour'"],
+    ["a bad AUTHZ_LOG_LEVEL", [], { AUTHZ_LOG_LEVEL: "loud" }, "logLevel must be debug, info, warn or error"],
+    ["AUTHZ_GATEWAY that is not true/false", [], { AUTHZ_GATEWAY: "0" }, 'AUTHZ_GATEWAY must be true or false, got "0"'],
+    ["a short AUTHZ_ADMIN_CLIENT_SECRET", [], { AUTHZ_ADMIN_CLIENT_ID: "ops", AUTHZ_ADMIN_CLIENT_SECRET: "short-secret-value" }, "adminClientSecret must be at least 32 characters"],
+    ["a bad AUTHZ_KEY_ENCRYPTION_KEY", [], { AUTHZ_KEY_ENCRYPTION_KEY: "c2hvcnQ" }, "keyEncryptionKey must be base64url of exactly 32 bytes"],
+  ])("%s exits 1 with a clear one-line message, before touching the data file", async (_name, args, env, message) => {
+    const dataFile = join(dir, `bad-${Math.random().toString(36).slice(2)}.db`);
+    const { code, stderr } = await run(["serve", "--data-file", dataFile, ...ephemeral, ...args], env);
+    expect(code).toBe(1);
+    expect(stderr).toContain(message);
+    expect(stderr.trim().split("\n")).toHaveLength(1); // no stack trace
+    expect(stderr).not.toContain("short-secret-value");
+    expect(existsSync(dataFile)).toBe(false);
+  });
+
+  test("a port in use exits 1 naming the address, for gRPC and for HTTP (nothing left running)", async () => {
+    const busy = await occupyPort();
+    try {
+      const grpcBusy = await run(["serve", "--data-file", join(dir, "busy.db"), "--grpc-address", `127.0.0.1:${busy.port}`, "--no-gateway"]);
+      expect(grpcBusy.code).toBe(1);
+      expect(grpcBusy.stderr).toContain(`cannot listen on 127.0.0.1:${busy.port} (gRPC)`);
+      // The gRPC listener is up by then: the process must still stop rather than hang.
+      const httpBusy = await run(["serve", "--data-file", join(dir, "busy.db"), "--grpc-address", "127.0.0.1:0", "--http-address", `127.0.0.1:${busy.port}`]);
+      expect(httpBusy.code).toBe(1);
+      expect(httpBusy.stderr).toContain(`cannot listen on 127.0.0.1:${busy.port} (HTTP): listen EADDRINUSE`);
+    } finally {
+      busy.server.close();
+    }
+  });
 });
 
-test("invalid configuration exits 1 with a clear message", async () => {
-  const { code, stderr } = await run(["serve", "--grpc-address", "nonsense", "--data-file", join(dir, "bad.db")]);
-  expect(code).toBe(1);
-  expect(stderr).toContain("grpcAddress must be host:port");
+describe("serving", () => {
+  test("gRPC only, data file from AUTHZ_DATA_FILE: health SERVING, GetApiServer works, SIGTERM twice stops cleanly with exit 0", async () => {
+    const dataFile = join(dir, "env-file", "authz.db");
+    const r = await serve(["--grpc-address", "127.0.0.1:0", "--no-gateway"], { env: { AUTHZ_DATA_FILE: dataFile } });
+    expect(r.httpPort).toBeUndefined();
+    expect(r.logs.find((l) => l.msg === "grpc listening")).toMatchObject({ dataFile, port: r.grpcPort });
+    expect(existsSync(dataFile)).toBe(true);
+    expect(await healthCheck(r.grpcPort)).toEqual({ code: grpc.status.OK, serving: true });
+
+    const admin = banner(r.stderr)!;
+    const address = `127.0.0.1:${r.grpcPort}`;
+    const tokens = promisify(new TokenServiceClient(address, grpc.credentials.createInsecure()));
+    const { accessToken } = await tokens.issueToken(IssueTokenRequest.fromPartial({ client: { clientId: admin.id, clientSecret: admin.secret }, audience: "urn:authz:management" }));
+    const apiServers = promisify(new ApiServerServiceClient(address, grpc.credentials.createInsecure()));
+    const metadata = new grpc.Metadata();
+    metadata.set("authorization", `Bearer ${accessToken}`);
+    const { apiServer } = await apiServers.getApiServer({ id: "as_management" }, metadata);
+    expect(apiServer).toMatchObject({ identifier: "urn:authz:management", system: true });
+    tokens.raw.close();
+    apiServers.raw.close();
+
+    r.proc.kill("SIGTERM");
+    r.proc.kill("SIGTERM"); // an impatient supervisor
+    expect(await r.exited).toBe(0);
+    const messages = r.logs.map((l) => l.msg);
+    expect(messages.filter((m) => m === "shutting down")).toHaveLength(1);
+    expect(messages.at(-1)).toBe("stopped");
+    expect(r.stderr.join("\n")).not.toContain(accessToken);
+  });
+
+  test("flags win over environment variables", async () => {
+    const dataFile = join(dir, "precedence.db");
+    const r = await serve(["--data-file", dataFile, "--grpc-address", "127.0.0.1:0", "--log-level", "info", "--no-gateway"], {
+      env: { AUTHZ_DATA_FILE: join(dir, "env-loses.db"), AUTHZ_GRPC_ADDRESS: "nonsense", AUTHZ_LOG_LEVEL: "loud", AUTHZ_GATEWAY: "true" },
+    });
+    expect(r.logs.find((l) => l.msg === "grpc listening")).toMatchObject({ dataFile, address: "127.0.0.1:0" });
+    expect(existsSync(join(dir, "env-loses.db"))).toBe(false);
+    expect(await stop(r)).toBe(0);
+    expect(r.logs.some((l) => l.msg === "http listening")).toBe(false);
+  });
 });
 
 describe("a newcomer's first start", () => {
   const dataFile = join(dir, "first", "authz.db");
 
   test("prints the admin once; the admin gets a management token over HTTP and manages API servers with the CLI; SIGTERM stops cleanly", async () => {
-    const first = await serve(dataFile);
+    const first = await serve(["--data-file", dataFile, ...ephemeral]);
     const admin = banner(first.stderr);
     expect(admin?.id).toMatch(/^cl_/);
-    expect(await healthCheck(first.grpcPort)).toBe(grpc.status.OK);
+    expect(await healthCheck(first.grpcPort)).toEqual({ code: grpc.status.OK, serving: true });
     expect(statSync(join(dir, "first", "authz.kek")).mode & 0o777).toBe(0o600);
 
-    const res = await token(first.httpPort, admin!.id, admin!.secret);
+    const res = await token(first.httpPort!, admin!.id, admin!.secret);
     expect(res.status).toBe(200);
     const { access_token } = (await res.json()) as { access_token: string };
     const list = await fetch(`http://127.0.0.1:${first.httpPort}/v1/api-servers`, { headers: { authorization: `Bearer ${access_token}` } });
@@ -128,13 +272,13 @@ describe("a newcomer's first start", () => {
     expect(noCreds.code).toBe(1);
 
     expect(await stop(first)).toBe(0);
-    expect(first.stderr.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
+    expect(first.logs.at(-1)?.msg).toBe("stopped");
     expect(first.stderr.join("\n")).not.toContain(access_token);
 
     // Restart: the credentials are never printed again, and still work.
-    const second = await serve(dataFile);
+    const second = await serve(["--data-file", dataFile, ...ephemeral]);
     expect(banner(second.stderr)).toBeUndefined();
-    expect((await token(second.httpPort, admin!.id, admin!.secret)).status).toBe(200);
+    expect((await token(second.httpPort!, admin!.id, admin!.secret)).status).toBe(200);
     expect(await stop(second)).toBe(0);
 
     // Lost secret: reset it on the data file; the old one stops working.
@@ -142,19 +286,54 @@ describe("a newcomer's first start", () => {
     expect(reset.code).toBe(0);
     const fresh = banner([reset.stderr]);
     expect(fresh?.id).toBe(admin!.id);
-    const third = await serve(dataFile);
-    expect((await token(third.httpPort, admin!.id, admin!.secret)).status).toBe(401);
-    expect((await token(third.httpPort, fresh!.id, fresh!.secret)).status).toBe(200);
+    const third = await serve(["--data-file", dataFile, ...ephemeral]);
+    expect((await token(third.httpPort!, admin!.id, admin!.secret)).status).toBe(401);
+    expect((await token(third.httpPort!, fresh!.id, fresh!.secret)).status).toBe(200);
     expect(await stop(third)).toBe(0);
   });
 
   test("admin credentials from the environment are used and not printed", async () => {
     const id = "ops-admin";
     const secret = "s".repeat(20) + "0123456789abcdefghij";
-    const r = await serve(join(dir, "env", "authz.db"), { AUTHZ_ADMIN_CLIENT_ID: id, AUTHZ_ADMIN_CLIENT_SECRET: secret });
+    const r = await serve(["--data-file", join(dir, "env", "authz.db"), ...ephemeral], { env: { AUTHZ_ADMIN_CLIENT_ID: id, AUTHZ_ADMIN_CLIENT_SECRET: secret } });
     expect(banner(r.stderr)).toBeUndefined();
     expect(r.stderr.join("\n")).not.toContain(secret);
-    expect((await token(r.httpPort, id, secret)).status).toBe(200);
+    expect((await token(r.httpPort!, id, secret)).status).toBe(200);
     expect(await stop(r)).toBe(0);
+  });
+});
+
+/**
+ * Faults are injected from outside the product: a preload module (`node
+ * --import`) that, on SIGUSR2, leaves a promise rejection unhandled or throws
+ * from an event listener, as a bug in any dependency might.
+ */
+describe("stray errors in a running service", () => {
+  const injector = (body: string) => {
+    const file = join(dir, `inject-${Math.random().toString(36).slice(2)}.mjs`);
+    writeFileSync(file, `process.on("SIGUSR2", () => { ${body} });\n`);
+    return ["--import", file];
+  };
+
+  test("an unhandled rejection is logged as one JSON line and the service keeps serving", async () => {
+    const r = await serve(["--data-file", join(dir, "rejection.db"), "--grpc-address", "127.0.0.1:0", "--no-gateway"], {
+      nodeArgs: injector(`Promise.reject(new TypeError("injected rejection"));`),
+    });
+    r.proc.kill("SIGUSR2");
+    const line = await r.logged("unhandled rejection");
+    expect(line).toMatchObject({ level: "error", error: "TypeError", detail: "injected rejection" });
+    expect(await healthCheck(r.grpcPort)).toEqual({ code: grpc.status.OK, serving: true });
+    expect(await stop(r)).toBe(0);
+  });
+
+  test("an uncaught exception is logged as one JSON line and the process exits 1", async () => {
+    const r = await serve(["--data-file", join(dir, "uncaught.db"), "--grpc-address", "127.0.0.1:0", "--no-gateway"], {
+      nodeArgs: injector(`throw new RangeError("injected throw");`),
+    });
+    r.proc.kill("SIGUSR2");
+    expect(await r.exited).toBe(1);
+    expect(r.logs.find((l) => l.msg === "uncaught exception; exiting")).toMatchObject({ level: "error", error: "RangeError", detail: "injected throw" });
+    // Only JSON log lines and the admin banner: no raw stack dump on stderr.
+    expect(r.stderr.filter((l) => /^\s+at /.test(l))).toEqual([]);
   });
 });

@@ -1,8 +1,10 @@
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import { expect, test } from "vitest";
 import { defaults } from "../src/config.js";
-import { descriptorRegistry } from "../src/descriptor.js";
+import { DESCRIPTOR_PATH, descriptorRegistry } from "../src/descriptor.js";
 import { transcoderSettings, UPSTREAM_TIMEOUT_MS } from "../src/gateway/settings.js";
 
 /** Envoy's transcoder config and the embedded gateway's settings must not drift apart. */
@@ -53,9 +55,23 @@ test("the cluster is HTTP/2, health-checked over gRPC, on the service's default 
   expect(cluster.health_checks[0].grpc_health_check).toEqual({});
 });
 
-test("docker compose mounts the committed descriptor where Envoy reads it", () => {
+test("docker compose mounts the gateway's own descriptor file where Envoy reads it, and runs the service gRPC-only on the cluster's port", () => {
   const compose = parse(readFileSync(new URL("../envoy/docker-compose.yaml", import.meta.url), "utf8"));
-  expect(compose.services.envoy.volumes).toContain(`../gen/descriptor.binpb:${transcoderSettings.protoDescriptor}:ro`);
+  const envoyDir = fileURLToPath(new URL("../envoy/", import.meta.url));
+  const mount = (compose.services.envoy.volumes as string[]).map((v) => v.split(":")).find(([, inside]) => inside === transcoderSettings.protoDescriptor);
+  expect(mount, "descriptor mount").toBeDefined();
+  expect(resolve(envoyDir, mount![0]!)).toBe(DESCRIPTOR_PATH);
   expect(compose.services.envoy.image).toMatch(/^envoyproxy\/envoy:v\d+\.\d+\.\d+$/);
-  expect(compose.services.authz.command).toContain("--no-gateway");
+  const command = compose.services.authz.command as string[];
+  expect(command).toContain("--no-gateway");
+  const cluster = envoy.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+  expect(command[command.indexOf("--grpc-address") + 1]).toBe(`${cluster.address}:${cluster.port_value}`);
+});
+
+test("the image's default command serves gRPC only, on the cluster's port", () => {
+  const dockerfile = readFileSync(new URL("../Dockerfile", import.meta.url), "utf8");
+  const cmd = JSON.parse(/^CMD (.*)$/m.exec(dockerfile)![1]!) as string[];
+  const cluster = envoy.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+  expect(cmd).toContain("--no-gateway");
+  expect(cmd[cmd.indexOf("--grpc-address") + 1]).toBe(`0.0.0.0:${cluster.port_value}`);
 });

@@ -1,7 +1,7 @@
 import type { Clock } from "../clock.js";
 import type { Store } from "../store/repositories.js";
 import { AudienceTaken } from "../store/repositories.js";
-import { Aborted, AlreadyExists, FailedPrecondition, NotFound, Violations } from "./errors.js";
+import { Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations } from "./errors.js";
 import { lookupCache } from "./cache.js";
 import { etagOf, newId } from "./ids.js";
 import { checkEtag, checkUpdateMask } from "./mutation.js";
@@ -113,8 +113,10 @@ export function createApiServers(deps: { store: Store; clock: Clock; onChange?: 
     deps.onChange?.();
   };
 
-  function get(id: string): ApiServer {
-    const server = id ? store.apiServers.get(id) : undefined;
+  /** `field` names the id in the request, for the violation when it is missing (AIP-131: INVALID_ARGUMENT, not NOT_FOUND). */
+  function get(id: string, field = "id"): ApiServer {
+    if (!id) throw new InvalidArgument([{ field, description: "is required" }]);
+    const server = store.apiServers.get(id);
     if (!server) throw new NotFound("API server", id);
     return server;
   }
@@ -141,21 +143,25 @@ export function createApiServers(deps: { store: Store; clock: Clock; onChange?: 
   }
 
   function list(pageSize: number, pageToken: string, filter: string): Page<ApiServer> {
-    const query = listQuery(pageSize, pageToken, filter, FILTER_FIELDS);
-    return toPage(store.apiServers.list(query), query, filter);
+    // Tokens name the collection too: a ListClients token here is refused, not read as a position among API servers.
+    const boundTo = `api_servers\n${filter}`;
+    const query = listQuery(pageSize, pageToken, filter, FILTER_FIELDS, boundTo);
+    return toPage(store.apiServers.list(query), query, boundTo);
   }
 
   function update(id: string, input: ApiServerInput, mask: string[], etag: string): ApiServer {
     const v = new Violations();
+    if (!id) v.add("api_server.id", "is required");
     checkUpdateMask(mask, v, { updatable: Object.keys(UPDATABLE), immutable: IMMUTABLE, outputOnly: OUTPUT_ONLY });
     v.throwIfAny();
     return store.transaction(() => {
-      const current = get(id);
+      const current = get(id, "api_server.id");
       checkEtag(etag, etagOfApiServer(current), "API server");
       const merged: ApiServerInput = toInput(current);
       for (const path of mask) (merged as unknown as Record<string, unknown>)[UPDATABLE[path]!] = input[UPDATABLE[path]!];
       const fields = validate(merged, v, "api_server.");
       v.throwIfAny();
+      if (current.system) checkSystemUpdate(current, fields);
       const next: ApiServer = { ...current, ...fields, updateTime: clock.now(), version: current.version + 1 };
       const ok = translateConflicts(() => store.apiServers.update(next));
       if (!ok) throw new Aborted("the API server changed concurrently; read it again");
@@ -186,6 +192,22 @@ export type ApiServers = ReturnType<typeof createApiServers>;
 
 export function etagOfApiServer(server: ApiServer): string {
   return etagOf(server.id, server.version);
+}
+
+/**
+ * The built-in management API server guards the management API itself: the
+ * permission cascade would strip a removed permission from every grant,
+ * including the admin's, locking everyone out of the management API with no
+ * way back; and dynamic client access would hand management scopes to
+ * self-registered clients without a grant.
+ */
+function checkSystemUpdate(current: ApiServer, next: ValidatedFields): void {
+  const kept = new Set(next.permissions.map((p) => p.value));
+  const removed = current.permissions.map((p) => p.value).filter((value) => !kept.has(value));
+  if (removed.length > 0) {
+    throw new FailedPrecondition(`the built-in management API server's permissions cannot be removed (the management API needs them): ${removed.join(", ")}`);
+  }
+  if (next.dynamicClientAccess) throw new FailedPrecondition("the built-in management API server cannot allow dynamic client access");
 }
 
 function checkIdentifier(identifier: string, v: Violations, field: string, system: boolean): void {

@@ -80,8 +80,14 @@ const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 export function createClients(deps: { store: Store; clock: Clock; onDelete?: () => void }) {
   const { store, clock } = deps;
-  /** Hot-path cache of clients by id; every write to a client replaces or drops its entry. */
-  const cache = lookupCache((clientId) => store.clients.get(clientId));
+  /**
+   * Hot-path cache of clients by id (the token endpoint authenticates through
+   * it without touching SQLite). Every write to a client goes through this
+   * module and replaces or drops that client's entry; unknown ids are cached
+   * as misses too. Per process: several replicas on one store would need a
+   * shared invalidation signal.
+   */
+  const cache = lookupCache((clientId) => withPendingUsage(store.clients.get(clientId)));
   const find = cache.get;
 
   function get(clientId: string): Client {
@@ -196,7 +202,8 @@ export function createClients(deps: { store: Store; clock: Clock; onDelete?: () 
     const presented = sha256(secret);
     const now = clock.now();
     let ok = false;
-    for (const s of client?.secrets ?? []) {
+    // An unknown client still costs one comparison, like a known one with a wrong secret.
+    for (const s of client?.secrets ?? [UNKNOWN_CLIENT_SECRET]) {
       if (timingSafeEqual(s.hash, presented) && (s.expireTime === null || s.expireTime > now)) ok = true;
     }
     if (!client || !ok || client.disabled) throw new ClientAuthFailed();
@@ -224,6 +231,13 @@ export function createClients(deps: { store: Store; clock: Clock; onDelete?: () 
     }
   }
 
+  /** A client loaded from the store before a flush lacks its pending counts; add them. */
+  function withPendingUsage(client: Client | undefined): Client | undefined {
+    const pending = client && pendingUsage.get(client.clientId);
+    if (!client || !pending) return client;
+    return { ...client, tokensIssued: client.tokensIssued + pending.count, lastIssueTime: Math.max(client.lastIssueTime ?? 0, pending.last) };
+  }
+
   function flushUsage(): void {
     if (pendingUsage.size === 0) return;
     const batch = [...pendingUsage];
@@ -247,6 +261,9 @@ export function createClients(deps: { store: Store; clock: Clock; onDelete?: () 
 
 export type Clients = ReturnType<typeof createClients>;
 
+/** Compared against when the client id is unknown; no secret hashes to it (an unknown client never authenticates). */
+const UNKNOWN_CLIENT_SECRET: ClientSecret = { id: "", hash: Buffer.alloc(32), createTime: 0, expireTime: 0 };
+
 function newSecretRecord(secret: string, now: number): ClientSecret {
   return { id: `sec_${randomBytes(6).toString("base64url")}`, hash: sha256(secret), createTime: now, expireTime: null };
 }
@@ -265,10 +282,11 @@ async function validate(input: ClientInput, v: Violations, prefix: string): Prom
   if (input.type !== undefined && input.type !== "m2m") v.add(`${prefix}type`, "must be M2M");
   const method = (input.tokenEndpointAuthMethod ?? "client_secret_basic") as AuthMethod;
   if (!AUTH_METHODS.includes(method)) v.add(`${prefix}token_endpoint_auth_method`, `must be one of ${AUTH_METHODS.join(", ")}`);
-  const grantTypes = input.grantTypes.length === 0 ? ["client_credentials"] : [...new Set(input.grantTypes)];
-  grantTypes.forEach((g, i) => {
+  // Checked before de-duplication so the index names the request's element.
+  input.grantTypes.forEach((g, i) => {
     if (!(GRANT_TYPES as readonly string[]).includes(g)) v.add(`${prefix}grant_types[${i}]`, "must be client_credentials or refresh_token");
   });
+  const grantTypes = input.grantTypes.length === 0 ? ["client_credentials"] : [...new Set(input.grantTypes)];
   const entries = Object.entries(input.metadata);
   if (entries.length > 20) v.add(`${prefix}metadata`, "must have at most 20 entries");
   for (const [k, val] of entries) {

@@ -68,8 +68,9 @@ export function createGrants(deps: { store: Store; clock: Clock }) {
   }
 
   function list(pageSize: number, pageToken: string, filter: { clientId: string; apiServerId: string }): Page<Grant> {
-    // The page token is bound to the filter through this string.
-    const boundTo = `client_id=${filter.clientId}&api_server_id=${filter.apiServerId}`;
+    // The page token is bound to the selection through this string (JSON, so
+    // no pair of ids can encode the same as another pair).
+    const boundTo = JSON.stringify({ client_id: filter.clientId, api_server_id: filter.apiServerId });
     const query = pageQuery(pageSize, pageToken, boundTo);
     return toPage(store.grants.list(query, filter), query, boundTo);
   }

@@ -55,18 +55,36 @@ export function parseFilter(filter: string, fields: Record<string, FieldKind>): 
       terms.push({ field, op: "eq", value: bool === "true" });
     } else {
       if (quoted === undefined) throw filterError(`${field} takes a quoted string`);
-      const prefix = /(^|[^\\])\*$/.test(quoted);
-      const value = (prefix ? quoted.slice(0, -1) : quoted).replace(/\\(.)/g, "$1");
-      terms.push({ field, op: prefix ? "prefix" : "eq", value });
+      terms.push({ field, ...unquote(quoted) });
     }
     rest = rest.slice(whole.length);
   }
   return terms;
 }
 
-/** Validates page_size/page_token and parses the filter into a store query. */
-export function listQuery(pageSize: number, pageToken: string, filter: string, fields: Record<string, FieldKind>): ListQuery {
-  const page = pageQuery(pageSize, pageToken, filter);
+/**
+ * Decodes a quoted value left to right, so an escaped backslash before a final
+ * `*` (`"a\\*"`) still makes a prefix match and an escaped star (`"a\*"`) is a
+ * literal one; looking only at the character before the star gets both wrong.
+ */
+function unquote(quoted: string): { op: "eq" | "prefix"; value: string } {
+  let value = "";
+  for (let i = 0; i < quoted.length; i++) {
+    const c = quoted[i]!;
+    if (c === "\\") value += quoted[++i] ?? "";
+    else if (c === "*" && i === quoted.length - 1) return { op: "prefix", value };
+    else value += c;
+  }
+  return { op: "eq", value };
+}
+
+/**
+ * Validates page_size/page_token and parses the filter into a store query.
+ * `boundTo` (default: the filter) is what the page token is bound to; pass
+ * the collection name with the filter so another list's token is refused.
+ */
+export function listQuery(pageSize: number, pageToken: string, filter: string, fields: Record<string, FieldKind>, boundTo = filter): ListQuery {
+  const page = pageQuery(pageSize, pageToken, boundTo);
   return { ...page, terms: parseFilter(filter, fields) };
 }
 
@@ -104,7 +122,7 @@ function decodePageToken(token: string, filter: string): number {
   const m = /^1\.(\d{1,15})\.([A-Za-z0-9_-]{8})$/.exec(Buffer.from(token, "base64url").toString("utf8"));
   if (!m) throw new InvalidArgument([{ field: "page_token", description: "is not a token this service issued" }]);
   if (m[2] !== filterHash(filter)) {
-    throw new InvalidArgument([{ field: "page_token", description: "was issued for a different filter" }]);
+    throw new InvalidArgument([{ field: "page_token", description: "was issued for a different list or filter" }]);
   }
   return Number(m[1]);
 }

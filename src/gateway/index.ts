@@ -1,13 +1,13 @@
 import * as grpc from "@grpc/grpc-js";
-import { fromBinary, toJsonString, type FileRegistry } from "@bufbuild/protobuf";
+import { type FileRegistry } from "@bufbuild/protobuf";
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { descriptorRegistry } from "../descriptor.js";
 import type { Logger } from "../log.js";
 import { errorFields } from "../log.js";
 import { BadPath, createMatcher, type Match } from "./match.js";
 import { buildRequest, GatewayError } from "./request.js";
-import { httpStatusOf, isResponseHeader, printOptions, statusBody } from "./response.js";
-import { buildRoutes } from "./routes.js";
+import { errorResponse, okResponse, type HttpResponse } from "./response.js";
+import { buildRoutes, type Route } from "./routes.js";
 import { transcoderSettings, UPSTREAM_TIMEOUT_MS, type TranscoderSettings } from "./settings.js";
 
 export interface GatewayOptions {
@@ -23,19 +23,29 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** Request headers that are hop-by-hop or transport detail, never metadata. */
+/**
+ * Request headers that never become metadata: hop-by-hop (RFC 9110 §7.6.1),
+ * the ones the transcoding replaces (host is :authority, content-type and
+ * content-length describe the JSON, not the gRPC message), and `expect`.
+ */
 const NOT_METADATA = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length", "content-type", "expect"]);
 
 /**
  * The embedded HTTP/JSON gateway: the same google.api.http transcoding as
  * Envoy's grpc_json_transcoder, from the same descriptor and settings, in front
  * of the gRPC server over loopback. Unbound: main.ts (or a test) listens.
+ * Route table and matcher are built once here; a request costs a trie walk,
+ * the JSON mapping and one call on a shared channel.
  */
 export function createGateway(options: GatewayOptions): Gateway {
   const settings = options.settings ?? transcoderSettings;
   const registry = options.registry ?? descriptorRegistry();
-  const match = createMatcher(buildRoutes(registry, settings.services));
-  const print = printOptions(settings, registry);
+  if (!settings.requestValidationOptions.rejectUnknownMethod) {
+    // Envoy would pass an unmapped request through untranscoded (and the gRPC server would fail it); there is nothing to pass it to here.
+    throw new Error("gateway: requestValidationOptions.rejectUnknownMethod must be true for the embedded gateway");
+  }
+  const match = createMatcher(buildRoutes(registry, settings.services, settings.autoMapping), settings);
+  // One channel (one HTTP/2 connection) for every request, as Envoy's cluster.
   const client = new grpc.Client(options.grpcTarget, grpc.credentials.createInsecure(), {
     "grpc.max_receive_message_length": settings.maxResponseBodySize * 2,
   });
@@ -45,57 +55,52 @@ export function createGateway(options: GatewayOptions): Gateway {
     const url = req.url ?? "/";
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
-    const query = q < 0 ? "" : url.slice(q + 1);
     let found: Match | undefined;
     try {
       found = match(req.method ?? "GET", path);
     } catch (err) {
-      if (err instanceof BadPath) return void sendLocal(res, 400, err.message);
+      if (err instanceof BadPath) return sendLocal(res, 400, err.message);
       throw err;
     }
-    if (!found) return void sendLocal(res, 404, `no route for ${req.method} ${path.slice(0, 200)}`);
-    const declared = Number(req.headers["content-length"] ?? 0);
-    if (declared > settings.maxRequestBodySize) return void sendLocal(res, 413, "request body too large", true);
+    if (!found) return sendLocal(res, 404, `no route for ${req.method} ${path.slice(0, 200)}`);
+    if (Number(req.headers["content-length"] ?? 0) > settings.maxRequestBodySize) return sendLocal(res, 413, "request body too large", true);
     const body = await readBody(req, settings.maxRequestBodySize);
-    if (body === undefined) return void sendLocal(res, 413, "request body too large", true);
+    if (body === "gone") return;
+    if (body === "over") return sendLocal(res, 413, "request body too large", true);
 
-    const contentType = req.headers["content-type"] ?? "";
-    const request = buildRequest(registry, settings, found, query, contentType, body);
-    const metadata = toMetadata(req, url);
-    const route = found.route;
+    const request = buildRequest(registry, settings, found, q < 0 ? "" : url.slice(q + 1), req.headers["content-type"] ?? "", body);
+    const reply = await call(found.route, Buffer.from(request.buffer, request.byteOffset, request.byteLength), toMetadata(req, url), res);
+    if (!reply || res.destroyed) return;
+    // Draining: no more requests on this connection, so close() is not held up by keep-alive.
+    if (closing) reply.close = true;
+    send(res, reply);
+  }
 
-    const headers: Record<string, string> = {};
-    await new Promise<void>((resolve) => {
-      const options = { deadline: Date.now() + UPSTREAM_TIMEOUT_MS };
-      const call = client.makeUnaryRequest(route.grpcPath, identity, identity, Buffer.from(request), metadata, options, (err, out) => {
-        if (err) {
-          // Trailers-only errors carry their headers (e.g. www-authenticate) in the trailers.
-          for (const [k, v] of Object.entries(err.metadata?.getMap() ?? {})) if (isResponseHeader(k)) headers[k] = String(v);
-          send(res, httpStatusOf(err.code), headers, "application/json", Buffer.from(statusBody(err, registry, print)));
-          return resolve();
+  /** One unary call; resolves to the HTTP response (undefined when the client went away). */
+  function call(route: Route, request: Buffer, metadata: grpc.Metadata, res: ServerResponse): Promise<HttpResponse | undefined> {
+    return new Promise((resolve) => {
+      let initial: grpc.Metadata | undefined;
+      let done = false;
+      const deadline = Date.now() + UPSTREAM_TIMEOUT_MS;
+      const pending = client.makeUnaryRequest(route.grpcPath, identity, identity, request, metadata, { deadline }, (err, out) => {
+        done = true;
+        try {
+          resolve(err ? errorResponse(err, initial, registry, settings) : okResponse(route, out!, initial, registry, settings));
+        } catch (fault) {
+          // A response the gateway cannot render (bad bytes, a type missing from the descriptor): 500, never a crash.
+          options.logger.error("gateway cannot render the response", { method: route.grpcPath, ...errorFields(fault) });
+          resolve(localResponse(500, "the service's response could not be transcoded"));
         }
-        const message = fromBinary(route.method.output, out!);
-        let status = Number(headers["x-http-code"] ?? 200);
-        if (!Number.isInteger(status) || status < 200 || status > 599) status = 500;
-        delete headers["x-http-code"];
-        let contentType = "application/json";
-        let payload: Buffer;
-        if (route.httpBodyResponseField) {
-          const httpBody = (message as Record<string, unknown>)[route.httpBodyResponseField.localName] as { contentType: string; data: Uint8Array } | undefined;
-          payload = Buffer.from(httpBody?.data ?? new Uint8Array());
-          if (httpBody?.contentType) contentType = httpBody.contentType;
-        } else {
-          payload = Buffer.from(toJsonString(route.method.output, message, print));
-        }
-        if (payload.length > settings.maxResponseBodySize) {
-          send(res, 500, {}, "application/json", Buffer.from(JSON.stringify({ code: 13, message: "response body too large", details: [] })));
-        } else {
-          send(res, status, headers, contentType, payload);
-        }
-        resolve();
       });
-      call.on("metadata", (md: grpc.Metadata) => {
-        for (const [k, v] of Object.entries(md.getMap())) if (isResponseHeader(k) || k === "x-http-code") headers[k] = String(v);
+      pending.on("metadata", (md: grpc.Metadata) => {
+        initial = md;
+      });
+      // The client hung up: cancel the call, as Envoy resets the upstream stream.
+      res.once("close", () => {
+        if (!done) {
+          pending.cancel();
+          resolve(undefined);
+        }
       });
     });
   }
@@ -108,11 +113,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     });
   });
   server.keepAliveTimeout = 65_000;
+  let closing = false;
 
   return {
     server,
+    /** Stops accepting, lets in-flight requests finish (their connections then close), then closes the channel. */
     close: () =>
       new Promise<void>((resolve) => {
+        closing = true;
         server.close(() => {
           client.close();
           resolve();
@@ -122,15 +130,22 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 }
 
-/** All request headers become metadata, minus hop-by-hop, grpc-* and binary names; plus Envoy's original path/method. */
+/**
+ * Every request header becomes metadata (authorization included), minus
+ * NOT_METADATA, `grpc-*` (the transport's own) and `-bin` names (gRPC would
+ * read them as base64 binary); plus Envoy's x-envoy-original-path (with the
+ * query) and x-envoy-original-method.
+ */
 function toMetadata(req: IncomingMessage, url: string): grpc.Metadata {
   const md = new grpc.Metadata();
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined || NOT_METADATA.has(name) || name.startsWith("grpc-") || name.endsWith("-bin") || name.startsWith(":")) continue;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (NOT_METADATA.has(name) || name.startsWith("grpc-") || name.endsWith("-bin")) continue;
     try {
-      for (const v of Array.isArray(value) ? value : [value]) md.add(name, v);
+      md.add(name, raw[i + 1]!);
     } catch {
-      throw new GatewayError(400, `header ${name} has a value gRPC cannot carry`);
+      throw new GatewayError(400, `header ${name.slice(0, 64)} cannot be carried as gRPC metadata`);
     }
   }
   md.set("x-envoy-original-path", url);
@@ -138,31 +153,45 @@ function toMetadata(req: IncomingMessage, url: string): grpc.Metadata {
   return md;
 }
 
-/** Reads the body up to `limit` bytes; undefined when it is larger. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
+/**
+ * Reads the body up to `limit` bytes: "over" as soon as it is larger (Envoy
+ * answers 413 without waiting for the rest), "gone" when the client went away.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | "over" | "gone"> {
+  return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let over = false;
-    req.on("data", (chunk: Buffer) => {
+    let ended = false;
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) over = true;
-      else if (!over) chunks.push(chunk);
+      if (size > limit) {
+        req.off("data", onData);
+        resolve("over");
+      } else chunks.push(chunk);
+    };
+    req.on("data", onData);
+    req.on("end", () => {
+      ended = true;
+      resolve(Buffer.concat(chunks, size));
     });
-    req.on("end", () => resolve(over ? undefined : Buffer.concat(chunks)));
-    req.on("error", reject);
+    req.on("error", () => resolve("gone"));
+    req.on("close", () => {
+      if (!ended) resolve("gone");
+    });
   });
 }
 
-function send(res: ServerResponse, status: number, headers: Record<string, string>, contentType: string, body: Buffer): void {
-  res.writeHead(status, { ...headers, "content-type": contentType, "content-length": body.length });
-  res.end(body);
+function send(res: ServerResponse, reply: HttpResponse): void {
+  res.writeHead(reply.status, { ...reply.headers, "content-type": reply.contentType, "content-length": reply.body.length, ...(reply.close ? { connection: "close" } : {}) });
+  res.end(reply.body);
 }
 
-/** A reply made by the gateway itself (no RPC happened). */
+/** A reply made by the gateway itself (no RPC happened), as google.rpc.Status JSON. */
+function localResponse(status: number, message: string, close = false): HttpResponse {
+  const code = status === 404 ? 5 : status === 413 ? 8 : status === 415 ? 3 : status >= 500 ? 13 : 3;
+  return { status, headers: {}, contentType: "application/json", body: Buffer.from(JSON.stringify({ code, message, details: [] })), close };
+}
+
 function sendLocal(res: ServerResponse, status: number, message: string, close = false): void {
-  const code = status === 404 ? 5 : status === 413 ? 8 : status >= 500 ? 13 : 3;
-  const body = Buffer.from(JSON.stringify({ code, message, details: [] }));
-  res.writeHead(status, { "content-type": "application/json", "content-length": body.length, ...(close ? { connection: "close" } : {}) });
-  res.end(body);
+  if (!res.headersSent && !res.destroyed) send(res, localResponse(status, message, close));
 }

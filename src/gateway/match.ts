@@ -1,9 +1,10 @@
+import { BadEncoding, unescape, type UnescapeSpec } from "./percent.js";
 import type { Route } from "./routes.js";
 
 export interface Match {
   route: Route;
   /** Field path -> bound value, percent-decoded as Envoy does. */
-  bindings: Map<string, string>;
+  bindings: Array<[string, string]>;
 }
 
 /** Thrown for a path that matched but cannot be decoded (broken percent-encoding). */
@@ -11,87 +12,131 @@ export class BadPath extends Error {
   override name = "BadPath";
 }
 
-const RANK = { literal: 0, single: 1, double: 2 } as const;
+/** Envoy's `url_unescape_spec` values. */
+export type UrlUnescapeSpec = "ALL_CHARACTERS_EXCEPT_RESERVED" | "ALL_CHARACTERS_EXCEPT_SLASH" | "ALL_CHARACTERS";
+
+export interface MatchOptions {
+  /** How multi-segment variables are decoded; single-segment ones are always fully decoded. */
+  urlUnescapeSpec: UrlUnescapeSpec;
+  /** Treat any `:suffix` of the last segment as a verb, not only verbs some template registers. */
+  matchUnregisteredCustomVerb: boolean;
+}
+
+interface Node {
+  children: Map<string, Node>;
+  /** This node is a `**`: it may consume any number of further segments. */
+  wildcard: boolean;
+  /** `METHOD` + verb -> route (`*` as method matches any method). */
+  results: Map<string, Route>;
+}
+
+const newNode = (): Node => ({ children: new Map(), wildcard: false, results: new Map() });
+
+const MULTI_SEGMENT: Record<UrlUnescapeSpec, UnescapeSpec> = {
+  ALL_CHARACTERS_EXCEPT_RESERVED: "all-except-reserved",
+  ALL_CHARACTERS_EXCEPT_SLASH: "all-except-slash",
+  ALL_CHARACTERS: "all",
+};
 
 /**
- * Matches like Envoy's path matcher: per HTTP method; at each segment a literal
- * beats `*`, which beats `**`; a `:verb` suffix is a verb only when some
- * template registers that verb. No match -> undefined (404).
+ * The path matcher of Envoy's transcoder (grpc-httpjson-transcoding
+ * path_matcher.h / path_matcher_node.cc), as a trie built once at start:
+ * - keyed by HTTP method + custom verb, so a path registered only for GET is
+ *   404 (not 405) for POST;
+ * - at each segment a literal child is tried first, then `*`, then `**`, with
+ *   backtracking (a depth-first search in that order);
+ * - a `:suffix` is a verb only when some template registers that verb;
+ * - trailing empty segments (`/v1/clients/`) are dropped before matching.
  */
-export function createMatcher(routes: Route[]) {
-  const verbs = new Set(routes.map((r) => r.template.verb).filter((v): v is string => v !== undefined));
-  const byMethod = new Map<string, Route[]>();
-  for (const r of routes) byMethod.set(r.httpMethod, [...(byMethod.get(r.httpMethod) ?? []), r]);
+export function createMatcher(routes: Route[], options: MatchOptions) {
+  const root = newNode();
+  const verbs = new Set<string>();
+  for (const route of routes) {
+    let node = root;
+    for (const segment of route.template.segments) {
+      let child = node.children.get(segment);
+      if (!child) node.children.set(segment, (child = newNode()));
+      if (segment === "**") child.wildcard = true;
+      node = child;
+    }
+    const key = route.httpMethod + (route.template.verb ?? "");
+    if (node.results.has(key)) throw new Error(`gateway: ${route.httpMethod} ${route.template.source} is mapped twice (${node.results.get(key)!.grpcPath} and ${route.grpcPath})`);
+    node.results.set(key, route);
+    if (route.template.verb !== undefined) verbs.add(route.template.verb);
+  }
+  const multiSegment = MULTI_SEGMENT[options.urlUnescapeSpec];
 
-  return function match(httpMethod: string, rawPath: string): Match | undefined {
-    const candidates = byMethod.get(httpMethod);
-    if (!candidates || !rawPath.startsWith("/")) return undefined;
-    let segments = rawPath.slice(1).split("/");
-    let verb: string | undefined;
-    const last = segments[segments.length - 1]!;
-    const colon = last.lastIndexOf(":");
-    if (colon >= 0 && verbs.has(last.slice(colon + 1))) {
-      verb = last.slice(colon + 1);
-      segments = [...segments.slice(0, -1), last.slice(0, colon)];
+  return function match(httpMethod: string, path: string): Match | undefined {
+    if (path.charCodeAt(0) !== 47 /* / */) return undefined;
+    let verb = "";
+    const lastColon = path.lastIndexOf(":");
+    if (lastColon > path.lastIndexOf("/")) {
+      const candidate = path.slice(lastColon + 1);
+      if (options.matchUnregisteredCustomVerb || verbs.has(candidate)) {
+        verb = candidate;
+        path = path.slice(0, lastColon);
+      }
     }
-    let best: { route: Route; ranks: number[] } | undefined;
-    for (const route of candidates) {
-      if (route.template.verb !== verb) continue;
-      const ranks = rank(route, segments);
-      if (ranks && (!best || better(ranks, best.ranks))) best = { route, ranks };
+    const parts = path.length > 1 ? path.slice(1).split("/") : [];
+    while (parts.length > 0 && parts[parts.length - 1] === "") parts.pop();
+    const route = lookup(root, parts, 0, httpMethod + verb, verb);
+    if (!route) return undefined;
+    try {
+      return { route, bindings: bind(route, parts, multiSegment) };
+    } catch (err) {
+      if (err instanceof BadEncoding) throw new BadPath(err.message);
+      throw err;
     }
-    if (!best) return undefined;
-    return { route: best.route, bindings: bind(best.route, segments) };
   };
 }
 
-/** Per request segment, the kind of template segment that matched it; undefined when no match. */
-function rank(route: Route, segments: string[]): number[] | undefined {
-  const t = route.template.segments;
-  const ranks: number[] = [];
-  for (let i = 0; i < t.length; i++) {
-    const s = t[i]!;
-    if (s.kind === "double") {
-      for (let j = i; j < segments.length; j++) ranks.push(RANK.double);
-      return ranks;
+function resultAt(node: Node, key: string, verb: string): Route | undefined {
+  return node.results.get(key) ?? node.results.get("*" + verb);
+}
+
+/** Depth-first: literal child, then (unless this is a `**`) `*`, then `**`. */
+function lookup(node: Node, parts: string[], i: number, key: string, verb: string): Route | undefined {
+  if (i === parts.length) {
+    const here = resultAt(node, key, verb);
+    if (here) return here;
+    // A trailing `**` also matches zero segments.
+    const double = node.children.get("**");
+    return double ? resultAt(double, key, verb) : undefined;
+  }
+  const literal = node.children.get(parts[i]!);
+  if (literal) {
+    const found = lookup(literal, parts, i + 1, key, verb);
+    if (found) return found;
+  }
+  // Inside `**`: consume this segment and keep looking for the literal tail.
+  if (node.wildcard) return lookup(node, parts, i + 1, key, verb);
+  for (const child of ["*", "**"]) {
+    const next = node.children.get(child);
+    if (next) {
+      const found = lookup(next, parts, i + 1, key, verb);
+      if (found) return found;
     }
-    const seg = segments[i];
-    if (seg === undefined || seg === "") return undefined;
-    if (s.kind === "literal" && s.value !== seg) return undefined;
-    ranks.push(RANK[s.kind]);
   }
-  return segments.length === t.length ? ranks : undefined;
+  return undefined;
 }
 
-function better(a: number[], b: number[]): boolean {
-  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! < b[i]!;
-  return a.length > b.length;
-}
-
-function bind(route: Route, segments: string[]): Map<string, string> {
-  const parts = new Map<string, string[]>();
-  const t = route.template.segments;
-  for (let i = 0; i < t.length; i++) {
-    const s = t[i]!;
-    if (!s.variable) continue;
-    const taken = s.kind === "double" ? segments.slice(i) : [segments[i]!];
-    parts.set(s.variable, [...(parts.get(s.variable) ?? []), ...taken]);
+/**
+ * Path variable values (Envoy's ExtractBindingsFromPath): a variable over one
+ * segment is fully percent-decoded (`as%2F7` -> `as/7`); one over several
+ * segments, or holding `**`, is decoded per `url_unescape_spec` (by default
+ * reserved characters such as `%2F` stay encoded).
+ */
+function bind(route: Route, parts: string[], multiSegment: UnescapeSpec): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (const v of route.template.variables) {
+    const end = v.end >= 0 ? v.end : parts.length + v.end + 1;
+    const multipart = end - v.start > 1 || v.end < 0;
+    let value = "";
+    for (let i = v.start; i < end; i++) {
+      value += unescape(parts[i]!, multipart ? multiSegment : "all", false, "path");
+      if (i < end - 1) value += "/";
+    }
+    out.push([v.fieldPath, value]);
   }
-  const bindings = new Map<string, string>();
-  for (const [variable, values] of parts) {
-    // A single-segment variable is fully decoded (%2F -> /); a multi-segment
-    // one keeps an encoded slash encoded (http.proto, Envoy's default).
-    bindings.set(variable, values.length === 1 && t.filter((s) => s.variable === variable).length === 1 && t.find((s) => s.variable === variable)!.kind === "single"
-      ? decode(values[0]!)
-      : values.map((v) => decode(v, true)).join("/"));
-  }
-  return bindings;
-}
-
-function decode(value: string, keepSlash = false): string {
-  try {
-    return keepSlash ? value.split(/%2F/i).map(decodeURIComponent).join("%2F") : decodeURIComponent(value);
-  } catch {
-    throw new BadPath("broken percent-encoding in the path");
-  }
+  return out;
 }

@@ -1,5 +1,8 @@
-import { create, fromJson, toBinary, type DescField, type DescMessage, type FileRegistry, type JsonValue } from "@bufbuild/protobuf";
+import { fromJson, toBinary, type DescField, type DescMessage, type FileRegistry, type JsonValue } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import type { Match } from "./match.js";
+import { BadEncoding, unescape } from "./percent.js";
+import type { FieldRef, Route } from "./routes.js";
 import type { TranscoderSettings } from "./settings.js";
 
 /** A request the gateway refuses before calling the service: HTTP status + message. */
@@ -16,19 +19,21 @@ export class GatewayError extends Error {
 /** Well-known message types whose proto3 JSON form is a string, so they can come from a query parameter. */
 const STRING_WKTS = new Set(["google.protobuf.FieldMask", "google.protobuf.Timestamp", "google.protobuf.Duration"]);
 const WRAPPERS = /^google\.protobuf\.(Bool|String|Bytes|Int32|UInt32|Int64|UInt64|Float|Double)Value$/;
+/** Message types with a special JSON form; their contents are left to the parser. */
+const SPECIAL_JSON = /^google\.protobuf\.(Any|Struct|Value|ListValue|Timestamp|Duration|FieldMask|Empty|\w+Value)$/;
+const JSON_CONTENT_TYPE = /^application\/([a-z0-9.+-]+\+)?json\s*(;|$)/i;
+const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-interface Binding {
-  /** Proto field names from the request message down to the leaf. */
-  path: string[];
-  leaf: DescField;
+interface Binding extends FieldRef {
   value: string;
   fromQuery: boolean;
 }
 
 /**
- * Builds the gRPC request bytes for a matched route: the body (JSON through the
- * proto3 JSON mapping, unknown fields ignored as Envoy does; or raw into an
- * HttpBody field with its content type), then path and query bindings woven in.
+ * Builds the gRPC request bytes for a matched route, as Envoy's request
+ * translator does: the body (JSON through the proto3 JSON mapping with
+ * unknown fields ignored, or raw into an HttpBody field with the request's
+ * content type), with path and query bindings woven in (the body wins).
  */
 export function buildRequest(
   registry: FileRegistry,
@@ -41,21 +46,27 @@ export function buildRequest(
   const { route } = match;
   const input = route.method.input;
   const bindings: Binding[] = [];
-  for (const [variable, value] of match.bindings) bindings.push({ ...resolve(input, variable, true)!, value, fromQuery: false });
-  for (const [name, value] of parseQuery(query, settings.queryParamUnescapePlus)) {
-    const resolved = resolve(input, name, false);
-    if (!resolved) {
-      if (settings.requestValidationOptions.rejectUnknownQueryParameters && !settings.ignoreUnknownQueryParameters) {
-        throw new GatewayError(400, `unknown query parameter ${JSON.stringify(name.slice(0, 64))}`);
+  for (const [variable, value] of match.bindings) bindings.push({ ...fieldRef(route, variable)!, value, fromQuery: false });
+  if (query) {
+    for (const [name, value] of parseQuery(query, settings.queryParamUnescapePlus)) {
+      const ref = fieldRef(route, name);
+      if (!ref) {
+        if (settings.requestValidationOptions.rejectUnknownQueryParameters && !settings.ignoreUnknownQueryParameters) {
+          throw new GatewayError(400, `unknown query parameter ${JSON.stringify(name.slice(0, 64))}`);
+        }
+        continue;
       }
-      continue;
+      bindings.push({ ...ref, value, fromQuery: true });
     }
-    bindings.push({ ...resolved, value, fromQuery: true });
   }
 
+  if (route.httpBodyRequestField) return withHttpBody(registry, route, bindings, contentType, body, settings);
+
   let json: Record<string, JsonValue> = {};
-  if (route.body && !route.httpBodyRequestField && body.length > 0) {
-    if (!/^application\/([a-z.+-]+\+)?json\s*(;|$)/i.test(contentType)) throw new GatewayError(415, "the request body must be application/json");
+  // Envoy parses whatever body arrives as JSON; a body that declares another
+  // media type is refused here with 415 instead (see settings.ts).
+  if (route.body && body.length > 0) {
+    if (contentType && !JSON_CONTENT_TYPE.test(contentType)) throw new GatewayError(415, "the request body must be application/json");
     const parsed = parseJson(body);
     if (route.body === "*") {
       if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new GatewayError(400, "the JSON body must be an object");
@@ -64,26 +75,45 @@ export function buildRequest(
       json = { [route.body]: parsed };
     }
   }
-  for (const b of bindings) weave(json, b, settings.requestValidationOptions.rejectBindingBodyFieldCollisions);
+  return encode(registry, input, json, bindings, settings);
+}
 
+/** JSON + bindings -> protobuf bytes of the request message. */
+function encode(registry: FileRegistry, input: DescMessage, json: Record<string, JsonValue>, bindings: Binding[], settings: TranscoderSettings): Uint8Array {
+  const setBy = new Map<string, "path" | "query">();
+  for (const b of bindings) weave(json, b, setBy, settings.requestValidationOptions.rejectBindingBodyFieldCollisions);
   let message;
   try {
-    // Unknown fields are dropped (Envoy's ignore_unknown_fields), but an unknown
-    // enum value stays an error: silently turning "HS256" into the default
-    // algorithm would be worse than refusing it.
+    // Unknown fields are dropped first (Envoy's ignore_unknown_fields); an
+    // unknown enum *value* stays an error, as in protobuf's
+    // ProtoStreamObjectWriter, which Envoy runs with ignore_unknown_enum_values off.
     message = fromJson(input, dropUnknownFields(input, json) as JsonValue, { registry });
   } catch (err) {
     throw new GatewayError(400, (err as Error).message.replace(/^cannot decode message [\w.]+ from JSON: /, "invalid value: "));
   }
-  if (route.httpBodyRequestField) {
-    const httpBody = registry.getMessage("google.api.HttpBody")!;
-    (message as Record<string, unknown>)[route.httpBodyRequestField.localName] = create(httpBody, { contentType, data: body });
-  }
   return toBinary(input, message);
 }
 
-/** Message types with a special JSON form; their contents are left to the parser. */
-const SPECIAL_JSON = /^google\.protobuf\.(Any|Struct|Value|ListValue|Timestamp|Duration|FieldMask|Empty|\w+Value)$/;
+/**
+ * An HttpBody request, built as Envoy's http_body_utils does: the other fields
+ * from the bindings, then the HttpBody field appended as a hand-written
+ * envelope around the raw bytes and the request's content type (protobuf
+ * concatenation is merging). Bindings into the HttpBody field are skipped.
+ */
+function withHttpBody(registry: FileRegistry, route: Route, bindings: Binding[], contentType: string, body: Buffer, settings: TranscoderSettings): Uint8Array {
+  const field = route.httpBodyRequestField!;
+  const others = bindings.filter((b) => b.path[0] !== field.name);
+  const rest = others.length > 0 ? encode(registry, route.method.input, {}, others, settings) : undefined;
+  const w = new BinaryWriter().tag(field.number, WireType.LengthDelimited).fork();
+  if (contentType) w.tag(1, WireType.LengthDelimited).string(contentType); // google.api.HttpBody.content_type
+  if (body.length > 0) w.tag(2, WireType.LengthDelimited).bytes(body); // google.api.HttpBody.data
+  const envelope = w.join().finish();
+  if (!rest || rest.length === 0) return envelope;
+  const out = new Uint8Array(rest.length + envelope.length);
+  out.set(rest);
+  out.set(envelope, rest.length);
+  return out;
+}
 
 /** Removes object keys that name no field, recursively through message-typed fields. */
 function dropUnknownFields(message: DescMessage, json: JsonValue): JsonValue {
@@ -104,7 +134,7 @@ function dropUnknownFields(message: DescMessage, json: JsonValue): JsonValue {
 function parseJson(body: Buffer): JsonValue {
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(body);
+    text = utf8.decode(body);
   } catch {
     throw new GatewayError(400, "the request body is not valid UTF-8");
   }
@@ -116,28 +146,42 @@ function parseJson(body: Buffer): JsonValue {
 }
 
 /**
- * Splits a query string like Envoy: `&`-separated, a parameter without `=` is
- * ignored, values fully percent-decoded, `+` a space only when configured.
+ * Splits a query string as Envoy does (ExtractBindingsFromQueryParameters):
+ * `&`-separated; a parameter without `=` or with an empty name is ignored; the
+ * name is taken as written (a dotted field path); the value is fully
+ * percent-decoded, `+` a space only when `query_param_unescape_plus` is set.
  */
 export function parseQuery(query: string, unescapePlus: boolean): Array<[string, string]> {
   const out: Array<[string, string]> = [];
   for (const pair of query.split("&")) {
     const eq = pair.indexOf("=");
-    if (pair === "" || eq < 0) continue;
-    const dec = (s: string) => {
-      try {
-        return decodeURIComponent(unescapePlus ? s.replace(/\+/g, " ") : s);
-      } catch {
-        throw new GatewayError(400, "broken percent-encoding in the query string");
-      }
-    };
-    out.push([dec(pair.slice(0, eq)), dec(pair.slice(eq + 1))]);
+    if (eq <= 0) continue;
+    try {
+      out.push([pair.slice(0, eq), unescape(pair.slice(eq + 1), "all", unescapePlus, "query string")]);
+    } catch (err) {
+      if (err instanceof BadEncoding) throw new GatewayError(400, err.message);
+      throw err;
+    }
   }
   return out;
 }
 
-/** Resolves a dotted field path by proto or JSON names to a leaf a binding may set. */
-function resolve(message: DescMessage, dotted: string, fromPath: boolean): Omit<Binding, "value" | "fromQuery"> | undefined {
+/** A binding name resolved against the route's request type, remembered per route (known names only, so the cache stays small). */
+function fieldRef(route: Route, name: string): FieldRef | undefined {
+  let ref = route.fieldRefs.get(name);
+  if (!ref) {
+    ref = resolve(route.method.input, name);
+    if (ref) route.fieldRefs.set(name, ref);
+  }
+  return ref;
+}
+
+/**
+ * Resolves a dotted field path, by proto or lowerCamel JSON names, to a leaf a
+ * binding may set: a scalar or enum, a repeated one, or a well-known type whose
+ * JSON form is a string (FieldMask, Timestamp, Duration, wrappers).
+ */
+export function resolve(message: DescMessage, dotted: string): FieldRef | undefined {
   const path: string[] = [];
   let current: DescMessage | undefined = message;
   const parts = dotted.split(".");
@@ -145,15 +189,13 @@ function resolve(message: DescMessage, dotted: string, fromPath: boolean): Omit<
     const field: DescField | undefined = current?.fields.find((f) => f.name === parts[i] || f.jsonName === parts[i]);
     if (!field) return undefined;
     path.push(field.name);
-    const last = i === parts.length - 1;
-    if (last) {
+    if (i === parts.length - 1) {
       const ok =
         field.fieldKind === "scalar" ||
         field.fieldKind === "enum" ||
         (field.fieldKind === "list" && field.listKind !== "message") ||
         (field.fieldKind === "message" && (STRING_WKTS.has(field.message.typeName) || WRAPPERS.test(field.message.typeName)));
-      if (!ok || (fromPath && field.fieldKind === "list")) return undefined;
-      return { path, leaf: field };
+      return ok ? { path, leaf: field } : undefined;
     }
     if (field.fieldKind !== "message") return undefined;
     current = field.message;
@@ -161,49 +203,71 @@ function resolve(message: DescMessage, dotted: string, fromPath: boolean): Omit<
   return undefined;
 }
 
-/** Sets a binding into the JSON request; the body wins, or a differing body value is refused. */
-function weave(json: Record<string, JsonValue>, b: Binding, rejectCollisions: boolean): void {
+/**
+ * Weaves a binding into the JSON request like Envoy's RequestWeaver: a field
+ * the body sets keeps the body's value (a differing binding is a 400 with
+ * `reject_binding_body_field_collisions`); a repeated field gets the binding
+ * appended; a field bound twice by the query keeps the last value (protobuf
+ * merge). Deliberate difference: a query parameter that contradicts a path
+ * variable is a 400 here, where Envoy would let the query value win.
+ */
+function weave(json: Record<string, JsonValue>, b: Binding, setBy: Map<string, "path" | "query">, rejectCollisions: boolean): void {
   let node = json;
   for (const name of b.path.slice(0, -1)) {
-    const existing = node[name] ?? node[camel(name)];
-    if (existing === undefined || existing === null) node = node[name] = {};
+    const key = keyOf(node, name) ?? name;
+    const existing = node[key];
+    if (existing === undefined || existing === null) node = node[key] = {};
     else if (typeof existing === "object" && !Array.isArray(existing)) node = existing as Record<string, JsonValue>;
     else throw new GatewayError(400, `field ${b.path.join(".")} conflicts with the body`);
   }
   const name = b.path[b.path.length - 1]!;
   const value = jsonValue(b.leaf, b.value);
+  const key = keyOf(node, name);
   if (b.leaf.fieldKind === "list") {
-    const list = node[name] ?? node[camel(name)];
+    const list = key !== undefined ? node[key] : undefined;
     if (Array.isArray(list)) list.push(value);
-    else node[name] = [value];
+    else node[key ?? name] = [value];
     return;
   }
-  const key = name in node ? name : camel(name) in node ? camel(name) : undefined;
-  if (key !== undefined && node[key] !== null) {
-    if (rejectCollisions && String(node[key]) !== String(value)) {
-      throw new GatewayError(400, `${b.fromQuery ? "query parameter" : "path"} ${b.path.join(".")} differs from the body`);
-    }
+  const dotted = b.path.join(".");
+  const origin = setBy.get(dotted);
+  const differs = key !== undefined && String(node[key]) !== String(value);
+  if (origin === undefined && key !== undefined && node[key] !== null) {
+    // The body sets it: the body wins.
+    if (rejectCollisions && differs) throw new GatewayError(400, `${b.fromQuery ? "query parameter" : "path"} ${dotted} differs from the body`);
     return;
   }
-  node[name] = value;
+  if (origin === "path" && b.fromQuery) {
+    if (differs) throw new GatewayError(400, `query parameter ${dotted} differs from the path`);
+    return;
+  }
+  node[key ?? name] = value; // unset, or an earlier query value: the last one wins
+  setBy.set(dotted, b.fromQuery ? "query" : "path");
+}
+
+function keyOf(node: Record<string, JsonValue>, name: string): string | undefined {
+  if (name in node) return name;
+  const c = camel(name);
+  return c in node ? c : undefined;
 }
 
 /** A binding's string as the JSON value the proto3 JSON mapping expects for the field. */
 function jsonValue(field: DescField, value: string): JsonValue {
   const kind = field.fieldKind === "list" ? field.listKind : field.fieldKind;
-  if (kind === "scalar") {
-    const scalar = field.fieldKind === "list" || field.fieldKind === "scalar" ? field.scalar : undefined;
-    if (scalar === 8 /* BOOL */) {
-      if (value !== "true" && value !== "false") throw new GatewayError(400, `${field.name} must be true or false`);
-      return value === "true";
-    }
-    return value; // proto3 JSON parsers accept numbers as strings
+  if (kind === "scalar" && (field.fieldKind === "scalar" || field.fieldKind === "list") && field.scalar === 8 /* BOOL */) {
+    if (value !== "true" && value !== "false") throw new GatewayError(400, `${field.name} must be true or false`);
+    return value === "true";
   }
+  // Enums by name or by number (proto3 JSON takes numbers as JSON numbers).
+  if (kind === "enum" && /^-?\d+$/.test(value)) return Number(value);
   if (field.fieldKind === "message" && field.message.typeName === "google.protobuf.FieldMask") {
     // Accept snake_case paths too (the JSON form is lowerCamel).
-    return value.split(",").map((p) => p.trim().split(".").map(camel).join(".")).join(",");
+    return value
+      .split(",")
+      .map((p) => p.trim().split(".").map(camel).join("."))
+      .join(",");
   }
-  return value;
+  return value; // numbers as strings are valid proto3 JSON
 }
 
 function camel(name: string): string {

@@ -13,6 +13,14 @@ export interface Route {
   httpBodyRequestField?: DescField;
   /** The HttpBody field of the response sent raw, when `response_body` names one. */
   httpBodyResponseField?: DescField;
+  /** Path variable and query parameter names already resolved to request fields (filled as requests arrive; known names only). */
+  fieldRefs: Map<string, FieldRef>;
+}
+
+/** A leaf field a path or query binding may set, with the proto names leading to it. */
+export interface FieldRef {
+  path: string[];
+  leaf: DescField;
 }
 
 interface HttpRule {
@@ -26,22 +34,30 @@ const HTTP_BODY = "google.api.HttpBody";
 
 /**
  * Builds the route table from the google.api.http annotations of the listed
- * services (with additional_bindings). Fails start-up, with a clear message,
- * on an unknown service, a duplicate (method, template), or a response_body
- * that is not an HttpBody (Envoy refuses those too).
+ * services (with their additional_bindings, one level as in http.proto).
+ * Fails start-up, with a clear message, on an unknown service, a duplicate
+ * (method, template), a bad template or field path, or a response_body that
+ * is not an HttpBody (Envoy refuses those too). With `autoMapping`, an RPC
+ * without the option gets `POST /<package>.<Service>/<Method>` with body `*`.
  */
-export function buildRoutes(registry: FileRegistry, services: readonly string[]): Route[] {
+export function buildRoutes(registry: FileRegistry, services: readonly string[], autoMapping = false): Route[] {
   const ext = registry.getExtension("google.api.http");
-  if (!ext) throw new Error("descriptor lacks google.api.http");
+  if (!ext) throw new Error("gateway: the descriptor lacks google.api.http (google/api/annotations.proto)");
   const routes: Route[] = [];
   const seen = new Map<string, string>();
   for (const name of services) {
     const service = registry.getService(name);
     if (!service) throw new Error(`gateway: service ${name} is not in the descriptor`);
     for (const method of service.methods) {
-      if (!hasOption(method, ext)) continue;
-      const rule = getOption(method, ext) as unknown as HttpRule;
-      for (const r of [rule, ...rule.additionalBindings]) {
+      let rules: HttpRule[];
+      if (hasOption(method, ext)) {
+        const rule = getOption(method, ext) as unknown as HttpRule;
+        rules = [rule, ...rule.additionalBindings];
+      } else if (autoMapping) {
+        rules = [{ pattern: { case: "post", value: `/${service.typeName}/${method.name}` }, body: "*", responseBody: "", additionalBindings: [] }];
+      } else continue;
+      if (method.methodKind !== "unary") throw new Error(`gateway: ${service.typeName}/${method.name} is streaming; the gateway transcodes unary RPCs only`);
+      for (const r of rules) {
         const route = toRoute(method, r);
         const key = `${route.httpMethod} ${templateKey(route.template)}`;
         const previous = seen.get(key);
@@ -60,6 +76,7 @@ function toRoute(method: DescMethod, rule: HttpRule): Route {
   let httpMethod: string;
   let path: string;
   if (kind === "custom") {
+    // `custom` covers methods the pattern has no case for (HEAD...), or `*` for any method.
     const custom = value as { kind: string; path: string };
     httpMethod = custom.kind.toUpperCase();
     path = custom.path;
@@ -69,9 +86,14 @@ function toRoute(method: DescMethod, rule: HttpRule): Route {
   } else {
     throw new Error(`gateway: ${grpcPath} has an http rule without a pattern`);
   }
-  const template = parseTemplate(path);
-  for (const variable of template.variables) checkFieldPath(method.input, variable, grpcPath);
-  const route: Route = { httpMethod, template, grpcPath, method, body: rule.body };
+  let template;
+  try {
+    template = parseTemplate(path);
+  } catch (err) {
+    throw new Error(`gateway: ${grpcPath}: ${(err as Error).message}`);
+  }
+  for (const variable of template.variables) checkFieldPath(method.input, variable.fieldPath, grpcPath);
+  const route: Route = { httpMethod, template, grpcPath, method, body: rule.body, fieldRefs: new Map() };
   if (rule.body && rule.body !== "*") {
     const field = topField(method.input, rule.body, grpcPath);
     if (field.message?.typeName === HTTP_BODY) route.httpBodyRequestField = field;

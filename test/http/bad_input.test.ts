@@ -50,8 +50,9 @@ test.each([
   ["unknown enum name", "POST", "/v1/api-servers", '{"name": "x", "identifier": "https://t2.example.com", "signing_alg": "HS256"}', JSON_CT, 400],
   ["number out of range", "POST", "/v1/api-servers", '{"name": "x", "identifier": "https://t3.example.com", "token_lifetime_seconds": 99999999999}', JSON_CT, 400],
   ["invalid UTF-8", "POST", "/v1/api-servers", Buffer.from([0x7b, 0x22, 0x6e, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0x22, 0x7d]), JSON_CT, 400],
-  ["text/plain body on a JSON route", "POST", "/v1/api-servers", "name=x", { "content-type": "text/plain" }, 415],
-  ["form body on a JSON route", "POST", "/v1/api-servers", "name=x", { "content-type": "application/x-www-form-urlencoded" }, 415],
+  // 415 from the embedded gateway; Envoy parses the body as JSON regardless and answers 400.
+  ["text/plain body on a JSON route", "POST", "/v1/api-servers", "name=x", { "content-type": "text/plain" }, "415|400"],
+  ["form body on a JSON route", "POST", "/v1/api-servers", "name=x", { "content-type": "application/x-www-form-urlencoded" }, "415|400"],
   ["oversize body", "POST", "/v1/api-servers", JSON.stringify({ name: "x", description: "y".repeat(70_000) }), JSON_CT, 413],
   ["broken percent-encoding in the path", "GET", "/v1/api-servers/%E0%A4%A", undefined, {}, 400],
   ["broken percent-encoding in the query", "GET", "/v1/api-servers?filter=%ZZ", undefined, {}, 400],
@@ -65,10 +66,13 @@ test.each([
   ["form token request with broken encoding", "POST", "/oauth/token", "grant_type=%E0%A4%A", { "content-type": "application/x-www-form-urlencoded" }, 400],
   ["token request with an unsupported content type", "POST", "/oauth/token", "<xml/>", { "content-type": "application/xml" }, 400],
   ["token request, oversize", "POST", "/oauth/token", "a=" + "b".repeat(70_000), { "content-type": "application/x-www-form-urlencoded" }, 413],
-])("%s -> %i", async (_name, method, path, body, headers, status) => {
+])("%s -> %s", async (_name, method, path, body, headers, status) => {
   const before = await count();
   const res = await raw(method, path, body, headers);
-  expect(res.status).toBe(status);
+  const [embedded, envoy] = String(status).split("|").map(Number);
+  expect(res.status).toBe(target.envoy ? (envoy ?? embedded) : embedded);
+  expect(res.status).toBeGreaterThanOrEqual(400);
+  expect(res.status).toBeLessThan(500);
   expect(res.body.length).toBeGreaterThan(0);
   expect(await count()).toBe(before);
 });

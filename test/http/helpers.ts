@@ -11,7 +11,19 @@ export interface HttpTarget {
   adminSecret: string;
   /** Present only for the embedded target. */
   server?: TestServer;
+  /**
+   * The target is Envoy (it answers with `server: envoy`). Tests of the few
+   * places where the embedded gateway deliberately differs from Envoy
+   * (src/gateway/settings.ts) expect Envoy's behaviour then.
+   */
+  envoy: boolean;
   close(): Promise<void>;
+}
+
+async function isEnvoy(base: string): Promise<boolean> {
+  const res = await fetch(`${base}/.well-known/jwks.json`);
+  await res.arrayBuffer();
+  return res.headers.get("server") === "envoy";
 }
 
 export async function httpTarget(): Promise<HttpTarget> {
@@ -20,10 +32,11 @@ export async function httpTarget(): Promise<HttpTarget> {
     const adminId = process.env.AUTHZ_ADMIN_CLIENT_ID;
     const adminSecret = process.env.AUTHZ_ADMIN_CLIENT_SECRET;
     if (!adminId || !adminSecret) throw new Error("AUTHZ_HTTP_URL needs AUTHZ_ADMIN_CLIENT_ID and AUTHZ_ADMIN_CLIENT_SECRET");
-    return { base: external.replace(/\/$/, ""), adminId, adminSecret, close: async () => {} };
+    const base = external.replace(/\/$/, "");
+    return { base, adminId, adminSecret, envoy: await isEnvoy(base), close: async () => {} };
   }
   const server = await startTestServer({ config: { registrationEnabled: true } });
-  return { base: server.httpUrl, adminId: server.adminClientId, adminSecret: server.adminClientSecret, server, close: () => server.cleanup() };
+  return { base: server.httpUrl, adminId: server.adminClientId, adminSecret: server.adminClientSecret, server, envoy: false, close: () => server.cleanup() };
 }
 
 export function basicAuth(id: string, secret: string): string {

@@ -15,8 +15,10 @@ export function whereClause(query: ListQuery, columns: Record<string, string>): 
       params.push(Number(term.value));
     } else if (term.op === "prefix") {
       // substr comparison instead of LIKE: no wildcard escaping, case-sensitive.
+      // SQLite's substr counts characters (code points), not UTF-16 units as
+      // String#length does: a prefix with an emoji would otherwise never match.
       parts.push(`substr(${column}, 1, ?) = ?`);
-      params.push(term.value.length, term.value);
+      params.push([...term.value].length, term.value);
     } else {
       parts.push(`${column} = ?`);
       params.push(term.value);
