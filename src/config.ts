@@ -1,3 +1,5 @@
+import { CLIENT_ID } from "./domain/constants.js";
+
 /**
  * The service's configuration: one documented defaults object, overridden by
  * flags and environment variables in main.ts, validated once at start-up and
@@ -43,6 +45,38 @@ export interface Config {
   adminClientId: string;
   /** Its secret (env AUTHZ_ADMIN_CLIENT_SECRET, at least 32 characters); generated and printed once when empty. */
   adminClientSecret: string;
+  /**
+   * How the embedded gateway reaches the service: `in-process` (the default:
+   * it calls the same pipeline directly, no HTTP/2 hop) or `loopback` (a real
+   * gRPC connection to the gRPC listener, exactly what Envoy has). Env AUTHZ_GATEWAY_UPSTREAM.
+   */
+  gatewayUpstream: "in-process" | "loopback";
+
+  // --- Limits. Every bound the service enforces on callers is here.
+  /** Longest a unary call may run on the server, whatever the caller's deadline (DEADLINE_EXCEEDED after), ms. */
+  maxUnaryCallMs: number;
+  /** HTTP/2 streams one gRPC connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  grpcMaxConcurrentStreams: number;
+  /** Open gRPC connections at most. */
+  grpcMaxConnections: number;
+  /** A gRPC connection must send the HTTP/2 preface within this long, ms. */
+  grpcHandshakeTimeoutMs: number;
+  /** A gRPC connection without calls is closed (GOAWAY) after this long, ms. */
+  grpcMaxConnectionIdleMs: number;
+  /** A gRPC connection is asked to go away after this long (so clients rebalance over replicas), ms ... */
+  grpcMaxConnectionAgeMs: number;
+  /** ... and is closed this long after that, calls still open or not, ms. */
+  grpcMaxConnectionAgeGraceMs: number;
+  /** Whole HTTP request headers must arrive within this long (slowloris bound), ms. */
+  httpHeadersTimeoutMs: number;
+  /** A whole HTTP request must arrive within this long, ms. */
+  httpRequestTimeoutMs: number;
+  /** An idle HTTP keep-alive connection is closed after this long (above a load balancer's 60 s), ms. */
+  httpKeepAliveTimeoutMs: number;
+  /** Open HTTP connections at most. */
+  httpMaxConnections: number;
+  /** Leeway for clock skew on private_key_jwt assertions' exp/nbf/iat (RFC 7523 §3), s. */
+  assertionClockToleranceSeconds: number;
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -62,7 +96,36 @@ export const defaults: Readonly<Config> = Object.freeze({
   jwksMaxAgeSeconds: 300, // 5 minutes
   adminClientId: "",
   adminClientSecret: "",
+  gatewayUpstream: "in-process",
+  maxUnaryCallMs: 15_000, // 15 seconds, as Envoy's route timeout
+  grpcMaxConcurrentStreams: 100,
+  grpcMaxConnections: 1_000,
+  grpcHandshakeTimeoutMs: 10_000, // 10 seconds
+  grpcMaxConnectionIdleMs: 300_000, // 5 minutes
+  grpcMaxConnectionAgeMs: 1_800_000, // 30 minutes
+  grpcMaxConnectionAgeGraceMs: 60_000, // 1 minute
+  httpHeadersTimeoutMs: 10_000, // 10 seconds
+  httpRequestTimeoutMs: 30_000, // 30 seconds
+  httpKeepAliveTimeoutMs: 65_000, // 65 seconds
+  httpMaxConnections: 10_000,
+  assertionClockToleranceSeconds: 5,
 });
+
+/** Inclusive ranges of the numeric limits (integers). */
+const LIMIT_RANGES: Partial<Record<keyof Config, readonly [number, number]>> = {
+  maxUnaryCallMs: [100, 300_000],
+  grpcMaxConcurrentStreams: [1, 10_000],
+  grpcMaxConnections: [1, 1_000_000],
+  grpcHandshakeTimeoutMs: [100, 120_000],
+  grpcMaxConnectionIdleMs: [1_000, 86_400_000],
+  grpcMaxConnectionAgeMs: [1_000, 2_147_483_647],
+  grpcMaxConnectionAgeGraceMs: [0, 2_147_483_647],
+  httpHeadersTimeoutMs: [100, 120_000],
+  httpRequestTimeoutMs: [100, 600_000],
+  httpKeepAliveTimeoutMs: [0, 600_000],
+  httpMaxConnections: [1, 1_000_000],
+  assertionClockToleranceSeconds: [0, 300],
+};
 
 /** Merges overrides over the defaults, validates, fills derived values and freezes. */
 export function loadConfig(overrides: Partial<Config> = {}): Readonly<Config> {
@@ -86,12 +149,18 @@ export function loadConfig(overrides: Partial<Config> = {}): Readonly<Config> {
     Number.isInteger(config.keyPublishLeadSeconds) && config.keyPublishLeadSeconds >= config.jwksMaxAgeSeconds
       ? undefined
       : "keyPublishLeadSeconds must be >= jwksMaxAgeSeconds (caches must see a key before it signs)",
-    config.adminClientId && !/^[A-Za-z0-9._~-]{3,128}$/.test(config.adminClientId)
+    config.adminClientId && !CLIENT_ID.test(config.adminClientId)
       ? "adminClientId must be 3..128 characters of A-Z a-z 0-9 . _ ~ -"
       : undefined,
     config.adminClientSecret && config.adminClientSecret.length < 32 ? "adminClientSecret must be at least 32 characters" : undefined,
     Boolean(config.adminClientId) === Boolean(config.adminClientSecret) ? undefined : "set both adminClientId and adminClientSecret, or neither",
     ["debug", "info", "warn", "error"].includes(config.logLevel) ? undefined : `logLevel must be debug, info, warn or error`,
+    ["in-process", "loopback"].includes(config.gatewayUpstream) ? undefined : "gatewayUpstream must be in-process or loopback",
+    config.httpHeadersTimeoutMs <= config.httpRequestTimeoutMs ? undefined : "httpHeadersTimeoutMs must be <= httpRequestTimeoutMs",
+    ...Object.entries(LIMIT_RANGES).map(([key, [min, max]]) => {
+      const value = config[key as keyof Config];
+      return Number.isInteger(value) && (value as number) >= min && (value as number) <= max ? undefined : `${key} must be an integer ${min}..${max}`;
+    }),
   ].filter((p): p is string => p !== undefined);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

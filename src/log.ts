@@ -1,3 +1,4 @@
+import pino from "pino";
 import type { LogLevel } from "./config.js";
 
 /** Structured logger: one JSON object per line on stderr. Never pass secrets or tokens. */
@@ -6,23 +7,53 @@ export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void;
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
+  /** Writes out what is buffered (before exit). */
+  flush(): void;
 }
 
-const rank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-
-export function createLogger(level: LogLevel = "info", write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
-  const emit = (lvl: LogLevel) => (msg: string, fields?: Record<string, unknown>) => {
-    if (rank[lvl] < rank[level]) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...fields }) + "\n");
+/**
+ * pino, writing asynchronously to stderr by default (a log line costs the
+ * hot path a serialization, not a write syscall), or synchronously to `write`
+ * (tests). Lines: `{"level":"info","time":"<ISO>","msg":"...",...fields}`.
+ */
+export function createLogger(level: LogLevel = "info", write?: (line: string) => void): Logger {
+  const destination = write ? { write } : pino.destination({ dest: 2, sync: false });
+  const p = pino(
+    {
+      level,
+      base: undefined,
+      messageKey: "msg",
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
+  const flush = () => {
+    if (!write) (destination as pino.DestinationStream & { flushSync(): void }).flushSync();
   };
-  return { debug: emit("debug"), info: emit("info"), warn: emit("warn"), error: emit("error") };
+  return {
+    debug: (msg, fields) => p.debug(fields ?? {}, msg),
+    info: (msg, fields) => p.info(fields ?? {}, msg),
+    warn: (msg, fields) => p.warn(fields ?? {}, msg),
+    error: (msg, fields) => p.error(fields ?? {}, msg),
+    flush() {
+      try {
+        flush();
+      } catch {
+        // Nothing buffered, or stderr closed: nothing more to do.
+      }
+    },
+  };
 }
 
 /** A logger that drops everything (tests that do not inspect logs). */
-export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {}, flush() {} };
 
 /** Reduces any thrown value to loggable fields without echoing request data. */
 export function errorFields(err: unknown): Record<string, unknown> {
-  if (err instanceof Error) return { error: err.name, detail: err.message, stack: err.stack?.split("\n").slice(1, 4).join(" |") };
+  if (err instanceof Error) {
+    const cause = err.cause instanceof Error ? { cause: `${err.cause.name}: ${err.cause.message}` } : {};
+    return { error: err.name, detail: err.message, stack: err.stack?.split("\n").slice(1, 4).join(" |"), ...cause };
+  }
   return { error: String(err) };
 }

@@ -3,11 +3,14 @@ import { adminBanner, resetAdminSecret } from "./cli/admin.js";
 import { MANAGEMENT_HELP, MANAGEMENT_RESOURCES, runManagementCommand, UsageError } from "./cli/management.js";
 import { systemClock } from "./clock.js";
 import { ConfigError, defaults, loadConfig, type Config } from "./config.js";
-import { createGateway, type Gateway } from "./gateway/index.js";
-import { loadKek } from "./kek.js";
+import { createGateway, httpLimits, type Gateway } from "./gateway/index.js";
+import { loopbackUpstream } from "./gateway/upstream.js";
+import { transcoderSettings } from "./gateway/settings.js";
 import { createLogger, errorFields } from "./log.js";
-import { bindGrpc, createServer } from "./server.js";
+import { createServer } from "./server.js";
 import { openSqliteStore } from "./store/sqlite/index.js";
+import { loadKek } from "./tokens/kek.js";
+import { listenGrpc, splitAddress, type GrpcListener } from "./transports/grpc.js";
 
 const HELP = `authz — OAuth 2.0 authorization service for machine-to-machine API access
 
@@ -23,8 +26,11 @@ Serve options (each also read from the environment variable shown):
   --grpc-address H:P      gRPC listen address                AUTHZ_GRPC_ADDRESS  (default ${defaults.grpcAddress})
   --http-address H:P      HTTP gateway listen address        AUTHZ_HTTP_ADDRESS  (default ${defaults.httpAddress})
   --no-gateway            gRPC only (for Envoy deployments)  AUTHZ_GATEWAY=false
+  --gateway-upstream U    in-process | loopback              AUTHZ_GATEWAY_UPSTREAM (default ${defaults.gatewayUpstream})
   --issuer URL            token issuer and metadata base     AUTHZ_ISSUER        (default http://<http-address>)
   --log-level LEVEL       debug, info, warn, error           AUTHZ_LOG_LEVEL     (default ${defaults.logLevel})
+  --key-publish-lead-seconds N  publish rotated keys this long before they sign  AUTHZ_KEY_PUBLISH_LEAD_SECONDS (default ${defaults.keyPublishLeadSeconds})
+  --jwks-max-age-seconds N      JWKS Cache-Control max-age         AUTHZ_JWKS_MAX_AGE_SECONDS (default ${defaults.jwksMaxAgeSeconds})
   --registration          enable RFC 7591 registration       AUTHZ_REGISTRATION=true
                           initial access token for it        AUTHZ_REGISTRATION_TOKEN
                           signing-key encryption key         AUTHZ_KEY_ENCRYPTION_KEY (default: authz.kek beside the data file)
@@ -42,6 +48,9 @@ export function configFromArgs(args: string[], env: NodeJS.ProcessEnv): Partial<
       "grpc-address": { type: "string" },
       "http-address": { type: "string" },
       "no-gateway": { type: "boolean" },
+      "gateway-upstream": { type: "string" },
+      "key-publish-lead-seconds": { type: "string" },
+      "jwks-max-age-seconds": { type: "string" },
       issuer: { type: "string" },
       "log-level": { type: "string" },
       registration: { type: "boolean" },
@@ -52,6 +61,9 @@ export function configFromArgs(args: string[], env: NodeJS.ProcessEnv): Partial<
     grpcAddress: values["grpc-address"] ?? env.AUTHZ_GRPC_ADDRESS,
     httpAddress: values["http-address"] ?? env.AUTHZ_HTTP_ADDRESS,
     gateway: values["no-gateway"] ? false : envBool(env, "AUTHZ_GATEWAY"),
+    gatewayUpstream: (values["gateway-upstream"] ?? env.AUTHZ_GATEWAY_UPSTREAM) as Config["gatewayUpstream"] | undefined,
+    keyPublishLeadSeconds: envNumber(values["key-publish-lead-seconds"] ?? env.AUTHZ_KEY_PUBLISH_LEAD_SECONDS),
+    jwksMaxAgeSeconds: envNumber(values["jwks-max-age-seconds"] ?? env.AUTHZ_JWKS_MAX_AGE_SECONDS),
     issuer: values.issuer ?? env.AUTHZ_ISSUER,
     logLevel: (values["log-level"] ?? env.AUTHZ_LOG_LEVEL) as Config["logLevel"] | undefined,
     registrationEnabled: values.registration ? true : envBool(env, "AUTHZ_REGISTRATION"),
@@ -60,6 +72,12 @@ export function configFromArgs(args: string[], env: NodeJS.ProcessEnv): Partial<
     adminClientId: env.AUTHZ_ADMIN_CLIENT_ID,
     adminClientSecret: env.AUTHZ_ADMIN_CLIENT_SECRET,
   };
+}
+
+/** A whole number given as text (unset: the default); anything else becomes NaN, which the config check names. */
+function envNumber(value: string | undefined): number | undefined {
+  if (value === undefined || value === "") return undefined;
+  return /^\d+$/.test(value) ? Number(value) : Number.NaN;
 }
 
 /** `true` or `false` (unset: the default). Anything else is refused rather than guessed: AUTHZ_GATEWAY=0 must not mean "on". */
@@ -91,6 +109,7 @@ async function serve(args: string[]): Promise<void> {
     logger.info("admin client created from AUTHZ_ADMIN_CLIENT_ID", { clientId: server.bootstrap.clientId });
   }
   let gateway: Gateway | undefined;
+  let listener: GrpcListener | undefined;
   // Signal handlers go in before the "listening" lines announce readiness: a
   // SIGTERM right after them must find a handler, not the default (instant death).
   let stopping = false;
@@ -100,15 +119,18 @@ async function serve(args: string[]): Promise<void> {
     if (stopping) return logger.info("already shutting down", { signal });
     stopping = true;
     logger.info("shutting down", { signal });
+    listener?.close();
     (gateway?.close() ?? Promise.resolve())
       .then(() => server.shutdown())
       .then(
         () => {
           logger.info("stopped");
+          logger.flush();
           process.exit(0);
         },
         (err: unknown) => {
           logger.error("shutdown failed", errorFields(err));
+          logger.flush();
           process.exit(1);
         },
       );
@@ -117,24 +139,30 @@ async function serve(args: string[]): Promise<void> {
   process.on("SIGINT", () => stop("SIGINT"));
 
   try {
-    const port = await bindGrpc(server.grpc, config.grpcAddress).catch((err: Error) => {
+    listener = await listenGrpc(server.grpc, config.grpcAddress, { maxConnections: config.grpcMaxConnections, handshakeTimeoutMs: config.grpcHandshakeTimeoutMs }).catch((err: Error) => {
       throw new ListenError(`cannot listen on ${config.grpcAddress} (gRPC): ${err.message}`);
     });
+    const port = listener.port;
     logger.info("grpc listening", { address: config.grpcAddress, port, dataFile: config.dataFile, keyEncryptionKey: source, issuer: config.issuer });
     if (config.gateway) {
-      // The gateway reaches gRPC over loopback, as Envoy would over its cluster.
-      const host = config.grpcAddress.replace(/:\d+$/, "");
-      gateway = createGateway({ grpcTarget: `${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${port}`, logger });
-      const [httpHost, httpPort] = [config.httpAddress.replace(/:\d+$/, "").replace(/^\[|\]$/g, ""), Number(config.httpAddress.split(":").pop())];
-      await new Promise<void>((resolve, reject) => gateway!.server.once("error", reject).listen(httpPort, httpHost, resolve)).catch((err: Error) => {
+      // In-process by default; loopback reaches gRPC over a real connection, as Envoy would over its cluster.
+      const host = splitAddress(config.grpcAddress).host;
+      const upstream =
+        config.gatewayUpstream === "loopback"
+          ? loopbackUpstream(`${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${port}`, transcoderSettings.maxResponseBodySize * 2)
+          : server.inProcess;
+      gateway = createGateway({ upstream, logger, limits: httpLimits(config) });
+      const http = splitAddress(config.httpAddress);
+      await new Promise<void>((resolve, reject) => gateway!.server.once("error", reject).listen(http.port, http.host, resolve)).catch((err: Error) => {
         throw new ListenError(`cannot listen on ${config.httpAddress} (HTTP): ${err.message}`);
       });
       const bound = gateway.server.address();
-      logger.info("http listening", { address: config.httpAddress, port: typeof bound === "object" && bound ? bound.port : httpPort });
+      logger.info("http listening", { address: config.httpAddress, port: typeof bound === "object" && bound ? bound.port : http.port, upstream: config.gatewayUpstream });
     }
   } catch (err) {
     // A port in use must not leave the other listener (and the store) open
     // with nobody to stop them: the process would neither serve nor exit.
+    listener?.close();
     await gateway?.close();
     await server.shutdown();
     throw err;

@@ -9,34 +9,39 @@ import { createApiServers } from "./domain/api_servers.js";
 import { createAudit } from "./domain/audit.js";
 import { bootstrapAdmin, type AdminCredentials } from "./domain/bootstrap.js";
 import { createClients, type Client } from "./domain/clients.js";
-import { createGrants } from "./domain/grants.js";
+import { MANAGEMENT_AUDIENCE } from "./domain/constants.js";
 import { InvalidArgument } from "./domain/errors.js";
+import { createGrants } from "./domain/grants.js";
 import { sha256 } from "./domain/ids.js";
-import { createKeys } from "./domain/keys.js";
-import { accessInterceptor, accessTable, type Principal } from "./grpc/access.js";
-import { apiServerService } from "./grpc/api_server_service.js";
-import { auditService } from "./grpc/audit_service.js";
-import { clientService } from "./grpc/client_service.js";
-import { grantService } from "./grpc/grant_service.js";
-import { loggingInterceptor } from "./grpc/interceptors.js";
-import { keyService } from "./grpc/key_service.js";
-import { oauthService } from "./grpc/oauth_service.js";
-import { tokenService } from "./grpc/token_service.js";
+import { inProcessUpstream, type Upstream } from "./gateway/upstream.js";
 import type { Logger } from "./log.js";
 import { activeAccessToken } from "./oauth/active_token.js";
 import type { AuthenticatedClient } from "./oauth/client_auth.js";
+import { oauthEndpoints } from "./oauth/endpoints.js";
 import { InvalidClientMetadata } from "./oauth/errors.js";
-import { MANAGEMENT_AUDIENCE } from "./oauth/introspection.js";
 import { serverMetadata } from "./oauth/metadata.js";
 import type { OAuthDeps } from "./oauth/ports.js";
+import type { RegistrationDeps } from "./oauth/registration.js";
+import { accessTable, type VerifyManagementToken } from "./pipeline/access.js";
+import { createPipeline } from "./pipeline/pipeline.js";
+import { apiServerService } from "./rpc/api_servers.js";
+import { auditService } from "./rpc/audit.js";
+import { clientService } from "./rpc/clients.js";
+import { grantService } from "./rpc/grants.js";
+import { keyService } from "./rpc/keys.js";
+import { oauthService } from "./rpc/oauth.js";
+import { buildMethods } from "./rpc/service.js";
+import { tokenService } from "./rpc/tokens.js";
 import type { Store } from "./store/repositories.js";
+import { createKeys } from "./tokens/keys.js";
+import { addServices } from "./transports/grpc.js";
 
 export interface Deps {
   config: Readonly<Config>;
   store: Store;
   clock: Clock;
   logger: Logger;
-  /** 32-byte key-encryption key for signing keys at rest (see src/kek.ts). */
+  /** 32-byte key-encryption key for signing keys at rest (see src/tokens/kek.ts). */
   kek: Buffer;
 }
 
@@ -44,6 +49,8 @@ export interface AuthzServer {
   grpc: grpc.Server;
   health: HealthImplementation;
   domain: Domain;
+  /** The embedded gateway's in-process upstream: the same pipeline the gRPC transport serves. */
+  inProcess: Upstream;
   /** The admin credentials created by this start (first start only), to show once. */
   bootstrap: AdminCredentials | undefined;
   /** Stops taking calls, lets in-flight ones finish (up to the grace period), then closes the store. */
@@ -86,66 +93,69 @@ function oauthDeps(domain: Domain, deps: Deps): OAuthDeps {
     tokens: { sign: async (alg, claims) => keys.signer(alg).sign(claims), verify: async (token) => (await keys.verify(token)).payload },
     tokenState: deps.store.tokenState,
     issuer: deps.config.issuer,
+    assertionClockToleranceSeconds: deps.config.assertionClockToleranceSeconds,
     now: () => deps.clock.now(),
   };
 }
 
+/** RFC 7591 registration on top of the client domain: dynamic clients, bad metadata as invalid_client_metadata (§3.2.2). */
+function registrationDeps(domain: Domain, { config, clock }: Deps): RegistrationDeps {
+  return {
+    enabled: config.registrationEnabled,
+    initialAccessTokenHash: config.registrationInitialAccessToken ? sha256(config.registrationInitialAccessToken) : undefined,
+    register: async (input) => {
+      try {
+        const { client, secret } = await domain.clients.create(
+          { name: input.name, description: "", type: undefined, tokenEndpointAuthMethod: input.tokenEndpointAuthMethod, grantTypes: input.grantTypes, disabled: false, metadata: {}, jwks: input.jwks },
+          { dynamic: true },
+        );
+        return { clientId: client.clientId, clientSecret: secret, createTime: client.createTime };
+      } catch (err) {
+        if (err instanceof InvalidArgument) throw new InvalidClientMetadata(err.message, "the client metadata is invalid: " + err.violations.map((v) => v.field).join(", "));
+        throw err;
+      }
+    },
+    now: () => clock.now(),
+  };
+}
+
 /**
- * The composition root: wires store, domain, gRPC services, access control,
- * health and reflection. Binds nothing; main.ts (or a test) binds with `bindGrpc`.
+ * The composition root: wires store, domain, the pipeline, the gRPC transport
+ * and the gateway's in-process upstream, health and reflection. Binds
+ * nothing; main.ts (or a test) listens with `listenGrpc`.
  */
 export async function createServer(deps: Deps): Promise<AuthzServer> {
   const { config, logger, store, clock } = deps;
   const domain = await createDomain(deps);
   const oauth = oauthDeps(domain, deps);
 
-  const verifyManagementToken = async (token: string): Promise<Principal | undefined> => {
+  const verify: VerifyManagementToken = async (token) => {
     const found = await activeAccessToken(token, oauth);
     if (!found || found.apiServer.identifier !== MANAGEMENT_AUDIENCE) return undefined;
-    return { clientId: found.client.clientId, scopes: found.claims.scope?.split(" ") ?? [] };
+    return { clientId: found.client.clientId, scopes: found.scopes };
   };
+  const pipeline = createPipeline({ verify, logger, maxUnaryCallMs: config.maxUnaryCallMs });
+  const { apiServers, clients, grants, audit, keys } = domain;
+  const bindings = [
+    apiServerService(apiServers, audit),
+    clientService(clients, audit),
+    grantService(grants, audit),
+    keyService(keys, audit),
+    auditService(audit),
+    tokenService(oauth),
+    oauthService(oauthEndpoints({ oauth, registration: registrationDeps(domain, deps), jwks: keys.jwks, metadata: serverMetadata(config.issuer, { registration: config.registrationEnabled }) })),
+  ];
+  const methods = buildMethods(bindings, accessTable(descriptorRegistry(), SERVICE_NAMES));
+
   const server = new grpc.Server({
-    interceptors: [loggingInterceptor(logger), accessInterceptor(accessTable(descriptorRegistry(), SERVICE_NAMES), verifyManagementToken, logger)],
     "grpc.max_receive_message_length": 1 << 20, // 1 MiB: no request here is larger
+    "grpc.max_concurrent_streams": config.grpcMaxConcurrentStreams,
+    "grpc.max_connection_idle_ms": config.grpcMaxConnectionIdleMs,
+    "grpc.max_connection_age_ms": config.grpcMaxConnectionAgeMs,
+    "grpc.max_connection_age_grace_ms": config.grpcMaxConnectionAgeGraceMs,
     "grpc.keepalive_permit_without_calls": 1,
   });
-  const { apiServers, clients, grants, audit, keys } = domain;
-  const services = [
-    apiServerService(apiServers, audit, logger),
-    clientService(clients, audit, logger),
-    grantService(grants, audit, logger),
-    keyService(keys, audit, logger),
-    auditService(audit, logger),
-    tokenService(oauth, logger),
-    oauthService(
-      {
-        oauth,
-        registration: {
-          enabled: config.registrationEnabled,
-          initialAccessTokenHash: config.registrationInitialAccessToken ? sha256(config.registrationInitialAccessToken) : undefined,
-          register: async (input) => {
-            try {
-              const { client, secret } = await clients.create(
-                { name: input.name, description: "", type: undefined, tokenEndpointAuthMethod: input.tokenEndpointAuthMethod, grantTypes: input.grantTypes, disabled: false, metadata: {}, jwks: input.jwks },
-                { dynamic: true },
-              );
-              return { clientId: client.clientId, clientSecret: secret, createTime: client.createTime };
-            } catch (err) {
-              // RFC 7591 §3.2.2: bad metadata (e.g. an unusable jwks) is invalid_client_metadata.
-              if (err instanceof InvalidArgument) throw new InvalidClientMetadata(err.message, "the client metadata is invalid: " + err.violations.map((v) => v.field).join(", "));
-              throw err;
-            }
-          },
-          now: () => clock.now(),
-        },
-        jwks: keys.jwks,
-        metadata: serverMetadata(config.issuer, { registration: config.registrationEnabled }),
-      },
-      logger,
-    ),
-  ];
-  for (const s of services) server.addService(s.definition, s.implementation as unknown as grpc.UntypedServiceImplementation);
-
+  addServices(server, bindings, methods, pipeline);
   const health = new HealthImplementation({ "": "SERVING", ...Object.fromEntries(SERVICE_NAMES.map((n) => [n, "SERVING"])) });
   health.addToServer(server);
   // Health is described too, so `grpcurl ... grpc.health.v1.Health/Check` works without a local proto.
@@ -179,12 +189,5 @@ export async function createServer(deps: Deps): Promise<AuthzServer> {
     return closing;
   }
 
-  return { grpc: server, health, domain, bootstrap, shutdown };
-}
-
-/** Binds the gRPC server (insecure: run it on loopback or behind Envoy/TLS); resolves the bound port. */
-export function bindGrpc(server: grpc.Server, address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
-  });
+  return { grpc: server, health, domain, inProcess: inProcessUpstream(methods, pipeline), bootstrap, shutdown };
 }

@@ -29,10 +29,37 @@ describe("defaults", () => {
       jwksMaxAgeSeconds: 300,
       adminClientId: "",
       adminClientSecret: "",
+      gatewayUpstream: "in-process",
+      maxUnaryCallMs: 15_000,
+      grpcMaxConcurrentStreams: 100,
+      grpcMaxConnections: 1_000,
+      grpcHandshakeTimeoutMs: 10_000,
+      grpcMaxConnectionIdleMs: 300_000,
+      grpcMaxConnectionAgeMs: 1_800_000,
+      grpcMaxConnectionAgeGraceMs: 60_000,
+      httpHeadersTimeoutMs: 10_000,
+      httpRequestTimeoutMs: 30_000,
+      httpKeepAliveTimeoutMs: 65_000,
+      httpMaxConnections: 10_000,
+      assertionClockToleranceSeconds: 5,
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(defaults)).toBe(true);
     expect(() => ((config as Config).grpcAddress = "0.0.0.0:1")).toThrow(TypeError);
+  });
+
+  test("every limit is range-checked: out of range, fractional and NaN values are named", () => {
+    for (const [key, bad] of [
+      ["maxUnaryCallMs", 0],
+      ["grpcMaxConcurrentStreams", 0],
+      ["grpcHandshakeTimeoutMs", 1.5],
+      ["httpMaxConnections", Number.NaN],
+      ["assertionClockToleranceSeconds", 301],
+    ] as const) {
+      expect(() => loadConfig({ [key]: bad }), key).toThrow(new RegExp(`${key} must be an integer`));
+    }
+    expect(() => loadConfig({ httpHeadersTimeoutMs: 40_000, httpRequestTimeoutMs: 30_000 })).toThrow(/httpHeadersTimeoutMs must be <= httpRequestTimeoutMs/);
+    expect(() => loadConfig({ gatewayUpstream: "carrier-pigeon" as never })).toThrow(/gatewayUpstream must be in-process or loopback/);
   });
 
   test("the issuer follows the HTTP address unless set", () => {

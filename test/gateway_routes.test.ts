@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { descriptorRegistry } from "../src/descriptor.js";
+import { loopbackUpstream } from "../src/gateway/upstream.js";
 import { createGateway } from "../src/gateway/index.js";
 import { buildRoutes } from "../src/gateway/routes.js";
 import { transcoderSettings } from "../src/gateway/settings.js";
@@ -46,11 +47,11 @@ describe("route table", () => {
 
   test("an unknown service fails start-up, naming it", () => {
     expect(() => buildRoutes(descriptorRegistry(), [...transcoderSettings.services, "authz.v1.NoSuchService"])).toThrow("gateway: service authz.v1.NoSuchService is not in the descriptor");
-    expect(() => createGateway({ grpcTarget: "127.0.0.1:1", logger: silentLogger, settings: { ...transcoderSettings, services: ["authz.v1.Nope"] } })).toThrow(/authz\.v1\.Nope is not in the descriptor/);
+    expect(() => createGateway({ upstream: loopbackUpstream("127.0.0.1:1", 2 << 20), logger: silentLogger, settings: { ...transcoderSettings, services: ["authz.v1.Nope"] } })).toThrow(/authz\.v1\.Nope is not in the descriptor/);
   });
 
   test("settings the embedded gateway cannot honour fail start-up", () => {
     const settings = { ...transcoderSettings, requestValidationOptions: { ...transcoderSettings.requestValidationOptions, rejectUnknownMethod: false } };
-    expect(() => createGateway({ grpcTarget: "127.0.0.1:1", logger: silentLogger, settings })).toThrow(/rejectUnknownMethod must be true/);
+    expect(() => createGateway({ upstream: loopbackUpstream("127.0.0.1:1", 2 << 20), logger: silentLogger, settings })).toThrow(/rejectUnknownMethod must be true/);
   });
 });

@@ -1,5 +1,6 @@
 import { Agent, request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { loopbackUpstream } from "../src/gateway/upstream.js";
 import { createGateway, type Gateway } from "../src/gateway/index.js";
 import { transcoderSettings, type TranscoderSettings } from "../src/gateway/settings.js";
 import { silentLogger } from "../src/log.js";
@@ -19,7 +20,7 @@ let base: string;
 
 beforeAll(async () => {
   echo = await startEcho(registry);
-  gateway = createGateway({ grpcTarget: echo.target, logger: silentLogger, settings, registry });
+  gateway = createGateway({ upstream: loopbackUpstream(echo.target, 2 << 20), logger: silentLogger, settings, registry });
   await new Promise<void>((resolve) => gateway.server.listen(0, "127.0.0.1", resolve));
   base = `http://127.0.0.1:${(gateway.server.address() as { port: number }).port}`;
 });
@@ -274,7 +275,7 @@ describe("responses", () => {
   });
 
   test("close() lets an in-flight request finish on its keep-alive connection, then closes", async () => {
-    const other = createGateway({ grpcTarget: echo.target, logger: silentLogger, settings, registry });
+    const other = createGateway({ upstream: loopbackUpstream(echo.target, 2 << 20), logger: silentLogger, settings, registry });
     await new Promise<void>((resolve) => other.server.listen(0, "127.0.0.1", resolve));
     const agent = new Agent({ keepAlive: true });
     try {
@@ -300,7 +301,7 @@ describe("responses", () => {
   });
 
   test("the service unreachable: 503 (UNAVAILABLE)", async () => {
-    const down = createGateway({ grpcTarget: "127.0.0.1:1", logger: silentLogger, settings, registry });
+    const down = createGateway({ upstream: loopbackUpstream("127.0.0.1:1", 2 << 20), logger: silentLogger, settings, registry });
     await new Promise<void>((resolve) => down.server.listen(0, "127.0.0.1", resolve));
     try {
       const res = await fetch(`http://127.0.0.1:${(down.server.address() as { port: number }).port}/v1/things/t1`);

@@ -11,9 +11,9 @@ import { KeyState, ListKeysResponse, RotateKeysRequest } from "../gen/authz/v1/k
 import { IssueTokenRequest } from "../gen/authz/v1/token.js";
 import { ManualClock } from "../src/clock.js";
 import { ConfigError, loadConfig } from "../src/config.js";
-import { open } from "../src/domain/key_crypto.js";
-import { InvalidToken, KEY_RETAIN_SECONDS } from "../src/domain/keys.js";
-import { KEK_FILE_NAME, loadKek } from "../src/kek.js";
+import { open } from "../src/tokens/key_crypto.js";
+import { InvalidToken, KEY_RETAIN_SECONDS } from "../src/tokens/keys.js";
+import { KEK_FILE_NAME, loadKek } from "../src/tokens/kek.js";
 import { createApiServer, createClient, grant, oauthCall } from "./helpers/oauth.js";
 import { rpcError, startTestServer, type TestServer } from "./helpers/server.js";
 

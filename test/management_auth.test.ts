@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { IssueTokenRequest } from "../gen/authz/v1/token.js";
 import type { ManualClock } from "../src/clock.js";
 import { descriptorRegistry } from "../src/descriptor.js";
-import { accessTable } from "../src/grpc/access.js";
+import { accessTable } from "../src/pipeline/access.js";
 import { SERVICE_NAMES } from "../src/descriptor.js";
 import { createApiServer, createClient, grant } from "./helpers/oauth.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";

@@ -194,11 +194,20 @@ describe("the HTTP-shaped token endpoint", () => {
     await verify(res.json.access_token);
   });
 
-  test("over HTTP the registered method is enforced: a Basic client sending its secret in the body is refused", async () => {
-    const f = await fixture({}, ["orders:read"], { tokenEndpointAuthMethod: TokenEndpointAuthMethod.TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_BASIC });
-    const res = await oauthCall(t.address, "token", form({ grant_type: "client_credentials", audience: f.server.identifier, client_id: f.client.clientId, client_secret: f.secret }));
-    expect(res.status).toBe(401);
-    expect(res.json.error).toBe("invalid_client");
+  test("either secret method carries the secret: a Basic client may send it in the body, a post client in Basic (one method per request)", async () => {
+    const basicClient = await fixture({}, ["orders:read"], { tokenEndpointAuthMethod: TokenEndpointAuthMethod.TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_BASIC });
+    const inBody = await oauthCall(t.address, "token", form({ grant_type: "client_credentials", audience: basicClient.server.identifier, client_id: basicClient.client.clientId, client_secret: basicClient.secret }));
+    expect(inBody.status).toBe(200);
+    const postClient = await fixture({}, ["orders:read"], { tokenEndpointAuthMethod: TokenEndpointAuthMethod.TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_POST });
+    const viaHeader = await oauthCall(t.address, "token", { ...form({ grant_type: "client_credentials", audience: postClient.server.identifier }), authorization: basic(postClient.client.clientId, postClient.secret) });
+    expect(viaHeader.status).toBe(200);
+    // The registered method is still what the client reports.
+    expect((await t.clients.clients.getClient({ clientId: basicClient.client.clientId })).client!.tokenEndpointAuthMethod).toBe(TokenEndpointAuthMethod.TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_BASIC);
+    // A wrong secret in the body: 401 without a challenge (RFC 6749 §5.2: only the Authorization header earns one).
+    const wrong = await oauthCall(t.address, "token", form({ grant_type: "client_credentials", audience: basicClient.server.identifier, client_id: basicClient.client.clientId, client_secret: "nope" }));
+    expect(wrong.status).toBe(401);
+    expect(wrong.json.error).toBe("invalid_client");
+    expect(wrong.headers["www-authenticate"]).toBeUndefined();
   });
 
   test("failed Basic authentication: 401 with WWW-Authenticate", async () => {
@@ -272,9 +281,10 @@ describe("introspection (RFC 7662)", () => {
     expect(res).toMatchObject({ active: true, clientId: f.client.clientId, sub: f.client.clientId, aud: [f.server.identifier], iss: issuer, scope: "orders:read", tokenType: "Bearer", permissions: ["orders:read"] });
     expect(res.exp - res.iat).toBe(86_400);
 
-    // The token's own client has no tokens:introspect: refused as a caller.
+    // The token's own client has no tokens:introspect: refused as a caller, told what it lacks (not "bad credentials").
     const notAllowed = await rpcError(t.clients.tokens.introspectToken(IntrospectTokenRequest.fromPartial({ client: f.auth, token: accessToken })));
-    expect(notAllowed.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(notAllowed.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(notAllowed.details).toContain("tokens:introspect");
     // A caller for another API server sees it as inactive.
     const other = await introspector((await createApiServer(t)).id);
     const hidden = await t.clients.tokens.introspectToken(IntrospectTokenRequest.fromPartial({ client: other, token: accessToken }));

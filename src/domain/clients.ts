@@ -54,14 +54,6 @@ export interface ClientInput {
   jwks: Record<string, unknown> | undefined;
 }
 
-/** Client authentication failed; the message never says which part was wrong. */
-export class ClientAuthFailed extends Error {
-  override name = "ClientAuthFailed";
-  constructor() {
-    super("client authentication failed");
-  }
-}
-
 const UPDATABLE: Record<string, keyof ClientInput> = {
   name: "name",
   description: "description",
@@ -195,9 +187,9 @@ export function createClients(deps: { store: Store; clock: Clock; onDelete?: () 
   /**
    * The token endpoint's secret check: constant-time against every live secret
    * digest (RFC 6749 §2.3.1). Unknown client, wrong or expired secret and a
-   * disabled client all fail the same way.
+   * disabled client all fail the same way (undefined).
    */
-  function authenticateSecret(clientId: string, secret: string): Client {
+  function authenticateSecret(clientId: string, secret: string): Client | undefined {
     const client = find(clientId);
     const presented = sha256(secret);
     const now = clock.now();
@@ -206,8 +198,7 @@ export function createClients(deps: { store: Store; clock: Clock; onDelete?: () 
     for (const s of client?.secrets ?? [UNKNOWN_CLIENT_SECRET]) {
       if (timingSafeEqual(s.hash, presented) && (s.expireTime === null || s.expireTime > now)) ok = true;
     }
-    if (!client || !ok || client.disabled) throw new ClientAuthFailed();
-    return client;
+    return client && ok && !client.disabled ? client : undefined;
   }
 
   /**

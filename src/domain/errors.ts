@@ -1,44 +1,58 @@
-/**
- * Errors of the management domain. Each maps to one gRPC status at the edge
- * (src/grpc/status.ts); the message is safe to show callers.
- */
-export interface FieldViolation {
-  /** Proto field path, e.g. `api_server.permissions[2].value`. */
-  field: string;
-  description: string;
-}
+import { AuthzError, type FieldViolation } from "../errors.js";
 
-export class DomainError extends Error {
-  override name = "DomainError";
-}
+/**
+ * Errors of the management domain, each one kind of the error table
+ * (src/errors.ts); the message is safe to show callers.
+ */
+export type { FieldViolation };
 
 /** INVALID_ARGUMENT with a google.rpc.BadRequest listing every violation. */
-export class InvalidArgument extends DomainError {
+export class InvalidArgument extends AuthzError {
   override name = "InvalidArgument";
-  constructor(readonly violations: FieldViolation[]) {
-    super(violations.map((v) => `${v.field}: ${v.description}`).join("; "));
+  constructor(violations: FieldViolation[]) {
+    super("invalid_argument", violations.map((v) => `${v.field}: ${v.description}`).join("; "), { violations });
   }
 }
 
-export class NotFound extends DomainError {
+export class NotFound extends AuthzError {
   override name = "NotFound";
   constructor(resource: string, id: string) {
-    super(`${resource} ${JSON.stringify(id)} not found`);
+    super("not_found", `${resource} ${JSON.stringify(id)} not found`);
   }
 }
 
-export class AlreadyExists extends DomainError {
+export class AlreadyExists extends AuthzError {
   override name = "AlreadyExists";
+  constructor(message: string) {
+    super("already_exists", message);
+  }
 }
 
 /** A stale etag: the resource changed since the caller read it. */
-export class Aborted extends DomainError {
+export class Aborted extends AuthzError {
   override name = "Aborted";
+  constructor(message: string) {
+    super("aborted", message);
+  }
 }
 
 /** The request is valid but the resource's state refuses it. */
-export class FailedPrecondition extends DomainError {
+export class FailedPrecondition extends AuthzError {
   override name = "FailedPrecondition";
+  constructor(message: string) {
+    super("failed_precondition", message);
+  }
+}
+
+/**
+ * The caller is authenticated but may not do this. `permission` names what it
+ * lacks (sent as google.rpc.ErrorInfo metadata, so a console can explain it).
+ */
+export class PermissionDenied extends AuthzError {
+  override name = "PermissionDenied";
+  constructor(message: string, permission?: string) {
+    super("permission_denied", message, { reason: "PERMISSION_DENIED", reasonMetadata: permission ? { permission } : {} });
+  }
 }
 
 /** Collects violations so a request reports all of them at once. */

@@ -105,12 +105,13 @@ export function createGrants(deps: { store: Store; clock: Clock }) {
    * The scopes a client may get for an API server: its grant's (all current
    * permissions for allow_all_scopes), or — for dynamically registered clients
    * without a grant — the API server's dynamic client scopes when it allows
-   * dynamic client access. A grant wins over dynamic access. Undefined: no access.
+   * dynamic client access. A grant wins over dynamic access. `since`: when the
+   * grant was made (tokens issued before it are not covered). Undefined: no access.
    */
-  function resolveAccess(client: { clientId: string; dynamic: boolean }, apiServer: ApiServer): { scopes: string[] } | undefined {
+  function resolveAccess(client: { clientId: string; dynamic: boolean }, apiServer: ApiServer): { scopes: string[]; since: number } | undefined {
     const grant = find(client.clientId, apiServer.id);
-    if (grant) return { scopes: grant.allowAllScopes ? apiServer.permissions.map((p) => p.value) : grant.scopes };
-    if (client.dynamic && apiServer.dynamicClientAccess) return { scopes: apiServer.dynamicClientScopes };
+    if (grant) return { scopes: grant.allowAllScopes ? apiServer.permissions.map((p) => p.value) : grant.scopes, since: grant.createTime };
+    if (client.dynamic && apiServer.dynamicClientAccess) return { scopes: apiServer.dynamicClientScopes, since: 0 };
     return undefined;
   }
 

@@ -1,7 +1,8 @@
-import * as grpc from "@grpc/grpc-js";
 import { fromBinary, toJsonString, type DescMessage, type FileRegistry, type JsonWriteStringOptions } from "@bufbuild/protobuf";
+import { ERROR_TABLE, GrpcCode, type ErrorKind } from "../errors.js";
 import type { Route } from "./routes.js";
 import type { TranscoderSettings } from "./settings.js";
+import type { UpstreamReply } from "./upstream.js";
 
 /** What the gateway writes back for one request. */
 export interface HttpResponse {
@@ -13,29 +14,22 @@ export interface HttpResponse {
   close?: boolean;
 }
 
-/** gRPC status -> HTTP status, as Envoy's grpcToHttpStatus (from the Google API design guide). */
+/** gRPC status -> HTTP status, as Envoy's grpcToHttpStatus (the error table's http column). */
 const HTTP_STATUS: Record<number, number> = {
-  [grpc.status.OK]: 200,
-  [grpc.status.CANCELLED]: 499,
-  [grpc.status.UNKNOWN]: 500,
-  [grpc.status.INVALID_ARGUMENT]: 400,
-  [grpc.status.DEADLINE_EXCEEDED]: 504,
-  [grpc.status.NOT_FOUND]: 404,
-  [grpc.status.ALREADY_EXISTS]: 409,
-  [grpc.status.PERMISSION_DENIED]: 403,
-  [grpc.status.RESOURCE_EXHAUSTED]: 429,
-  [grpc.status.FAILED_PRECONDITION]: 400,
-  [grpc.status.ABORTED]: 409,
-  [grpc.status.OUT_OF_RANGE]: 400,
-  [grpc.status.UNIMPLEMENTED]: 501,
-  [grpc.status.INTERNAL]: 500,
-  [grpc.status.UNAVAILABLE]: 503,
-  [grpc.status.DATA_LOSS]: 500,
-  [grpc.status.UNAUTHENTICATED]: 401,
+  [GrpcCode.OK]: 200,
+  [GrpcCode.UNKNOWN]: 500,
+  [GrpcCode.UNIMPLEMENTED]: 501,
+  [GrpcCode.DATA_LOSS]: 500,
+  ...Object.fromEntries(Object.values(ERROR_TABLE).map((row) => [row.grpc, row.http])),
 };
 
 export function httpStatusOf(code: number): number {
   return HTTP_STATUS[code] ?? 500;
+}
+
+/** gRPC code of an error kind, for the gateway's own replies. */
+export function grpcCodeOf(kind: ErrorKind): number {
+  return ERROR_TABLE[kind].grpc;
 }
 
 /** Metadata that never becomes a response header: the transport's own, framing the gateway sets itself, and x-http-code (consumed). */
@@ -45,14 +39,9 @@ export function isResponseHeader(name: string): boolean {
   return !NOT_HEADERS.has(name) && !name.startsWith("grpc-") && !name.endsWith("-bin");
 }
 
-/** Metadata -> response headers (every value of a repeated key). */
-function headersOf(md: grpc.Metadata | undefined): Record<string, string | string[]> {
+function headersOf(from: Record<string, string | string[]>): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
-  if (!md) return headers;
-  for (const [name, values] of Object.entries(md.toJSON())) {
-    if (!isResponseHeader(name) || values.length === 0) continue;
-    headers[name] = values.length === 1 ? String(values[0]) : values.map(String);
-  }
+  for (const name in from) if (isResponseHeader(name)) headers[name] = from[name]!;
   return headers;
 }
 
@@ -74,22 +63,43 @@ function print(settings: TranscoderSettings, registry: FileRegistry) {
   return options;
 }
 
+const TOO_LARGE = Buffer.from(JSON.stringify({ code: GrpcCode.INTERNAL, message: "response body too large", details: [] }));
+
 /**
- * An OK response: initial metadata become headers; `x-http-code` (set by the
- * service, e.g. 400/401 for OAuth errors) becomes the status, as Envoy's Lua
- * filter does; an HttpBody response goes out raw with its content type, any
- * other as proto3 JSON with the print options. A gRPC message larger than
- * max_response_body_size is a 500, as in Envoy.
+ * An upstream reply as the HTTP response, as Envoy's transcoder and Lua
+ * filter make it. OK: headers from initial metadata; `x-http-code` (set by
+ * the service, e.g. 400/401 for OAuth errors) becomes the status; an HttpBody
+ * response goes out raw with its content type, any other as proto3 JSON with
+ * the print options; a message larger than max_response_body_size is a 500.
+ * Error: the mapped status and (convert_grpc_status) a google.rpc.Status JSON
+ * body from `grpc-status-details-bin` when present, so typed details such as
+ * BadRequest carry their `@type`; else code + message. Only a trailers-only
+ * error (grpc-js sends one when a handler fails before sending metadata) has
+ * its trailers, e.g. www-authenticate, become headers, because Envoy's
+ * response header map is that single HEADERS frame.
  */
-export function okResponse(route: Route, out: Buffer, initial: grpc.Metadata | undefined, registry: FileRegistry, settings: TranscoderSettings): HttpResponse {
-  if (out.length > settings.maxResponseBodySize) return { status: 500, headers: {}, contentType: "application/json", body: Buffer.from(JSON.stringify({ code: 13, message: "response body too large", details: [] })) };
-  const headers = headersOf(initial);
+export function toHttpResponse(route: Route, reply: UpstreamReply, registry: FileRegistry, settings: TranscoderSettings): HttpResponse {
+  const headers = headersOf(reply.headers);
+  if (reply.code !== GrpcCode.OK) {
+    const status = httpStatusOf(reply.code);
+    if (!settings.convertGrpcStatus) {
+      return { status, headers: { ...headers, "grpc-status": String(reply.code), "grpc-message": encodeURIComponent(reply.message) }, contentType: "application/json", body: Buffer.alloc(0) };
+    }
+    return { status, headers, contentType: "application/json", body: Buffer.from(statusBody(reply, registry, print(settings, registry))) };
+  }
   let status = 200;
-  const code = initial?.get("x-http-code")[0];
+  const code = reply.headers["x-http-code"];
   if (code !== undefined) {
-    status = Number(code);
+    status = Number(Array.isArray(code) ? code[0] : code);
     if (!Number.isInteger(status) || status < 200 || status > 599) status = 500;
   }
+  if (reply.httpBody) {
+    const { data, contentType } = reply.httpBody;
+    if (data.length > settings.maxResponseBodySize) return { status: 500, headers: {}, contentType: "application/json", body: TOO_LARGE };
+    return { status, headers, contentType: contentType || "application/json", body: Buffer.from(data.buffer, data.byteOffset, data.byteLength) };
+  }
+  const out = reply.body ?? new Uint8Array();
+  if (out.length > settings.maxResponseBodySize) return { status: 500, headers: {}, contentType: "application/json", body: TOO_LARGE };
   const message = fromBinary(route.method.output, out);
   if (route.httpBodyResponseField) {
     const httpBody = (message as Record<string, unknown>)[route.httpBodyResponseField.localName] as { contentType: string; data: Uint8Array } | undefined;
@@ -100,33 +110,14 @@ export function okResponse(route: Route, out: Buffer, initial: grpc.Metadata | u
   return { status, headers, contentType: "application/json", body: Buffer.from(toJsonString(route.method.output, message, print(settings, registry))) };
 }
 
-/**
- * A gRPC error: the mapped status and (convert_grpc_status) a google.rpc.Status
- * JSON body, from `grpc-status-details-bin` when present, so typed details
- * such as BadRequest carry their `@type`; else code + message. Headers come
- * from initial metadata; only a trailers-only error (grpc-js sends one when a
- * handler fails before sending metadata) has its trailers, e.g.
- * www-authenticate, become headers, because Envoy's response header map is
- * that single HEADERS frame.
- */
-export function errorResponse(err: grpc.ServiceError, initial: grpc.Metadata | undefined, registry: FileRegistry, settings: TranscoderSettings): HttpResponse {
-  const headers = headersOf(initial ?? err.metadata);
-  const status = httpStatusOf(err.code);
-  if (!settings.convertGrpcStatus) {
-    return { status, headers: { ...headers, "grpc-status": String(err.code), "grpc-message": encodeURIComponent(err.details ?? "") }, contentType: "application/json", body: Buffer.alloc(0) };
-  }
-  return { status, headers, contentType: "application/json", body: Buffer.from(statusBody(err, registry, print(settings, registry))) };
-}
-
-export function statusBody(err: grpc.ServiceError, registry: FileRegistry, options: Partial<JsonWriteStringOptions>): string {
+export function statusBody(reply: Pick<UpstreamReply, "code" | "message" | "statusDetails">, registry: FileRegistry, options: Partial<JsonWriteStringOptions>): string {
   const status = registry.getMessage("google.rpc.Status") as DescMessage;
-  const raw = err.metadata?.get("grpc-status-details-bin")[0];
-  if (raw instanceof Buffer) {
+  if (reply.statusDetails) {
     try {
-      return toJsonString(status, fromBinary(status, raw), options);
+      return toJsonString(status, fromBinary(status, reply.statusDetails), options);
     } catch {
       // Undecodable details or a detail type missing from the descriptor: the plain form below.
     }
   }
-  return JSON.stringify({ code: err.code, message: err.details ?? "", details: [] });
+  return JSON.stringify({ code: reply.code, message: reply.message, details: [] });
 }

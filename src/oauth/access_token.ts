@@ -8,14 +8,16 @@ import type { OAuthDeps } from "./ports.js";
 
 /**
  * Mints the RFC 9068 access token (and, where allowed, a refresh token) for a
- * client, API server and scope set. Shared by every grant type.
+ * client, API server and scope set. Shared by every grant type. A refresh
+ * continues its family: same family id and the family's absolute expiry (a
+ * refresh never extends the lifetime granted at the first issuance).
  */
 export async function mintTokens(
   deps: OAuthDeps,
   client: AuthenticatedClient,
   apiServer: ApiServer,
   scopes: string[],
-  refreshFamilyId?: string,
+  family?: { familyId: string; expiresAt: number },
 ): Promise<TokenResponseBody> {
   const nowMs = deps.now();
   const iat = toSeconds(nowMs);
@@ -38,8 +40,22 @@ export async function mintTokens(
 
   const body: TokenResponseBody = { access_token: accessToken, token_type: "Bearer", expires_in: apiServer.tokenLifetimeSeconds };
   if (scope) body.scope = scope;
-  if (mayRefresh(client, apiServer)) body.refresh_token = issueRefreshToken(deps, client, apiServer, scope, nowMs, refreshFamilyId);
+  if (mayRefresh(client, apiServer)) body.refresh_token = issueRefreshToken(deps, client, apiServer, scope, nowMs, family);
   return body;
+}
+
+/** Random bytes for jtis, drawn from a pool refilled 256 jtis at a time (one syscall per refill, not per token). */
+const JTI_BYTES = 16;
+let pool = Buffer.alloc(0);
+let offset = 0;
+function jtiRandom(): string {
+  if (offset + JTI_BYTES > pool.length) {
+    pool = randomBytes(JTI_BYTES * 256);
+    offset = 0;
+  }
+  const out = pool.toString("base64url", offset, offset + JTI_BYTES);
+  offset += JTI_BYTES;
+  return out;
 }
 
 /**
@@ -48,7 +64,7 @@ export async function mintTokens(
  * compared exactly: `iat` has only whole seconds.
  */
 function newJti(nowMs: number): string {
-  return `${nowMs.toString(36)}.${randomBytes(16).toString("base64url")}`;
+  return `${nowMs.toString(36)}.${jtiRandom()}`;
 }
 
 /** Issuance time (ms) of an access token: from its jti when it is ours, else from iat. */
@@ -65,16 +81,16 @@ function mayRefresh(client: AuthenticatedClient, apiServer: ApiServer): boolean 
 
 export const REFRESH_TOKEN_PREFIX = "rt_";
 
-function issueRefreshToken(deps: OAuthDeps, client: AuthenticatedClient, apiServer: ApiServer, scope: string, nowMs: number, familyId?: string): string {
+function issueRefreshToken(deps: OAuthDeps, client: AuthenticatedClient, apiServer: ApiServer, scope: string, nowMs: number, family?: { familyId: string; expiresAt: number }): string {
   const token = REFRESH_TOKEN_PREFIX + newSecret();
   deps.tokenState.insertRefreshToken({
     tokenHash: sha256(token),
-    familyId: familyId ?? randomBytes(12).toString("base64url"),
+    familyId: family?.familyId ?? randomBytes(12).toString("base64url"),
     clientId: client.clientId,
     apiServerId: apiServer.id,
     scope,
     issuedAtMs: nowMs,
-    expiresAt: toSeconds(nowMs) + apiServer.refreshTokenLifetimeSeconds,
+    expiresAt: family?.expiresAt ?? toSeconds(nowMs) + apiServer.refreshTokenLifetimeSeconds,
     usedAt: null,
   });
   return token;

@@ -2,16 +2,23 @@
 import { sha256 } from "../domain/ids.js";
 import { toSeconds } from "../clock.js";
 import type { ApiServer } from "../domain/api_servers.js";
+import { MANAGEMENT_AUDIENCE } from "../domain/constants.js";
 import { REFRESH_TOKEN_PREFIX } from "./access_token.js";
 import { activeAccessToken } from "./active_token.js";
 import { authenticateClient, type AuthenticatedClient } from "./client_auth.js";
-import { InvalidClient, InvalidRequest } from "./errors.js";
-import { required, type Params } from "./params.js";
+import type { PresentedCredential } from "./credentials.js";
+import { InsufficientScope, InvalidClient, InvalidRequest } from "./errors.js";
 import type { OAuthDeps } from "./ports.js";
 import { assertionContext } from "./token_endpoint.js";
 
-export const MANAGEMENT_AUDIENCE = "urn:authz:management";
+/** The management permission introspection callers need (RFC 7662 §2.1: the endpoint requires authorization). */
 export const INTROSPECT_PERMISSION = "tokens:introspect";
+/**
+ * Management tokens (audience urn:authz:management) are only shown to callers
+ * holding this permission as well: `tokens:introspect` alone, held by every
+ * resource server, must not reveal the admin's token and its scopes.
+ */
+export const INTROSPECT_MANAGEMENT_PERMISSION = "tokens:introspect_management";
 
 /** RFC 7662 §2.2 response; only `active` for inactive tokens. */
 export interface IntrospectionBody {
@@ -29,18 +36,26 @@ export interface IntrospectionBody {
   permissions?: string[];
 }
 
+/** Who asks: a client by its credentials, or a management bearer token. */
+export type IntrospectionCaller = { credential: PresentedCredential } | { bearer: string };
+
 export interface IntrospectionRequest {
-  params: Params;
-  authorization?: string;
-  typed?: boolean;
+  caller: IntrospectionCaller;
+  token: string;
+  tokenTypeHint: string | undefined;
 }
 
 const INACTIVE: IntrospectionBody = Object.freeze({ active: false });
 
-export async function handleIntrospection(request: IntrospectionRequest, deps: OAuthDeps): Promise<IntrospectionBody> {
-  const caller = await authenticateCaller(request, deps);
-  const token = required(request.params, "token");
-  const hint = request.params.get("token_type_hint");
+interface Caller {
+  client: AuthenticatedClient;
+  /** The caller's management permissions. */
+  permissions: readonly string[];
+}
+
+export async function introspect(request: IntrospectionRequest, deps: OAuthDeps): Promise<IntrospectionBody> {
+  const caller = await authenticateCaller(request.caller, deps);
+  const { token, tokenTypeHint: hint } = request;
   // §2.1: the hint is only a hint; refresh tokens are recognisable by prefix.
   if (token.startsWith(REFRESH_TOKEN_PREFIX) || hint === "refresh_token") {
     const body = inspectRefreshToken(token, caller, deps);
@@ -60,20 +75,25 @@ export async function handleIntrospection(request: IntrospectionRequest, deps: O
     iss: claims.iss,
     jti: claims.jti,
   };
-  if (claims.scope) body.scope = claims.scope;
+  // The scope as it stands now (claims ∩ current grant), not as it was minted.
+  if (active.scopes.length > 0) body.scope = active.scopes.join(" ");
   if (typeof claims.nbf === "number") body.nbf = claims.nbf;
-  if (Array.isArray(claims.permissions)) body.permissions = claims.permissions;
+  if (Array.isArray(claims.permissions)) body.permissions = active.scopes;
   return body;
 }
 
-function inspectRefreshToken(token: string, caller: AuthenticatedClient, deps: OAuthDeps): IntrospectionBody {
+function inspectRefreshToken(token: string, caller: Caller, deps: OAuthDeps): IntrospectionBody {
+  if (!/^rt_[A-Za-z0-9_-]{43}$/.test(token)) return INACTIVE;
   const record = deps.tokenState.findRefreshToken(sha256(token));
   const now = toSeconds(deps.now());
   if (!record || record.usedAt !== null || record.expiresAt <= now) return INACTIVE;
   const client = deps.clients.findActive(record.clientId);
   const apiServer = deps.apiServers.get(record.apiServerId);
-  if (!client || !apiServer || record.issuedAtMs < client.tokensValidAfter || !deps.resolveAccess(client, apiServer)) return INACTIVE;
-  if (caller.clientId !== record.clientId && !mayView(caller, apiServer, deps)) return INACTIVE;
+  const access = client && apiServer ? deps.resolveAccess(client, apiServer) : undefined;
+  if (!client || !apiServer || !access || record.issuedAtMs < client.tokensValidAfter || record.issuedAtMs < access.since) return INACTIVE;
+  if (caller.client.clientId !== record.clientId && !mayView(caller, apiServer, deps)) return INACTIVE;
+  const allowed = new Set(access.scopes);
+  const scope = record.scope.split(" ").filter((s) => s !== "" && allowed.has(s)).join(" ");
   const body: IntrospectionBody = {
     active: true,
     client_id: record.clientId,
@@ -84,7 +104,7 @@ function inspectRefreshToken(token: string, caller: AuthenticatedClient, deps: O
     aud: apiServer.identifier,
     iss: deps.issuer,
   };
-  if (record.scope) body.scope = record.scope;
+  if (scope) body.scope = scope;
   return body;
 }
 
@@ -92,32 +112,44 @@ function inspectRefreshToken(token: string, caller: AuthenticatedClient, deps: O
  * §2.1: the endpoint requires authorization. The caller is a client granted
  * `tokens:introspect` on the management API server, authenticated either by
  * client credentials or by a bearer management token carrying that scope.
+ * Good credentials without the permission are told so (403
+ * insufficient_scope), never that their credentials are bad.
  */
-export async function authenticateCaller(request: IntrospectionRequest, deps: OAuthDeps): Promise<AuthenticatedClient> {
-  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(request.authorization ?? "");
-  if (bearer) {
-    const active = await activeAccessToken(bearer[1]!, deps);
-    const scopes = active?.claims.scope?.split(" ") ?? [];
-    if (!active || active.apiServer.identifier !== MANAGEMENT_AUDIENCE || !scopes.includes(INTROSPECT_PERMISSION)) {
-      throw new InvalidClient("bearer token is not an active management token with tokens:introspect", true);
-    }
-    if (request.params.has("client_secret") || request.params.has("client_assertion")) {
-      throw new InvalidRequest("bearer and client credentials together", "use exactly one client authentication method");
-    }
-    return active.client;
+async function authenticateCaller(caller: IntrospectionCaller, deps: OAuthDeps): Promise<Caller> {
+  if ("bearer" in caller) {
+    const active = await activeAccessToken(caller.bearer, deps);
+    if (!active || active.apiServer.identifier !== MANAGEMENT_AUDIENCE) throw new InvalidClient("bearer token is not an active management token", true);
+    if (!active.scopes.includes(INTROSPECT_PERMISSION)) throw new InsufficientScope(INTROSPECT_PERMISSION, true);
+    return { client: active.client, permissions: active.scopes };
   }
-  const client = await authenticateClient(request, deps.clients, assertionContext(deps));
+  const client = await authenticateClient(caller.credential, deps.clients, assertionContext(deps));
   const management = deps.apiServers.findByAudience(MANAGEMENT_AUDIENCE);
-  const scopes = management ? deps.resolveAccess(client, management)?.scopes : undefined;
-  if (!scopes?.includes(INTROSPECT_PERMISSION)) throw new InvalidClient("caller lacks tokens:introspect", request.authorization !== undefined);
-  return client;
+  const permissions = management ? (deps.resolveAccess(client, management)?.scopes ?? []) : [];
+  if (!permissions.includes(INTROSPECT_PERMISSION)) throw new InsufficientScope(INTROSPECT_PERMISSION, false);
+  return { client, permissions };
 }
 
 /**
  * A caller sees tokens for API servers it has access to itself (a resource
  * server registers a client granted to its own API server), so one tenant's
- * resource server cannot probe another's tokens.
+ * resource server cannot probe another's tokens; management tokens only with
+ * the extra permission.
  */
-function mayView(caller: AuthenticatedClient, apiServer: ApiServer, deps: OAuthDeps): boolean {
-  return deps.resolveAccess(caller, apiServer) !== undefined;
+function mayView(caller: Caller, apiServer: ApiServer, deps: OAuthDeps): boolean {
+  if (apiServer.identifier === MANAGEMENT_AUDIENCE) return caller.permissions.includes(INTROSPECT_MANAGEMENT_PERMISSION);
+  return deps.resolveAccess(caller.client, apiServer) !== undefined;
 }
+
+/** A bearer Authorization header (introspection's second way to authenticate), or undefined. */
+export function bearerOf(authorization: string | undefined): string | undefined {
+  return authorization ? /^Bearer[ \t]+(\S{1,8192})[ \t]*$/i.exec(authorization)?.[1] : undefined;
+}
+
+/** Bearer and client credentials in one request are two methods (RFC 6749 §2.3). */
+export function introspectionCaller(authorization: string | undefined, credential: () => PresentedCredential, hasCredentialFields: boolean): IntrospectionCaller {
+  const bearer = bearerOf(authorization);
+  if (!bearer) return { credential: credential() };
+  if (hasCredentialFields) throw new InvalidRequest("bearer and client credentials together", "use exactly one client authentication method");
+  return { bearer };
+}
+

@@ -14,13 +14,25 @@ export interface OAuthDeps {
     findByAudience(audience: string): ApiServer | undefined;
     get(id: string): ApiServer | undefined;
   };
-  /** Effective scopes the client may get for the API server, or undefined when it has no access. */
-  resolveAccess(client: AuthenticatedClient, apiServer: ApiServer): { scopes: string[] } | undefined;
+  /**
+   * The client's access to the API server now, or undefined when it has none:
+   * the scopes it may get, and since when (epoch ms; tokens issued before are
+   * not covered by this access — e.g. a grant deleted and created again).
+   */
+  resolveAccess(client: AuthenticatedClient, apiServer: ApiServer): Access | undefined;
   tokens: TokenSigner;
   tokenState: TokenState;
   issuer: string;
+  /** Leeway for clock skew on client assertions (RFC 7523 §3). */
+  assertionClockToleranceSeconds: number;
   /** Milliseconds since the epoch. */
   now(): number;
+}
+
+export interface Access {
+  scopes: readonly string[];
+  /** Epoch ms from which this access exists. */
+  since: number;
 }
 
 export interface TokenSigner {

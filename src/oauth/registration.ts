@@ -2,8 +2,9 @@
 import { timingSafeEqual } from "node:crypto";
 import { toSeconds } from "../clock.js";
 import { sha256 } from "../domain/ids.js";
-import type { AuthMethod } from "./client_auth.js";
-import { InvalidClientMetadata, InvalidToken, OAuthError } from "./errors.js";
+import { AUTH_METHODS, GRANT_TYPES, type AuthMethod } from "../domain/constants.js";
+import { EndpointDisabled, InvalidClientMetadata, InvalidToken } from "./errors.js";
+import type { OAuthHttpRequest } from "./http.js";
 
 export interface RegistrationInput {
   name: string;
@@ -21,23 +22,12 @@ export interface RegistrationDeps {
   now(): number;
 }
 
-/** Registration is off: the endpoint answers as if it did not exist. */
-export class RegistrationDisabled extends OAuthError {
-  constructor() {
-    super("invalid_request", "dynamic client registration is not enabled", 404);
-  }
-}
+const GRANT_TYPE_SET: ReadonlySet<string> = new Set(GRANT_TYPES);
 
-const METHODS: readonly AuthMethod[] = ["client_secret_basic", "client_secret_post", "private_key_jwt"];
-const GRANT_TYPES = new Set(["client_credentials", "refresh_token"]);
-
-export async function handleRegistration(
-  request: { body: Record<string, unknown>; authorization?: string },
-  deps: RegistrationDeps,
-): Promise<Record<string, unknown>> {
-  if (!deps.enabled) throw new RegistrationDisabled();
+export async function register(request: OAuthHttpRequest, deps: RegistrationDeps): Promise<Record<string, unknown>> {
+  if (!deps.enabled) throw new EndpointDisabled("dynamic client registration");
   checkInitialAccessToken(request.authorization, deps.initialAccessTokenHash);
-  const input = validateMetadata(request.body);
+  const input = validateMetadata(parseRegistrationBody(request));
   const { clientId, clientSecret, createTime } = await deps.register(input);
   // §3.2.1: the response echoes the registered metadata.
   return {
@@ -63,11 +53,11 @@ function validateMetadata(body: Record<string, unknown>): RegistrationInput {
   const name = body.client_name ?? "dynamic client";
   if (typeof name !== "string" || name.trim() === "" || name.length > 200) throw new InvalidClientMetadata("bad client_name", "client_name must be a string of 1..200 characters");
   const method = body.token_endpoint_auth_method ?? "client_secret_basic";
-  if (typeof method !== "string" || !METHODS.includes(method as AuthMethod)) {
+  if (typeof method !== "string" || !(AUTH_METHODS as readonly string[]).includes(method)) {
     throw new InvalidClientMetadata("bad token_endpoint_auth_method", "token_endpoint_auth_method must be client_secret_basic, client_secret_post or private_key_jwt");
   }
   const grantTypes = body.grant_types ?? ["client_credentials"];
-  if (!Array.isArray(grantTypes) || grantTypes.length === 0 || !grantTypes.every((g) => typeof g === "string" && GRANT_TYPES.has(g))) {
+  if (!Array.isArray(grantTypes) || grantTypes.length === 0 || !grantTypes.every((g) => typeof g === "string" && GRANT_TYPE_SET.has(g))) {
     throw new InvalidClientMetadata("bad grant_types", "grant_types may contain only client_credentials and refresh_token");
   }
   if (body.response_types !== undefined && !(Array.isArray(body.response_types) && body.response_types.length === 0)) {
@@ -80,4 +70,16 @@ function validateMetadata(body: Record<string, unknown>): RegistrationInput {
   }
   if (method === "private_key_jwt" && jwks === undefined) throw new InvalidClientMetadata("private_key_jwt without jwks", "private_key_jwt requires jwks");
   return { name: name.trim(), tokenEndpointAuthMethod: method as AuthMethod, grantTypes: [...new Set(grantTypes as string[])], jwks: jwks as RegistrationInput["jwks"] };
+}
+
+/** RFC 7591 §3.1: the request is a JSON object. */
+function parseRegistrationBody(request: OAuthHttpRequest): Record<string, unknown> {
+  if (!/^application\/json\s*(;|$)/i.test(request.contentType)) throw new InvalidClientMetadata("not JSON", "the registration request must be application/json");
+  try {
+    const value: unknown = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(request.body));
+    if (typeof value === "object" && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  throw new InvalidClientMetadata("malformed JSON", "the registration request must be a JSON object");
 }

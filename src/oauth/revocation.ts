@@ -3,12 +3,18 @@ import { toSeconds } from "../clock.js";
 import { sha256 } from "../domain/ids.js";
 import { REFRESH_TOKEN_PREFIX } from "./access_token.js";
 import { authenticateClient } from "./client_auth.js";
+import type { PresentedCredential } from "./credentials.js";
 import { UnsupportedTokenType } from "./errors.js";
-import { required, type Params } from "./params.js";
 import type { OAuthDeps } from "./ports.js";
 import { assertionContext } from "./token_endpoint.js";
 
 const HINTS = new Set(["access_token", "refresh_token"]);
+
+export interface RevocationRequest {
+  credential: PresentedCredential;
+  token: string;
+  tokenTypeHint: string | undefined;
+}
 
 /**
  * Revokes a token issued to the authenticated client. §2.2: the answer is 200
@@ -17,11 +23,10 @@ const HINTS = new Set(["access_token", "refresh_token"]);
  * Access tokens are revoked by `jti` until they expire; refresh tokens revoke
  * their whole rotation family.
  */
-export async function handleRevocation(request: { params: Params; authorization?: string; typed?: boolean }, deps: OAuthDeps): Promise<void> {
-  const client = await authenticateClient(request, deps.clients, assertionContext(deps));
-  const token = required(request.params, "token");
-  const hint = request.params.get("token_type_hint");
-  if (hint !== undefined && !HINTS.has(hint)) throw new UnsupportedTokenType(`hint ${hint}`);
+export async function revoke(request: RevocationRequest, deps: OAuthDeps): Promise<void> {
+  const client = await authenticateClient(request.credential, deps.clients, assertionContext(deps));
+  const { token, tokenTypeHint: hint } = request;
+  if (hint !== undefined && !HINTS.has(hint)) throw new UnsupportedTokenType(`hint ${hint.slice(0, 40)}`);
 
   if (token.startsWith(REFRESH_TOKEN_PREFIX)) {
     const record = deps.tokenState.findRefreshToken(sha256(token));

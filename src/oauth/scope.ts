@@ -1,7 +1,5 @@
+import { SCOPE_TOKEN } from "../domain/constants.js";
 import { InvalidScope } from "./errors.js";
-
-/** RFC 6749 §3.3 scope-token: 1*( %x21 / %x23-5B / %x5D-7E ). */
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 
 /** Splits a `scope` parameter into unique scope tokens, refusing bad syntax. */
 export function parseScope(scope: string | undefined): string[] {
@@ -23,4 +21,11 @@ export function grantScopes(requested: string[], allowed: readonly string[], enf
   const outside = requested.filter((s) => !allowedSet.has(s));
   if (outside.length > 0 && enforcePolicies) throw new InvalidScope(`not granted: ${outside.join(" ")}`);
   return requested.filter((s) => allowedSet.has(s));
+}
+
+/** A token's scopes that its client may still hold: its claims intersected with what the grant allows now. */
+export function effectiveScopes(claimed: string | undefined, allowed: readonly string[]): string[] {
+  if (!claimed) return [];
+  const allowedSet = new Set(allowed);
+  return claimed.split(" ").filter((s) => s !== "" && allowedSet.has(s));
 }

@@ -2,7 +2,7 @@ import type { ApiServer } from "../domain/api_servers.js";
 import type { AuditEvent, AuditQuery } from "../domain/audit.js";
 import type { Client } from "../domain/clients.js";
 import type { Grant } from "../domain/grants.js";
-import type { KeyRepository } from "../domain/keys.js";
+import type { KeyRepository } from "../tokens/keys.js";
 import type { ListQuery } from "../domain/listing.js";
 import type { TokenState } from "../oauth/ports.js";
 

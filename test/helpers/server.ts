@@ -12,11 +12,13 @@ import { KeyServiceClient } from "../../gen/authz/v1/key.js";
 import { IssueTokenRequest, TokenServiceClient } from "../../gen/authz/v1/token.js";
 import { ManualClock, type Clock } from "../../src/clock.js";
 import { loadConfig, type Config } from "../../src/config.js";
-import { createGateway } from "../../src/gateway/index.js";
+import { createGateway, httpLimits, type GatewayOptions } from "../../src/gateway/index.js";
+import { loopbackUpstream } from "../../src/gateway/upstream.js";
 import { silentLogger, type Logger } from "../../src/log.js";
 import { promisify } from "../../src/sdk/promisify.js";
 import { bearerInterceptor } from "../../src/sdk/token_source.js";
-import { bindGrpc, createServer, type AuthzServer } from "../../src/server.js";
+import { createServer, type AuthzServer } from "../../src/server.js";
+import { listenGrpc } from "../../src/transports/grpc.js";
 import { openSqliteStore } from "../../src/store/sqlite/index.js";
 
 export interface TestServer {
@@ -48,6 +50,8 @@ export interface TestServerOptions {
   clock?: Clock;
   logger?: Logger;
   config?: Partial<Config>;
+  /** Static routes for the embedded gateway (e.g. the web console), see GatewayOptions.staticRoutes. */
+  staticRoutes?: GatewayOptions["staticRoutes"];
 }
 
 /** Starts the real server on an ephemeral loopback port over a real SQLite file. */
@@ -75,9 +79,12 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     store.close();
     throw err;
   });
-  const port = await bindGrpc(server.grpc, config.grpcAddress);
-  const address = `127.0.0.1:${port}`;
-  const gateway = createGateway({ grpcTarget: address, logger: options.logger ?? silentLogger });
+  const listener = await listenGrpc(server.grpc, config.grpcAddress, { maxConnections: config.grpcMaxConnections, handshakeTimeoutMs: config.grpcHandshakeTimeoutMs });
+  const address = `127.0.0.1:${listener.port}`;
+  // The HTTP suites run with both upstreams (AUTHZ_TEST_GATEWAY_UPSTREAM=loopback for the second run).
+  const upstreamKind = options.config?.gatewayUpstream ?? (process.env.AUTHZ_TEST_GATEWAY_UPSTREAM === "loopback" ? "loopback" : "in-process");
+  const upstream = upstreamKind === "loopback" ? loopbackUpstream(address, 2 << 20) : server.inProcess;
+  const gateway = createGateway({ upstream, logger: options.logger ?? silentLogger, staticRoutes: options.staticRoutes, limits: httpLimits(config) });
   await new Promise<void>((resolve) => gateway.server.listen(httpPort, "127.0.0.1", resolve));
   const httpUrl = `http://127.0.0.1:${httpPort}`;
 
@@ -94,6 +101,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const clients = makeClients(address, tokens, () => adminToken());
   const stop = async () => {
     for (const c of Object.values(clients)) c.raw.close();
+    listener.close();
     await gateway.close();
     await server.shutdown();
   };

@@ -4,15 +4,19 @@
 import { sha256 } from "../../domain/ids.js";
 import { toSeconds } from "../../clock.js";
 import { mintTokens } from "../access_token.js";
-import { InvalidGrant, InvalidScope } from "../errors.js";
-import { required } from "../params.js";
+import { InvalidGrant, InvalidRequest, InvalidScope } from "../errors.js";
 import { parseScope } from "../scope.js";
 import type { GrantContext, GrantType, TokenResponseBody } from "./types.js";
 
+/** Refresh tokens are `rt_` + 43 base64url characters; anything else is not looked up. */
+const REFRESH_TOKEN = /^rt_[A-Za-z0-9_-]{43}$/;
+
 export const refreshToken: GrantType = {
   grantType: "refresh_token",
-  async handle({ params, client, deps }: GrantContext): Promise<TokenResponseBody> {
-    const hash = sha256(required(params, "refresh_token"));
+  async handle({ request, client, deps }: GrantContext): Promise<TokenResponseBody> {
+    if (request.refreshToken === undefined) throw new InvalidRequest("missing refresh_token", "missing required parameter refresh_token");
+    if (!REFRESH_TOKEN.test(request.refreshToken)) throw new InvalidGrant("malformed refresh token");
+    const hash = sha256(request.refreshToken);
     const now = toSeconds(deps.now());
     const record = deps.tokenState.findRefreshToken(hash);
     if (!record || record.clientId !== client.clientId) throw new InvalidGrant("unknown refresh token or other client");
@@ -25,16 +29,16 @@ export const refreshToken: GrantType = {
     const apiServer = deps.apiServers.get(record.apiServerId);
     if (!apiServer || !apiServer.allowOfflineAccess) throw new InvalidGrant("API server gone or offline access off");
     const access = deps.resolveAccess(client, apiServer);
-    if (!access) throw new InvalidGrant("grant removed");
+    if (!access || record.issuedAtMs < access.since) throw new InvalidGrant("grant removed or re-created since");
 
     // §6: the new scope must not exceed the original; it also never exceeds what
     // the grant allows today.
     const original = record.scope ? record.scope.split(" ") : [];
-    const requested = parseScope(params.get("scope"));
+    const requested = parseScope(request.scope);
     const outside = requested.filter((s) => !original.includes(s));
     if (outside.length > 0) throw new InvalidScope("scope exceeds the original grant");
     const allowed = new Set(access.scopes);
     const scopes = (requested.length > 0 ? requested : original).filter((s) => allowed.has(s));
-    return mintTokens(deps, client, apiServer, scopes, record.familyId);
+    return mintTokens(deps, client, apiServer, scopes, { familyId: record.familyId, expiresAt: record.expiresAt });
   },
 };

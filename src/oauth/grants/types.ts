@@ -1,6 +1,6 @@
 import type { AuthenticatedClient } from "../client_auth.js";
-import type { Params } from "../params.js";
 import type { OAuthDeps } from "../ports.js";
+import type { TokenRequest } from "../token_request.js";
 
 /** RFC 6749 §5.1 successful token response. */
 export interface TokenResponseBody {
@@ -12,7 +12,7 @@ export interface TokenResponseBody {
 }
 
 export interface GrantContext {
-  params: Params;
+  request: TokenRequest;
   client: AuthenticatedClient;
   deps: OAuthDeps;
 }

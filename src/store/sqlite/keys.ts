@@ -1,4 +1,4 @@
-import type { KeyRecord, KeyRepository } from "../../domain/keys.js";
+import type { KeyRecord, KeyRepository } from "../../tokens/keys.js";
 import type { Db } from "./db.js";
 
 interface Row {

@@ -1,0 +1,136 @@
+import * as grpc from "@grpc/grpc-js";
+import { GrpcCode } from "../errors.js";
+import type { RequestHeaders } from "../pipeline/context.js";
+import type { Method, Pipeline } from "../pipeline/pipeline.js";
+import { statusDetails } from "../transports/status.js";
+import type { Route } from "./routes.js";
+
+/** One call the gateway makes for an HTTP request: the transcoded request and the headers that become metadata. */
+export interface UpstreamCall {
+  route: Route;
+  /** The request message, protobuf-encoded. */
+  request: Uint8Array;
+  /** Request headers as metadata, in order, repeated names repeated (already filtered and checked, see gateway/headers.ts). */
+  headers: ReadonlyArray<readonly [string, string]>;
+  /** Epoch ms. */
+  deadline: number;
+  /** Aborted when the HTTP client goes away (the call is cancelled, as Envoy resets the upstream stream). */
+  signal: AbortSignal;
+  peer: string;
+}
+
+/** What came back: a gRPC status, the headers it carried and, when OK, the response. */
+export interface UpstreamReply {
+  code: number;
+  message: string;
+  /** `grpc-status-details-bin`: a google.rpc.Status with typed details. */
+  statusDetails?: Uint8Array;
+  /** Initial metadata (OK), or the trailers of a trailers-only error: they become response headers. */
+  headers: Record<string, string | string[]>;
+  /** OK: the protobuf-encoded response. */
+  body?: Uint8Array;
+  /** OK, when the route's response_body is an HttpBody and the upstream has it at hand: its bytes, unencoded. */
+  httpBody?: { contentType: string; data: Uint8Array };
+}
+
+/** Where transcoded calls go: the service in this process, or a real gRPC connection (what Envoy has). */
+export interface Upstream {
+  unary(call: UpstreamCall): Promise<UpstreamReply>;
+  close(): void;
+}
+
+/**
+ * In-process: the gateway calls the pipeline directly, no HTTP/2 hop. The
+ * request is decoded with the generated codec (as grpc-js would) and the
+ * outcome encoded the same way, so the HTTP contract is the loopback one.
+ */
+export function inProcessUpstream(methods: ReadonlyMap<string, Method>, pipeline: Pipeline): Upstream {
+  return {
+    async unary(call) {
+      const method = methods.get(call.route.grpcPath);
+      if (!method || method.stream) return { code: GrpcCode.UNIMPLEMENTED, message: `${call.route.grpcPath} is not served`, headers: {} };
+      let request: unknown;
+      try {
+        request = method.decode(call.request);
+      } catch {
+        return { code: GrpcCode.INTERNAL, message: "Failed to parse request", headers: {} };
+      }
+      const { ctx, cancel } = pipeline.context({ method: method.path, requestHeaders: firstValues(call.headers), deadline: call.deadline, peer: call.peer });
+      if (call.signal.aborted) cancel();
+      else call.signal.addEventListener("abort", cancel, { once: true });
+      const outcome = await pipeline.unary(method, request, ctx);
+      call.signal.removeEventListener("abort", cancel);
+      if (!outcome.ok) {
+        const { failure } = outcome;
+        return { code: failure.code, message: failure.message, statusDetails: statusDetails(failure), headers: failure.headers };
+      }
+      const headers: Record<string, string> = ctx.httpStatus === 200 ? { ...ctx.responseHeaders } : { ...ctx.responseHeaders, "x-http-code": String(ctx.httpStatus) };
+      const field = call.route.httpBodyResponseField;
+      const httpBody = field ? ((outcome.response as Record<string, unknown>)[field.localName] as UpstreamReply["httpBody"]) : undefined;
+      return httpBody ? { code: GrpcCode.OK, message: "", headers, httpBody } : { code: GrpcCode.OK, message: "", headers, body: method.encode(outcome.response) };
+    },
+    close() {},
+  };
+}
+
+/** Header lookup as grpc-js metadata gives it: the first value of a name. */
+function firstValues(headers: ReadonlyArray<readonly [string, string]>): RequestHeaders {
+  return {
+    get(name) {
+      for (const [n, v] of headers) if (n === name) return v;
+      return undefined;
+    },
+  };
+}
+
+const identity = (b: Buffer) => b;
+
+/**
+ * Loopback: a real HTTP/2 connection to the gRPC listener, one shared channel
+ * as Envoy's cluster has (`--gateway-upstream loopback`): the same bytes, the
+ * same failure modes as behind Envoy.
+ */
+export function loopbackUpstream(target: string, maxResponseBytes: number): Upstream {
+  const client = new grpc.Client(target, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": maxResponseBytes });
+  return {
+    unary(call) {
+      return new Promise((resolve) => {
+        const md = new grpc.Metadata();
+        for (const [name, value] of call.headers) md.add(name, value);
+        let initial: grpc.Metadata | undefined;
+        let done = false;
+        const request = Buffer.from(call.request.buffer, call.request.byteOffset, call.request.byteLength);
+        const pending = client.makeUnaryRequest(call.route.grpcPath, identity, identity, request, md, { deadline: call.deadline }, (err, out) => {
+          done = true;
+          if (err) {
+            const raw = err.metadata?.get("grpc-status-details-bin")[0];
+            resolve({ code: err.code, message: err.details ?? "", statusDetails: raw instanceof Buffer ? raw : undefined, headers: textHeaders(initial ?? err.metadata) });
+          } else resolve({ code: GrpcCode.OK, message: "", headers: textHeaders(initial), body: out! });
+        });
+        pending.on("metadata", (m: grpc.Metadata) => {
+          initial = m;
+        });
+        call.signal.addEventListener(
+          "abort",
+          () => {
+            if (!done) pending.cancel();
+          },
+          { once: true },
+        );
+      });
+    },
+    close: () => client.close(),
+  };
+}
+
+/** Text metadata as header values (every value of a repeated key); binary `-bin` entries are not headers. */
+function textHeaders(md: grpc.Metadata | undefined): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  if (!md) return out;
+  for (const name of Object.keys(md.getMap())) {
+    if (name.endsWith("-bin")) continue;
+    const all = md.get(name).map(String);
+    out[name] = all.length === 1 ? all[0]! : all;
+  }
+  return out;
+}

@@ -1,0 +1,52 @@
+/**
+ * What a handler knows about its call, the same for every transport: a
+ * handler is `(request, ctx) => response` and never sees grpc-js or HTTP
+ * objects. Transports build the context; the pipeline fills `principal`.
+ */
+export interface CallContext {
+  /** The RPC, `/<package>.<Service>/<Method>`. */
+  readonly method: string;
+  /** Request headers (gRPC metadata or the HTTP request's), lower-case names. */
+  readonly requestHeaders: RequestHeaders;
+  /** Response headers to send (initial metadata; HTTP headers through the gateway or Envoy). */
+  readonly responseHeaders: Record<string, string>;
+  /**
+   * HTTP status of an HttpBody endpoint's response (OAuth endpoints): sent as
+   * `x-http-code` metadata, which the gateway and Envoy's Lua filter turn into
+   * the status. 200 means none is sent.
+   */
+  httpStatus: number;
+  /** The authenticated caller of a management RPC (set by the access step). */
+  principal: Principal | undefined;
+  /** Epoch ms after which the call is abandoned (the caller's deadline, capped by the server's). */
+  readonly deadline: number;
+  /** Aborted when the caller goes away or the deadline passes. */
+  readonly signal: AbortSignal;
+  /** The caller's network address (for throttling; never trusted for identity). */
+  readonly peer: string;
+}
+
+export interface RequestHeaders {
+  get(name: string): string | undefined;
+}
+
+/** The caller of a management RPC, as proven by its bearer token. */
+export interface Principal {
+  clientId: string;
+  /** Effective management permissions: the token's scope intersected with the caller's current grant. */
+  scopes: readonly string[];
+}
+
+export type UnaryHandler<Req = any, Res = any> = (request: Req, ctx: CallContext) => Promise<Res> | Res;
+/** A server-streaming handler: `send` resolves when the transport can take more (back-pressure). */
+export type StreamHandler<Req = any, Res = any> = (request: Req, ctx: CallContext, send: (response: Res) => Promise<void>) => Promise<void>;
+
+/** Headers from a plain object (HTTP requests; tests). */
+export function headersOf(record: Record<string, string | string[] | undefined>): RequestHeaders {
+  return {
+    get(name) {
+      const v = record[name];
+      return Array.isArray(v) ? v[0] : v;
+    },
+  };
+}

@@ -1,0 +1,71 @@
+import { ApiServerServiceService, type ApiServer as PbApiServer, type ApiServerServiceServer } from "../../gen/authz/v1/api_server.js";
+import { etagOfApiServer, type ApiServer, type ApiServerInput, type ApiServers } from "../domain/api_servers.js";
+import type { Audit } from "../domain/audit.js";
+import { audited } from "./audited.js";
+import { enumFromDomain, enumToDomain, SIGNING_ALG, TOKEN_DIALECT } from "./convert/enums.js";
+import { timestamp } from "./convert/time.js";
+import { bindService } from "./service.js";
+
+/** ApiServerService: decode, call the domain, encode. */
+export function apiServerService(apiServers: ApiServers, audit: Audit) {
+  return bindService<ApiServerServiceServer>(ApiServerServiceService, {
+    createApiServer: (req, ctx) => ({ apiServer: toPb(audited(audit, ctx, "api_server", () => apiServers.create(fromPb(req.apiServer)), (s) => s.id)) }),
+    getApiServer: (req) => ({ apiServer: toPb(apiServers.get(req.id)) }),
+    listApiServers: (req) => {
+      const page = apiServers.list(req.pageSize, req.pageToken, req.filter);
+      return { apiServers: page.items.map(toPb), nextPageToken: page.nextPageToken };
+    },
+    updateApiServer: (req, ctx) => {
+      const server = req.apiServer;
+      const id = server?.id ?? "";
+      return { apiServer: toPb(audited(audit, ctx, "api_server", () => apiServers.update(id, fromPb(server), req.updateMask ?? [], server?.etag ?? ""), () => id)) };
+    },
+    deleteApiServer: (req, ctx) => {
+      audited(audit, ctx, "api_server", () => apiServers.delete(req.id, req.etag), () => req.id);
+      return {};
+    },
+  });
+}
+
+function fromPb(pb: PbApiServer | undefined): ApiServerInput {
+  return {
+    name: pb?.name ?? "",
+    identifier: pb?.identifier ?? "",
+    audiences: pb?.audiences ?? [],
+    description: pb?.description ?? "",
+    permissions: (pb?.permissions ?? []).map((p) => ({ value: p.value, description: p.description })),
+    signingAlg: enumToDomain(pb?.signingAlg ?? 0, SIGNING_ALG),
+    tokenLifetimeSeconds: pb?.tokenLifetimeSeconds ?? 0,
+    tokenDialect: enumToDomain(pb?.tokenDialect ?? 0, TOKEN_DIALECT),
+    enforcePolicies: pb?.enforcePolicies ?? false,
+    allowOfflineAccess: pb?.allowOfflineAccess ?? false,
+    refreshTokenLifetimeSeconds: pb?.refreshTokenLifetimeSeconds ?? 0,
+    skipConsent: pb?.skipConsent ?? false,
+    dynamicClientAccess: pb?.dynamicClientAccess ?? false,
+    dynamicClientScopes: pb?.dynamicClientScopes ?? [],
+  };
+}
+
+export function toPb(s: ApiServer): PbApiServer {
+  return {
+    id: s.id,
+    name: s.name,
+    identifier: s.identifier,
+    audiences: s.audiences,
+    description: s.description,
+    permissions: s.permissions,
+    signingAlg: enumFromDomain(s.signingAlg, SIGNING_ALG),
+    tokenLifetimeSeconds: s.tokenLifetimeSeconds,
+    tokenDialect: enumFromDomain(s.tokenDialect, TOKEN_DIALECT),
+    enforcePolicies: s.enforcePolicies,
+    allowOfflineAccess: s.allowOfflineAccess,
+    refreshTokenLifetimeSeconds: s.refreshTokenLifetimeSeconds,
+    skipConsent: s.skipConsent,
+    dynamicClientAccess: s.dynamicClientAccess,
+    dynamicClientScopes: s.dynamicClientScopes,
+    createTime: timestamp(s.createTime),
+    updateTime: timestamp(s.updateTime),
+    etag: etagOfApiServer(s),
+    system: s.system,
+  };
+}

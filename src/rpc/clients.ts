@@ -1,0 +1,70 @@
+import { ClientServiceService, ClientType, type Client as PbClient, type ClientServiceServer } from "../../gen/authz/v1/client.js";
+import type { Audit } from "../domain/audit.js";
+import { etagOfClient, type Client, type ClientInput, type Clients } from "../domain/clients.js";
+import { audited } from "./audited.js";
+import { AUTH_METHOD, CLIENT_TYPE, enumFromDomain, enumToDomain } from "./convert/enums.js";
+import { timestamp } from "./convert/time.js";
+import { bindService } from "./service.js";
+
+export function clientService(clients: Clients, audit: Audit) {
+  return bindService<ClientServiceServer>(ClientServiceService, {
+    createClient: async (req, ctx) => {
+      // Validation (jwks import) is async and runs first; the write and its audit row commit together.
+      const prepared = await clients.prepareCreate(fromPb(req.client));
+      const { client, secret } = audited(audit, ctx, "client", () => clients.commitCreate(prepared), (r) => r.client.clientId);
+      return { client: toPb(client), clientSecret: secret };
+    },
+    getClient: (req) => ({ client: toPb(clients.get(req.clientId)) }),
+    listClients: (req) => {
+      const page = clients.list(req.pageSize, req.pageToken, req.filter);
+      return { clients: page.items.map(toPb), nextPageToken: page.nextPageToken };
+    },
+    updateClient: async (req, ctx) => {
+      const id = req.client?.clientId ?? "";
+      const prepared = await clients.prepareUpdate(id, fromPb(req.client), req.updateMask ?? [], req.client?.etag ?? "");
+      return { client: toPb(audited(audit, ctx, "client", () => clients.commitUpdate(prepared), () => id)) };
+    },
+    deleteClient: (req, ctx) => {
+      audited(audit, ctx, "client", () => clients.delete(req.clientId, req.etag), () => req.clientId);
+      return {};
+    },
+    rotateClientSecret: (req, ctx) => {
+      const { client, secret } = audited(audit, ctx, "client", () => clients.rotateSecret(req.clientId, req.gracePeriodSeconds), () => req.clientId);
+      return { client: toPb(client), clientSecret: secret };
+    },
+  });
+}
+
+function fromPb(pb: PbClient | undefined): ClientInput {
+  return {
+    name: pb?.name ?? "",
+    description: pb?.description ?? "",
+    type: enumToDomain(pb?.type ?? 0, CLIENT_TYPE),
+    tokenEndpointAuthMethod: enumToDomain(pb?.tokenEndpointAuthMethod ?? 0, AUTH_METHOD),
+    grantTypes: pb?.grantTypes ?? [],
+    disabled: pb?.disabled ?? false,
+    metadata: pb?.metadata ?? {},
+    jwks: pb?.jwks,
+  };
+}
+
+/** Never includes secret values: only their ids and dates. */
+export function toPb(c: Client): PbClient {
+  return {
+    clientId: c.clientId,
+    name: c.name,
+    description: c.description,
+    type: ClientType.CLIENT_TYPE_M2M,
+    tokenEndpointAuthMethod: enumFromDomain(c.tokenEndpointAuthMethod, AUTH_METHOD),
+    grantTypes: c.grantTypes,
+    disabled: c.disabled,
+    dynamic: c.dynamic,
+    metadata: c.metadata,
+    jwks: c.jwks as PbClient["jwks"],
+    secrets: c.secrets.map((s) => ({ id: s.id, createTime: timestamp(s.createTime), expireTime: timestamp(s.expireTime) })),
+    usage: { tokensIssued: c.tokensIssued, lastIssueTime: timestamp(c.lastIssueTime) },
+    createTime: timestamp(c.createTime),
+    updateTime: timestamp(c.updateTime),
+    etag: etagOfClient(c),
+  };
+}

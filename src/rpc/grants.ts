@@ -1,0 +1,42 @@
+import { GrantServiceService, type Grant as PbGrant, type GrantServiceServer } from "../../gen/authz/v1/grant.js";
+import type { Audit } from "../domain/audit.js";
+import { etagOfGrant, type Grant, type GrantInput, type Grants } from "../domain/grants.js";
+import { audited } from "./audited.js";
+import { timestamp } from "./convert/time.js";
+import { bindService } from "./service.js";
+
+export function grantService(grants: Grants, audit: Audit) {
+  return bindService<GrantServiceServer>(GrantServiceService, {
+    createGrant: (req, ctx) => ({ grant: toPb(audited(audit, ctx, "grant", () => grants.create(fromPb(req.grant)), (g) => g.id)) }),
+    getGrant: (req) => ({ grant: toPb(grants.get(req.id)) }),
+    listGrants: (req) => {
+      const page = grants.list(req.pageSize, req.pageToken, { clientId: req.clientId, apiServerId: req.apiServerId });
+      return { grants: page.items.map(toPb), nextPageToken: page.nextPageToken };
+    },
+    updateGrant: (req, ctx) => {
+      const id = req.grant?.id ?? "";
+      return { grant: toPb(audited(audit, ctx, "grant", () => grants.update(id, fromPb(req.grant), req.updateMask ?? [], req.grant?.etag ?? ""), () => id)) };
+    },
+    deleteGrant: (req, ctx) => {
+      audited(audit, ctx, "grant", () => grants.delete(req.id, req.etag), () => req.id);
+      return {};
+    },
+  });
+}
+
+function fromPb(pb: PbGrant | undefined): GrantInput {
+  return { clientId: pb?.clientId ?? "", apiServerId: pb?.apiServerId ?? "", scopes: pb?.scopes ?? [], allowAllScopes: pb?.allowAllScopes ?? false };
+}
+
+function toPb(g: Grant): PbGrant {
+  return {
+    id: g.id,
+    clientId: g.clientId,
+    apiServerId: g.apiServerId,
+    scopes: g.scopes,
+    allowAllScopes: g.allowAllScopes,
+    createTime: timestamp(g.createTime),
+    updateTime: timestamp(g.updateTime),
+    etag: etagOfGrant(g),
+  };
+}

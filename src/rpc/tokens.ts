@@ -1,0 +1,72 @@
+import { TokenServiceService, type ClientAuthentication, type TokenServiceServer } from "../../gen/authz/v1/token.js";
+import { presentedCredential, type CredentialFields } from "../oauth/credentials.js";
+import { NO_STORE } from "../oauth/http.js";
+import { introspect, introspectionCaller } from "../oauth/introspection.js";
+import type { OAuthDeps } from "../oauth/ports.js";
+import { revoke } from "../oauth/revocation.js";
+import { issueToken } from "../oauth/token_endpoint.js";
+import type { CallContext } from "../pipeline/context.js";
+import { bindService } from "./service.js";
+
+/**
+ * Typed token operations for internal callers: the same rules as the HTTP
+ * endpoints, from a typed request and a typed presented credential; OAuth
+ * errors become gRPC statuses by the error table (src/errors.ts), with a
+ * google.rpc.ErrorInfo whose reason is the RFC error code.
+ */
+export function tokenService(deps: OAuthDeps) {
+  return bindService<TokenServiceServer>(TokenServiceService, {
+    issueToken: async (req, ctx) => {
+      const body = await issueToken(
+        {
+          grantType: req.grantType || "client_credentials",
+          credential: presentedCredential(authorization(ctx), fields(req.client)),
+          audience: req.audience || undefined,
+          resource: req.resource || undefined,
+          scope: req.scope || undefined,
+          refreshToken: req.refreshToken || undefined,
+        },
+        deps,
+      );
+      noStore(ctx);
+      return { accessToken: body.access_token, tokenType: body.token_type, expiresIn: body.expires_in, scope: body.scope ?? "", refreshToken: body.refresh_token ?? "" };
+    },
+    introspectToken: async (req, ctx) => {
+      const f = fields(req.client);
+      const caller = introspectionCaller(authorization(ctx), () => presentedCredential(authorization(ctx), f), Boolean(f.clientSecret || f.clientAssertion));
+      const body = await introspect({ caller, token: req.token, tokenTypeHint: req.tokenTypeHint || undefined }, deps);
+      noStore(ctx);
+      return {
+        active: body.active,
+        scope: body.scope ?? "",
+        clientId: body.client_id ?? "",
+        tokenType: body.token_type ?? "",
+        exp: body.exp ?? 0,
+        iat: body.iat ?? 0,
+        nbf: body.nbf ?? 0,
+        sub: body.sub ?? "",
+        aud: body.aud ? [body.aud] : [],
+        iss: body.iss ?? "",
+        jti: body.jti ?? "",
+        permissions: body.permissions ?? [],
+      };
+    },
+    revokeToken: async (req, ctx) => {
+      await revoke({ credential: presentedCredential(authorization(ctx), fields(req.client)), token: req.token, tokenTypeHint: req.tokenTypeHint || undefined }, deps);
+      return {};
+    },
+  });
+}
+
+function fields(client: ClientAuthentication | undefined): CredentialFields {
+  return { clientId: client?.clientId, clientSecret: client?.clientSecret, clientAssertionType: client?.clientAssertionType, clientAssertion: client?.clientAssertion };
+}
+
+function authorization(ctx: CallContext): string | undefined {
+  return ctx.requestHeaders.get("authorization");
+}
+
+/** RFC 6749 §5.1 / RFC 7662 §2.2: token and introspection answers must not be cached, also over /v1/tokens:*. */
+function noStore(ctx: CallContext): void {
+  Object.assign(ctx.responseHeaders, NO_STORE);
+}

@@ -1,0 +1,144 @@
+import * as grpc from "@grpc/grpc-js";
+import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
+import type { RequestHeaders } from "../pipeline/context.js";
+import type { Failure } from "../pipeline/failure.js";
+import type { Method, Pipeline } from "../pipeline/pipeline.js";
+import type { ServiceBinding } from "../rpc/service.js";
+import { statusDetails } from "./status.js";
+
+/**
+ * The grpc-js adapter: every method of every bound service becomes a grpc-js
+ * handler that builds a call context from the call, runs the pipeline and
+ * encodes its outcome. No logic of its own (no interceptors).
+ */
+export function addServices(server: grpc.Server, bindings: ServiceBinding[], methods: ReadonlyMap<string, Method>, pipeline: Pipeline): void {
+  for (const binding of bindings) {
+    const implementation: grpc.UntypedServiceImplementation = {};
+    for (const [name, def] of Object.entries(binding.definition)) {
+      const method = methods.get(def.path)!;
+      implementation[name] = method.stream ? streamCall(method, pipeline) : unaryCall(method, pipeline);
+    }
+    server.addService(binding.definition as unknown as grpc.ServiceDefinition, implementation);
+  }
+}
+
+function unaryCall(method: Method, pipeline: Pipeline): grpc.handleUnaryCall<unknown, unknown> {
+  return (call, callback) => {
+    const { ctx, cancel } = pipeline.context({ method: method.path, requestHeaders: headersOf(call.metadata), deadline: deadlineOf(call), peer: call.getPeer() });
+    call.once("cancelled", cancel);
+    void pipeline.unary(method, call.request, ctx).then((outcome) => {
+      if (!outcome.ok) return callback(serviceError(outcome.failure));
+      const md = responseMetadata(ctx.responseHeaders, ctx.httpStatus);
+      if (md) call.sendMetadata(md);
+      callback(null, outcome.response);
+    });
+  };
+}
+
+function streamCall(method: Method, pipeline: Pipeline): grpc.handleServerStreamingCall<unknown, unknown> {
+  return (call) => {
+    const { ctx, cancel } = pipeline.context({ method: method.path, requestHeaders: headersOf(call.metadata), deadline: deadlineOf(call), peer: call.getPeer() });
+    call.once("cancelled", cancel);
+    let headersSent = false;
+    const send = (message: unknown) =>
+      new Promise<void>((resolve, reject) => {
+        if (ctx.signal.aborted) return reject(ctx.signal.reason);
+        if (!headersSent) {
+          headersSent = true;
+          const md = responseMetadata(ctx.responseHeaders, ctx.httpStatus);
+          if (md) call.sendMetadata(md);
+        }
+        if (call.write(message)) resolve();
+        else call.once("drain", () => resolve());
+      });
+    void pipeline.stream(method, call.request, ctx, send).then((outcome) => {
+      if (outcome.ok) call.end();
+      else call.emit("error", serviceError(outcome.failure));
+    });
+  };
+}
+
+/** Metadata -> the context's request headers (text values only; `-bin` values are not headers). */
+function headersOf(metadata: grpc.Metadata): RequestHeaders {
+  return {
+    get(name) {
+      const value = metadata.get(name)[0];
+      return typeof value === "string" ? value : undefined;
+    },
+  };
+}
+
+function deadlineOf(call: { getDeadline(): grpc.Deadline }): number {
+  const d = call.getDeadline();
+  return d instanceof Date ? d.getTime() : Number.isFinite(d) ? Number(d) : Number.POSITIVE_INFINITY;
+}
+
+/** Response headers (and an HTTP status other than 200, as `x-http-code`) as initial metadata; undefined when there are none. */
+function responseMetadata(headers: Record<string, string>, httpStatus: number): grpc.Metadata | undefined {
+  const names = Object.keys(headers);
+  if (names.length === 0 && httpStatus === 200) return undefined;
+  const md = new grpc.Metadata();
+  if (httpStatus !== 200) md.set("x-http-code", String(httpStatus));
+  for (const name of names) md.set(name, headers[name]!);
+  return md;
+}
+
+/** A failure as the gRPC status grpc-js sends (trailers-only: its metadata becomes the HTTP headers behind Envoy). */
+function serviceError(failure: Failure): Partial<grpc.ServiceError> {
+  const metadata = new grpc.Metadata();
+  metadata.set("grpc-status-details-bin", statusDetails(failure));
+  for (const [name, value] of Object.entries(failure.headers)) metadata.set(name, value);
+  return { code: failure.code as unknown as grpc.status, details: failure.message, metadata };
+}
+
+export interface GrpcListener {
+  port: number;
+  /** Stops accepting connections (open ones are drained by the server's shutdown). */
+  close(): void;
+}
+
+export interface GrpcListenLimits {
+  /** Open connections at most; more are refused at accept. */
+  maxConnections: number;
+  /** A connection must send its first bytes (the HTTP/2 preface) within this long, or it is closed (ms). */
+  handshakeTimeoutMs: number;
+}
+
+/**
+ * The gRPC listener: a plain TCP server this module owns, handing each
+ * connection to grpc-js (`createConnectionInjector`) once it has sent its
+ * first bytes. grpc-js alone keeps a connection that never sends the HTTP/2
+ * preface open for ever (its idle timer starts with the session); here it is
+ * closed after `handshakeTimeoutMs`, and the number of connections is capped.
+ */
+export function listenGrpc(server: grpc.Server, address: string, limits: GrpcListenLimits): Promise<GrpcListener> {
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const net: NetServer = createNetServer({ pauseOnConnect: true, noDelay: true }, (socket) => admit(socket));
+  net.maxConnections = limits.maxConnections;
+  function admit(socket: Socket): void {
+    socket.on("error", () => socket.destroy());
+    const timer = setTimeout(() => socket.destroy(), limits.handshakeTimeoutMs);
+    socket.once("readable", () => {
+      clearTimeout(timer);
+      // Peeked, then put back: the HTTP/2 session reads the preface itself.
+      const first = socket.read() as Buffer | null;
+      if (first) socket.unshift(first);
+      if (!socket.destroyed) injector.injectConnection(socket);
+    });
+    socket.once("close", () => clearTimeout(timer));
+  }
+  const { host, port } = splitAddress(address);
+  return new Promise((resolve, reject) => {
+    net.once("error", reject);
+    net.listen(port, host, () => {
+      net.off("error", reject);
+      const bound = net.address();
+      resolve({ port: typeof bound === "object" && bound ? bound.port : port, close: () => void net.close() });
+    });
+  });
+}
+
+export function splitAddress(address: string): { host: string; port: number } {
+  const colon = address.lastIndexOf(":");
+  return { host: address.slice(0, colon).replace(/^\[|\]$/g, ""), port: Number(address.slice(colon + 1)) };
+}
