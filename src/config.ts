@@ -77,6 +77,18 @@ export interface Config {
   httpMaxConnections: number;
   /** Leeway for clock skew on private_key_jwt assertions' exp/nbf/iat (RFC 7523 §3), s. */
   assertionClockToleranceSeconds: number;
+  /** Signing keys one algorithm may have published at once (active, pending, retired); RotateKeys beyond is refused. */
+  maxPublishedKeysPerAlg: number;
+  /** Serve registration without an initial access token (anyone may register). Explicit opt-in. Env AUTHZ_REGISTRATION_OPEN=true. */
+  registrationOpen: boolean;
+  /** Registrations per minute this replica accepts (a token bucket, burst the same); more is 429. */
+  registrationRatePerMinute: number;
+  /**
+   * Memory for the hot-path lookup caches (clients, grants, API servers), in
+   * bytes (estimated); least recently used entries are evicted past it. The
+   * default keeps about 100,000 clients with their grants.
+   */
+  lookupCacheMaxBytes: number;
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -109,6 +121,10 @@ export const defaults: Readonly<Config> = Object.freeze({
   httpKeepAliveTimeoutMs: 65_000, // 65 seconds
   httpMaxConnections: 10_000,
   assertionClockToleranceSeconds: 5,
+  maxPublishedKeysPerAlg: 10,
+  registrationOpen: false,
+  registrationRatePerMinute: 30,
+  lookupCacheMaxBytes: 134_217_728, // 128 MiB
 });
 
 /** Inclusive ranges of the numeric limits (integers). */
@@ -125,6 +141,9 @@ const LIMIT_RANGES: Partial<Record<keyof Config, readonly [number, number]>> = {
   httpKeepAliveTimeoutMs: [0, 600_000],
   httpMaxConnections: [1, 1_000_000],
   assertionClockToleranceSeconds: [0, 300],
+  maxPublishedKeysPerAlg: [2, 100],
+  registrationRatePerMinute: [1, 100_000],
+  lookupCacheMaxBytes: [1_048_576, 17_179_869_184],
 };
 
 /** Merges overrides over the defaults, validates, fills derived values and freezes. */
@@ -140,6 +159,10 @@ export function loadConfig(overrides: Partial<Config> = {}): Readonly<Config> {
     config.shutdownGraceSeconds >= 0 && config.shutdownGraceSeconds <= 3600 ? undefined : "shutdownGraceSeconds must be 0..3600",
     config.registrationInitialAccessToken && config.registrationInitialAccessToken.length < 32
       ? "registrationInitialAccessToken must be at least 32 characters"
+      : undefined,
+    // Anonymous registration is an explicit choice, never the result of forgetting the token.
+    config.registrationEnabled && !config.registrationInitialAccessToken && !config.registrationOpen
+      ? "registration without an initial access token is open to anyone: set registrationInitialAccessToken (AUTHZ_REGISTRATION_TOKEN), or registrationOpen (AUTHZ_REGISTRATION_OPEN=true) to mean it"
       : undefined,
     // Strict alphabet: Node's decoder skips characters it does not know, so a typo could still yield 32 bytes.
     config.keyEncryptionKey && !/^[A-Za-z0-9_-]{43}=?$/.test(config.keyEncryptionKey)

@@ -32,6 +32,7 @@ Serve options (each also read from the environment variable shown):
   --key-publish-lead-seconds N  publish rotated keys this long before they sign  AUTHZ_KEY_PUBLISH_LEAD_SECONDS (default ${defaults.keyPublishLeadSeconds})
   --jwks-max-age-seconds N      JWKS Cache-Control max-age         AUTHZ_JWKS_MAX_AGE_SECONDS (default ${defaults.jwksMaxAgeSeconds})
   --registration          enable RFC 7591 registration       AUTHZ_REGISTRATION=true
+  --registration-open     ... without an initial access token (anyone may register)  AUTHZ_REGISTRATION_OPEN=true
                           initial access token for it        AUTHZ_REGISTRATION_TOKEN
                           signing-key encryption key         AUTHZ_KEY_ENCRYPTION_KEY (default: authz.kek beside the data file)
                           first-start admin credentials      AUTHZ_ADMIN_CLIENT_ID, AUTHZ_ADMIN_CLIENT_SECRET
@@ -54,6 +55,7 @@ export function configFromArgs(args: string[], env: NodeJS.ProcessEnv): Partial<
       issuer: { type: "string" },
       "log-level": { type: "string" },
       registration: { type: "boolean" },
+      "registration-open": { type: "boolean" },
     },
   });
   return {
@@ -68,6 +70,7 @@ export function configFromArgs(args: string[], env: NodeJS.ProcessEnv): Partial<
     logLevel: (values["log-level"] ?? env.AUTHZ_LOG_LEVEL) as Config["logLevel"] | undefined,
     registrationEnabled: values.registration ? true : envBool(env, "AUTHZ_REGISTRATION"),
     registrationInitialAccessToken: env.AUTHZ_REGISTRATION_TOKEN,
+    registrationOpen: values["registration-open"] ? true : envBool(env, "AUTHZ_REGISTRATION_OPEN"),
     keyEncryptionKey: env.AUTHZ_KEY_ENCRYPTION_KEY,
     adminClientId: env.AUTHZ_ADMIN_CLIENT_ID,
     adminClientSecret: env.AUTHZ_ADMIN_CLIENT_SECRET,
@@ -99,9 +102,16 @@ async function serve(args: string[]): Promise<void> {
     logger.error("uncaught exception; exiting", errorFields(err));
     process.exit(1);
   });
-  const { kek, source, created } = loadKek(config);
-  if (created && source !== "ephemeral") logger.warn("created a key-encryption key file; back it up apart from the database (without it the signing keys cannot be opened)", { file: source });
   const store = openSqliteStore(config.dataFile);
+  let kekFile;
+  try {
+    kekFile = loadKek(config, store.keys.all().length > 0);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+  const { kek, source, created } = kekFile;
+  if (created && source !== "ephemeral") logger.warn("created a key-encryption key file; back it up apart from the database (without it the signing keys cannot be opened)", { file: source });
   const server = await createServer({ config, store, clock: systemClock, logger, kek });
   if (server.bootstrap && !server.bootstrap.fromConfig) {
     process.stderr.write(adminBanner("authz admin client created", server.bootstrap.clientId, server.bootstrap.clientSecret));

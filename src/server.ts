@@ -7,6 +7,7 @@ import type { Config } from "./config.js";
 import { descriptorRegistry, reflectionFiles, SERVICE_NAMES } from "./descriptor.js";
 import { createApiServers } from "./domain/api_servers.js";
 import { createAudit } from "./domain/audit.js";
+import { createCeiling } from "./domain/ceiling.js";
 import { bootstrapAdmin, type AdminCredentials } from "./domain/bootstrap.js";
 import { createClients, type Client } from "./domain/clients.js";
 import { MANAGEMENT_AUDIENCE } from "./domain/constants.js";
@@ -14,7 +15,7 @@ import { InvalidArgument } from "./domain/errors.js";
 import { createGrants } from "./domain/grants.js";
 import { sha256 } from "./domain/ids.js";
 import { inProcessUpstream, type Upstream } from "./gateway/upstream.js";
-import type { Logger } from "./log.js";
+import { errorFields, type Logger } from "./log.js";
 import { activeAccessToken } from "./oauth/active_token.js";
 import type { AuthenticatedClient } from "./oauth/client_auth.js";
 import { oauthEndpoints } from "./oauth/endpoints.js";
@@ -33,6 +34,7 @@ import { oauthService } from "./rpc/oauth.js";
 import { buildMethods } from "./rpc/service.js";
 import { tokenService } from "./rpc/tokens.js";
 import type { Store } from "./store/repositories.js";
+import { TokenBucket } from "./token_bucket.js";
 import { createKeys } from "./tokens/keys.js";
 import { addServices } from "./transports/grpc.js";
 
@@ -64,11 +66,32 @@ const PURGE_INTERVAL_MS = 60_000;
 /** How often issuance counters reach the store. */
 const USAGE_FLUSH_MS = 1_000;
 
+/**
+ * Background work: runs `work` now and every `ms`; a failure (e.g. the disk
+ * full) is logged and the timer goes on — it never reaches the process.
+ */
+function every(ms: number, what: string, work: () => unknown, logger: Logger): NodeJS.Timeout {
+  background(what, work, logger);
+  return setInterval(() => background(what, work, logger), ms).unref();
+}
+
+function background(what: string, work: () => unknown, logger: Logger): void {
+  try {
+    const result = work();
+    if (result instanceof Promise) result.catch((err: unknown) => logger.error(`${what} failed`, errorFields(err)));
+  } catch (err) {
+    logger.error(`${what} failed`, errorFields(err));
+  }
+}
+
 /** The domain services, each given only what it needs. */
 async function createDomain({ store, clock, config, kek, logger }: Deps) {
-  const grants = createGrants({ store, clock });
-  const apiServers = createApiServers({ store, clock, onChange: grants.forget });
-  const clients = createClients({ store, clock, onDelete: grants.forget });
+  const ceiling = createCeiling(store);
+  // The cache budget, shared: clients are the largest entries, grants the most numerous.
+  const budget = config.lookupCacheMaxBytes;
+  const grants = createGrants({ store, clock, ceiling, cacheMaxBytes: Math.floor(budget * 0.3) });
+  const apiServers = createApiServers({ store, clock, cacheMaxBytes: Math.floor(budget * 0.2), onChange: (apiServerId) => grants.forget({ apiServerId }) });
+  const clients = createClients({ store, clock, ceiling, cacheMaxBytes: Math.floor(budget * 0.5), onDelete: (clientId) => grants.forget({ clientId }) });
   const audit = createAudit({ store, clock });
   // Decrypts the stored signing keys once (a wrong KEK fails start-up here); the first start creates them.
   const keys = await createKeys({ store, clock, config, kek, logger });
@@ -100,8 +123,10 @@ function oauthDeps(domain: Domain, deps: Deps): OAuthDeps {
 
 /** RFC 7591 registration on top of the client domain: dynamic clients, bad metadata as invalid_client_metadata (§3.2.2). */
 function registrationDeps(domain: Domain, { config, clock }: Deps): RegistrationDeps {
+  const quota = new TokenBucket(config.registrationRatePerMinute / 60, config.registrationRatePerMinute, clock);
   return {
     enabled: config.registrationEnabled,
+    quota: () => quota.take(),
     initialAccessTokenHash: config.registrationInitialAccessToken ? sha256(config.registrationInitialAccessToken) : undefined,
     register: async (input) => {
       try {
@@ -163,9 +188,8 @@ export async function createServer(deps: Deps): Promise<AuthzServer> {
 
   const bootstrap = await bootstrapAdmin({ store, clients, grants }, { clientId: config.adminClientId, clientSecret: config.adminClientSecret });
   const purge = () => store.tokenState.purgeExpired(toSeconds(clock.now()));
-  purge();
-  const purgeTimer = setInterval(purge, PURGE_INTERVAL_MS).unref();
-  const usageTimer = setInterval(clients.flushUsage, USAGE_FLUSH_MS).unref();
+  const purgeTimer = every(PURGE_INTERVAL_MS, "purge expired token state", purge, logger);
+  const usageTimer = every(USAGE_FLUSH_MS, "flush issuance counters", clients.flushUsage, logger);
 
   let closing: Promise<void> | undefined;
   function shutdown(): Promise<void> {
@@ -181,7 +205,7 @@ export async function createServer(deps: Deps): Promise<AuthzServer> {
       }, config.shutdownGraceSeconds * 1000);
       server.tryShutdown(() => {
         clearTimeout(force);
-        clients.flushUsage();
+        background("flush issuance counters", clients.flushUsage, logger);
         store.close();
         resolve();
       });

@@ -213,14 +213,17 @@ describe("the built-in management API server", () => {
     expect(await get(m.id)).toEqual(m);
   });
 
-  test("its permissions cannot be removed (the admin would lose the management API) nor dynamic access turned on", async () => {
+  test("it is immutable but for its description: no permission change, no dynamic access, no longer lifetime", async () => {
     const m = await management();
     const fewer = m.permissions.filter((p) => p.value !== "api_servers:write");
     const removed = await rpcError(update({ id: m.id, permissions: fewer }, ["permissions"]));
     expect(removed.code).toBe(grpc.status.FAILED_PRECONDITION);
-    expect(removed.details).toContain("api_servers:write");
+    expect(removed.details).toContain("permissions");
     const dynamic = await rpcError(update({ id: m.id, dynamicClientAccess: true }, ["dynamic_client_access"]));
     expect(dynamic.code).toBe(grpc.status.FAILED_PRECONDITION);
+    const longer = await rpcError(update({ id: m.id, tokenLifetimeSeconds: 2_592_000, name: "mine" }, ["token_lifetime_seconds", "name"]));
+    expect(longer.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(longer.details).toMatch(/token_lifetime_seconds, name/);
     expect(await get(m.id)).toEqual(m);
     // The admin still manages API servers.
     expect((await create()).id).toBeTruthy();

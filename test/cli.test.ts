@@ -192,6 +192,35 @@ describe("help and configuration errors", () => {
   });
 });
 
+describe("data at rest (issue 10, items 14 and 15)", () => {
+  test("a missing KEK file with signing keys in the store fails every start with one clear line, and no new KEK is written", async () => {
+    const data = join(dir, "kek-missing", "authz.db");
+    const first = await serve(["--data-file", data, "--no-gateway", "--grpc-address", "127.0.0.1:0"]);
+    expect(await stop(first)).toBe(0);
+    const kekFile = join(dir, "kek-missing", "authz.kek");
+    rmSync(kekFile);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const again = await run(["serve", "--data-file", data, "--no-gateway", "--grpc-address", "127.0.0.1:0"]);
+      expect(again.code).toBe(1);
+      const lines = again.stderr.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^authz: invalid configuration: .*authz\.kek is missing, but the store holds signing keys/);
+      expect(existsSync(kekFile)).toBe(false);
+    }
+  });
+
+  test("the data directory is created 0700, the database and its WAL 0600", async () => {
+    const folder = join(dir, "private", "nested");
+    const data = join(folder, "authz.db");
+    const r = await serve(["--data-file", data, "--no-gateway", "--grpc-address", "127.0.0.1:0"]);
+    expect(statSync(folder).mode & 0o777).toBe(0o700);
+    expect(statSync(data).mode & 0o777).toBe(0o600);
+    expect(statSync(`${data}-wal`).mode & 0o777).toBe(0o600);
+    expect(statSync(join(folder, "authz.kek")).mode & 0o777).toBe(0o600);
+    expect(await stop(r)).toBe(0);
+  });
+});
+
 describe("serving", () => {
   test("gRPC only, data file from AUTHZ_DATA_FILE: health SERVING, GetApiServer works, SIGTERM twice stops cleanly with exit 0", async () => {
     const dataFile = join(dir, "env-file", "authz.db");
@@ -290,7 +319,7 @@ describe("a newcomer's first start", () => {
     expect((await token(third.httpPort!, admin!.id, admin!.secret)).status).toBe(401);
     expect((await token(third.httpPort!, fresh!.id, fresh!.secret)).status).toBe(200);
     expect(await stop(third)).toBe(0);
-  });
+  }, 120_000); // a dozen CLI processes, each compiling TypeScript on start
 
   test("admin credentials from the environment are used and not printed", async () => {
     const id = "ops-admin";

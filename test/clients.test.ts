@@ -159,9 +159,11 @@ describe("create, get, list", () => {
     expect(violatedFields(other)).toEqual(["page_token"]);
   });
 
-  test("get of an unknown client is NOT_FOUND", async () => {
+  test("get of an unknown client is NOT_FOUND; an empty or malformed id is INVALID_ARGUMENT, refused before any lookup", async () => {
     expect((await rpcError(clients().getClient({ clientId: "cl_nope" }))).code).toBe(grpc.status.NOT_FOUND);
-    expect((await rpcError(clients().getClient({ clientId: "" }))).code).toBe(grpc.status.NOT_FOUND);
+    expect((await rpcError(clients().getClient({ clientId: "" }))).code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect((await rpcError(clients().getClient({ clientId: "x".repeat(129) }))).code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect((await rpcError(clients().getClient({ clientId: "cl nope" }))).code).toBe(grpc.status.INVALID_ARGUMENT);
   });
 });
 

@@ -42,6 +42,10 @@ describe("defaults", () => {
       httpKeepAliveTimeoutMs: 65_000,
       httpMaxConnections: 10_000,
       assertionClockToleranceSeconds: 5,
+      maxPublishedKeysPerAlg: 10,
+      registrationOpen: false,
+      registrationRatePerMinute: 30,
+      lookupCacheMaxBytes: 134_217_728,
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(defaults)).toBe(true);

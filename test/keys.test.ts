@@ -256,16 +256,21 @@ describe("rotation end to end", () => {
     await relyingPartyVerify(r, now);
   });
 
-  test("rotating again before the pending key activates: each key signs in turn", async () => {
+  test("rotating again while a key is pending is refused and changes nothing; after it activates, the next rotation works: each key signs in turn", async () => {
     const issue = await issuer(r, "RS256");
     const k0 = kidOf(await issue());
     const k1 = (await r.clients.keys.rotateKeys(RotateKeysRequest.fromPartial({ alg: SigningAlg.SIGNING_ALG_RS256 }))).keys[0]!.kid;
     clock().advance(LEAD / 2);
-    const k2 = (await r.clients.keys.rotateKeys(RotateKeysRequest.fromPartial({ alg: SigningAlg.SIGNING_ALG_RS256 }))).keys[0]!.kid;
+    const before = (await r.clients.keys.listKeys({})).keys;
+    const again = await rpcError(r.clients.keys.rotateKeys(RotateKeysRequest.fromPartial({ alg: SigningAlg.SIGNING_ALG_RS256 })));
+    expect(again.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(again.details).toContain(k1);
+    expect((await r.clients.keys.listKeys({})).keys).toEqual(before);
     expect(kidOf(await issue())).toBe(k0);
     clock().advance(LEAD / 2);
     expect(kidOf(await issue())).toBe(k1);
-    clock().advance(LEAD / 2);
+    const k2 = (await r.clients.keys.rotateKeys(RotateKeysRequest.fromPartial({ alg: SigningAlg.SIGNING_ALG_RS256 }))).keys[0]!.kid;
+    clock().advance(LEAD);
     expect(kidOf(await issue())).toBe(k2);
     const states = Object.fromEntries((await r.clients.keys.listKeys({})).keys.map((k) => [k.kid, k.state]));
     expect([states[k0], states[k1], states[k2]]).toEqual([KeyState.KEY_STATE_RETIRED, KeyState.KEY_STATE_RETIRED, KeyState.KEY_STATE_ACTIVE]);
@@ -329,11 +334,11 @@ describe("restart and the key-encryption key file", () => {
   test("the KEK file is created with mode 0600 beside the data file and reused; a restart keeps the keys; a wrong KEK fails start-up clearly", async () => {
     const dataFile = join(dir, "restart", "authz.db");
     const kekFile = join(dir, "restart", KEK_FILE_NAME);
-    const first = loadKek({ dataFile, keyEncryptionKey: "" });
+    const first = loadKek({ dataFile, keyEncryptionKey: "" }, false);
     expect(first).toMatchObject({ source: kekFile, created: true });
     expect(statSync(kekFile).mode & 0o777).toBe(0o600);
     expect(first.kek).toHaveLength(32);
-    const reread = loadKek({ dataFile, keyEncryptionKey: "" });
+    const reread = loadKek({ dataFile, keyEncryptionKey: "" }, false);
     expect(reread.created).toBe(false);
     expect(reread.kek.equals(first.kek)).toBe(true);
 
@@ -345,7 +350,7 @@ describe("restart and the key-encryption key file", () => {
     const creds = { adminClientId: a.adminClientId, adminClientSecret: a.adminClientSecret };
     await a.stop();
 
-    const b = await startTestServer({ dataFile, kek: loadKek({ dataFile, keyEncryptionKey: "" }).kek, clock, config: creds });
+    const b = await startTestServer({ dataFile, kek: loadKek({ dataFile, keyEncryptionKey: "" }, false).kek, clock, config: creds });
     try {
       expect((await b.clients.keys.listKeys({})).keys.map((k) => k.kid).sort()).toEqual(kids);
       expect((await jwksOf(b)).keys).toEqual(jwks);
@@ -356,7 +361,7 @@ describe("restart and the key-encryption key file", () => {
     }
 
     writeFileSync(kekFile, Buffer.alloc(32, 7).toString("base64url"));
-    const wrong = loadKek({ dataFile, keyEncryptionKey: "" }).kek;
+    const wrong = loadKek({ dataFile, keyEncryptionKey: "" }, false).kek;
     const err = await startTestServer({ dataFile, kek: wrong, clock, config: creds }).then(
       () => undefined,
       (e: unknown) => e,
@@ -394,18 +399,18 @@ describe("restart and the key-encryption key file", () => {
   test("the KEK: the environment wins, :memory: gets a random one, a malformed file is refused", () => {
     const env = Buffer.alloc(32, 3).toString("base64url");
     const dataFile = join(dir, "env", "authz.db");
-    expect(loadKek({ dataFile, keyEncryptionKey: env })).toEqual({ kek: Buffer.alloc(32, 3), source: "environment", created: false });
+    expect(loadKek({ dataFile, keyEncryptionKey: env }, false)).toEqual({ kek: Buffer.alloc(32, 3), source: "environment", created: false });
     expect(() => statSync(join(dir, "env", KEK_FILE_NAME))).toThrow(); // no file written when the environment has the key
-    const m1 = loadKek({ dataFile: ":memory:", keyEncryptionKey: "" });
-    const m2 = loadKek({ dataFile: ":memory:", keyEncryptionKey: "" });
+    const m1 = loadKek({ dataFile: ":memory:", keyEncryptionKey: "" }, false);
+    const m2 = loadKek({ dataFile: ":memory:", keyEncryptionKey: "" }, false);
     expect(m1.source).toBe("ephemeral");
     expect(m1.kek).toHaveLength(32);
     expect(m1.kek.equals(m2.kek)).toBe(false);
 
     const bad = join(dir, "bad", "authz.db");
-    loadKek({ dataFile: bad, keyEncryptionKey: "" });
+    loadKek({ dataFile: bad, keyEncryptionKey: "" }, false);
     writeFileSync(join(dir, "bad", KEK_FILE_NAME), "not a key!\n");
-    expect(() => loadKek({ dataFile: bad, keyEncryptionKey: "" })).toThrow(ConfigError);
+    expect(() => loadKek({ dataFile: bad, keyEncryptionKey: "" }, false)).toThrow(ConfigError);
   });
 });
 

@@ -1,4 +1,5 @@
 import { systemClock } from "../clock.js";
+import { createCeiling, SYSTEM_ACTOR } from "../domain/ceiling.js";
 import { createClients } from "../domain/clients.js";
 import { ADMIN_CLIENT_KEY } from "../domain/bootstrap.js";
 import { openSqliteStore } from "../store/sqlite/index.js";
@@ -17,7 +18,7 @@ export async function resetAdminSecret(dataFile: string, out: (text: string) => 
       out(`no admin client in ${dataFile} (has the service been started on it?)\n`);
       return 1;
     }
-    const { secret } = createClients({ store, clock: systemClock }).rotateSecret(clientId, 0);
+    const { secret } = createClients({ store, clock: systemClock, ceiling: createCeiling(store), cacheMaxBytes: 1 << 20 }).rotateSecret(clientId, 0, SYSTEM_ACTOR);
     out(adminBanner("authz admin secret reset", clientId, secret));
     return 0;
   } finally {

@@ -1,9 +1,11 @@
 import type { Clock } from "../clock.js";
 import type { Store } from "../store/repositories.js";
 import { AudienceTaken } from "../store/repositories.js";
-import { Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations } from "./errors.js";
-import { lookupCache } from "./cache.js";
-import { etagOf, newId } from "./ids.js";
+import { AUDIENCE, RESERVED_IDENTIFIER_PREFIX, SCOPE_TOKEN } from "./constants.js";
+import { Aborted, AlreadyExists, FailedPrecondition, NotFound, Violations } from "./errors.js";
+import { checkName } from "./names.js";
+import { approximateSize, lookupCache } from "./cache.js";
+import { checkResourceId, etagOf, newId } from "./ids.js";
 import { checkEtag, checkUpdateMask } from "./mutation.js";
 import { listQuery, toPage, type Page } from "./listing.js";
 
@@ -68,8 +70,6 @@ export const DEFAULT_TOKEN_LIFETIME_SECONDS = 86_400; // 1 day
 export const DEFAULT_REFRESH_TOKEN_LIFETIME_SECONDS = 2_592_000; // 30 days
 const TOKEN_LIFETIME = { min: 60, max: 2_592_000 }; // 1 minute .. 30 days
 const REFRESH_LIFETIME = { min: 60, max: 31_536_000 }; // 1 minute .. 365 days
-/** The identifier namespace of built-in API servers. */
-export const RESERVED_IDENTIFIER_PREFIX = "urn:authz:";
 
 /** Fields an update mask may name, by proto field name, with the input key they set. */
 const UPDATABLE: Record<string, keyof ApiServerInput> = {
@@ -91,31 +91,27 @@ const IMMUTABLE = new Set(["identifier"]);
 const OUTPUT_ONLY = new Set(["id", "create_time", "update_time", "etag", "system"]);
 const FILTER_FIELDS = { name: "string", identifier: "string" } as const;
 
-/**
- * A scope token is NQCHAR without `"` and `\`: %x21 / %x23-5B / %x5D-7E
- * (RFC 6749 §3.3), so a permission can appear in a space-separated `scope`.
- */
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
-/** Audience values: visible ASCII, no spaces (they travel in form bodies and `aud`). */
-const AUDIENCE = /^[\x21-\x7E]+$/;
+/** Fields of the built-in management API server an update may change: nothing that widens what its tokens can do. */
+const SYSTEM_UPDATABLE = new Set(["description"]);
 
-export function createApiServers(deps: { store: Store; clock: Clock; onChange?: () => void }) {
+export function createApiServers(deps: { store: Store; clock: Clock; cacheMaxBytes: number; onChange?: (apiServerId: string) => void }) {
   const { store, clock } = deps;
   /**
    * Hot-path cache for the token endpoint: API servers by audience value.
-   * Writes are rare, so every write simply clears it (and tells dependents,
-   * e.g. the grant cache, since deletes cascade to grants).
+   * A write drops that server's entries (and tells dependents, e.g. the grant
+   * cache, since deletes cascade to grants and removed permissions leave them).
    */
-  const byAudience = lookupCache((audience) => store.apiServers.findByAudience(audience));
+  const byAudience = lookupCache((audience) => store.apiServers.findByAudience(audience), { maxBytes: deps.cacheMaxBytes, sizeOf: approximateSize });
   const findByAudience = byAudience.get;
-  const changed = () => {
-    byAudience.clear();
-    deps.onChange?.();
+  /** After a write: drop every cached audience of the API server (before and after), and tell dependents. */
+  const changed = (server: ApiServer) => {
+    byAudience.deleteWhere((audience, cached) => cached.id === server.id || audience === server.identifier || server.audiences.includes(audience));
+    deps.onChange?.(server.id);
   };
 
   /** `field` names the id in the request, for the violation when it is missing (AIP-131: INVALID_ARGUMENT, not NOT_FOUND). */
   function get(id: string, field = "id"): ApiServer {
-    if (!id) throw new InvalidArgument([{ field, description: "is required" }]);
+    checkResourceId(id, field);
     const server = store.apiServers.get(id);
     if (!server) throw new NotFound("API server", id);
     return server;
@@ -138,7 +134,7 @@ export function createApiServers(deps: { store: Store; clock: Clock; onChange?: 
       version: 1,
     };
     const created = translateConflicts(() => store.apiServers.insert(server));
-    changed();
+    changed(created);
     return created;
   }
 
@@ -157,11 +153,11 @@ export function createApiServers(deps: { store: Store; clock: Clock; onChange?: 
     return store.transaction(() => {
       const current = get(id, "api_server.id");
       checkEtag(etag, etagOfApiServer(current), "API server");
+      if (current.system) checkSystemUpdate(mask);
       const merged: ApiServerInput = toInput(current);
       for (const path of mask) (merged as unknown as Record<string, unknown>)[UPDATABLE[path]!] = input[UPDATABLE[path]!];
       const fields = validate(merged, v, "api_server.");
       v.throwIfAny();
-      if (current.system) checkSystemUpdate(current, fields);
       const next: ApiServer = { ...current, ...fields, updateTime: clock.now(), version: current.version + 1 };
       const ok = translateConflicts(() => store.apiServers.update(next));
       if (!ok) throw new Aborted("the API server changed concurrently; read it again");
@@ -170,7 +166,8 @@ export function createApiServers(deps: { store: Store; clock: Clock; onChange?: 
       const kept = new Set(next.permissions.map((p) => p.value));
       const removed = current.permissions.map((p) => p.value).filter((value) => !kept.has(value));
       if (removed.length > 0) store.grants.removeScopes(id, removed, next.updateTime);
-      changed();
+      changed(current);
+      changed(next);
       return next;
     });
   }
@@ -181,7 +178,7 @@ export function createApiServers(deps: { store: Store; clock: Clock; onChange?: 
       checkEtag(etag, etagOfApiServer(current), "API server");
       if (current.system) throw new FailedPrecondition("the built-in management API server cannot be deleted");
       store.apiServers.delete(id); // grants cascade
-      changed();
+      changed(current);
     });
   }
 
@@ -195,41 +192,43 @@ export function etagOfApiServer(server: ApiServer): string {
 }
 
 /**
- * The built-in management API server guards the management API itself: the
- * permission cascade would strip a removed permission from every grant,
- * including the admin's, locking everyone out of the management API with no
- * way back; and dynamic client access would hand management scopes to
- * self-registered clients without a grant.
+ * The built-in management API server guards the management API itself, so
+ * only its description may change: dynamic client access would hand
+ * management scopes to anonymous registrants; the permission cascade would
+ * strip a removed permission from every grant, the admin's included, with no
+ * way back; a longer lifetime or another dialect or algorithm changes what its
+ * tokens are. (Its lifetime stays the migration's one hour.)
  */
-function checkSystemUpdate(current: ApiServer, next: ValidatedFields): void {
-  const kept = new Set(next.permissions.map((p) => p.value));
-  const removed = current.permissions.map((p) => p.value).filter((value) => !kept.has(value));
-  if (removed.length > 0) {
-    throw new FailedPrecondition(`the built-in management API server's permissions cannot be removed (the management API needs them): ${removed.join(", ")}`);
+function checkSystemUpdate(mask: string[]): void {
+  const refused = mask.filter((path) => !SYSTEM_UPDATABLE.has(path));
+  if (refused.length > 0) {
+    throw new FailedPrecondition(`the built-in management API server is immutable but for its description; refused: ${refused.join(", ")}`);
   }
-  if (next.dynamicClientAccess) throw new FailedPrecondition("the built-in management API server cannot allow dynamic client access");
+}
+
+/** Reserved-namespace check, case-insensitive: URN schemes and namespace ids are (RFC 8141 §3.1), so URN:AUTHZ: is the same namespace. */
+function isReserved(value: string): boolean {
+  return value.toLowerCase().startsWith(RESERVED_IDENTIFIER_PREFIX);
 }
 
 function checkIdentifier(identifier: string, v: Violations, field: string, system: boolean): void {
   if (!identifier) v.add(field, "is required");
-  else if (identifier.length > 600 || !AUDIENCE.test(identifier)) v.add(field, "must be 1..600 visible ASCII characters without spaces");
-  else if (!system && identifier.startsWith(RESERVED_IDENTIFIER_PREFIX)) v.add(field, `the ${RESERVED_IDENTIFIER_PREFIX} namespace is reserved`);
+  else if (!AUDIENCE.test(identifier)) v.add(field, "must be 1..600 visible ASCII characters without spaces");
+  else if (!system && isReserved(identifier)) v.add(field, `the ${RESERVED_IDENTIFIER_PREFIX} namespace is reserved`);
 }
 
 type ValidatedFields = Omit<ApiServer, "seq" | "id" | "identifier" | "system" | "createTime" | "updateTime" | "version">;
 
 /** Checks every settable field (all violations at once) and applies defaults. */
 function validate(input: ApiServerInput, v: Violations, prefix: string): ValidatedFields {
-  const name = input.name.trim();
-  if (!name) v.add(`${prefix}name`, "is required");
-  else if (name.length > 200 || /[\x00-\x1F\x7F]/.test(name)) v.add(`${prefix}name`, "must be at most 200 characters without control characters");
+  const name = checkName(input.name, v, `${prefix}name`);
 
   if (input.audiences.length > 20) v.add(`${prefix}audiences`, "must have at most 20 entries");
   const seenAudiences = new Set<string>();
   input.audiences.forEach((a, i) => {
-    if (!a || a.length > 600 || !AUDIENCE.test(a)) v.add(`${prefix}audiences[${i}]`, "must be 1..600 visible ASCII characters without spaces");
+    if (!AUDIENCE.test(a)) v.add(`${prefix}audiences[${i}]`, "must be 1..600 visible ASCII characters without spaces");
     else if (a === input.identifier) v.add(`${prefix}audiences[${i}]`, "must not repeat the identifier");
-    else if (a.startsWith(RESERVED_IDENTIFIER_PREFIX)) v.add(`${prefix}audiences[${i}]`, `the ${RESERVED_IDENTIFIER_PREFIX} namespace is reserved`);
+    else if (isReserved(a)) v.add(`${prefix}audiences[${i}]`, `the ${RESERVED_IDENTIFIER_PREFIX} namespace is reserved`);
     else if (seenAudiences.has(a)) v.add(`${prefix}audiences[${i}]`, "is a duplicate");
     seenAudiences.add(a);
   });

@@ -1,9 +1,9 @@
 import type { Store } from "../store/repositories.js";
 import type { Clients } from "./clients.js";
 import type { Grants } from "./grants.js";
+import { SYSTEM_ACTOR } from "./ceiling.js";
+import { MANAGEMENT_API_SERVER_ID } from "./constants.js";
 
-/** The built-in management API server (created by migration 005). */
-export const MANAGEMENT_API_SERVER_ID = "as_management";
 export const ADMIN_CLIENT_KEY = "admin_client_id";
 
 export interface AdminCredentials {
@@ -30,7 +30,7 @@ export async function bootstrapAdmin(
   );
   return store.transaction(() => {
     const { client, secret } = clients.commitCreate(prepared);
-    grants.create({ clientId: client.clientId, apiServerId: MANAGEMENT_API_SERVER_ID, scopes: [], allowAllScopes: true });
+    grants.create({ clientId: client.clientId, apiServerId: MANAGEMENT_API_SERVER_ID, scopes: [], allowAllScopes: true }, SYSTEM_ACTOR);
     store.meta.set(ADMIN_CLIENT_KEY, client.clientId);
     return { clientId: client.clientId, clientSecret: secret, fromConfig: Boolean(configured.clientId) };
   });

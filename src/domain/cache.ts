@@ -1,24 +1,80 @@
 /**
- * A memoized lookup for the token endpoint's hot path (clients, grants, API
- * servers by audience): misses are cached too (as null), writes invalidate by
- * key or clear, and the map is reset past `max` entries to bound memory.
+ * A memoized lookup for the hot path (clients, grants, API servers by
+ * audience): least-recently-used, bounded in bytes (an estimate per entry),
+ * evicting one entry at a time — never cleared wholesale, so its cost does not
+ * grow with the store. Misses are not cached: a flood of unknown ids (which
+ * callers choose) cannot fill it; every key was checked for shape first.
  */
-export function lookupCache<V>(load: (key: string) => V | undefined, max = 10_000) {
-  const map = new Map<string, V | null>();
+export function lookupCache<V>(load: (key: string) => V | undefined, options: { maxBytes: number; sizeOf: (value: V) => number }) {
+  const map = new Map<string, { value: V; bytes: number }>();
+  let bytes = 0;
+
+  function remember(key: string, value: V): void {
+    forget(key);
+    const size = key.length * 2 + options.sizeOf(value) + ENTRY_OVERHEAD;
+    if (size > options.maxBytes) return;
+    map.set(key, { value, bytes: size });
+    bytes += size;
+    // Map iteration is insertion order: the first entry is the least recently used.
+    for (const [oldest, entry] of map) {
+      if (bytes <= options.maxBytes) break;
+      map.delete(oldest);
+      bytes -= entry.bytes;
+    }
+  }
+
+  function forget(key: string): void {
+    const entry = map.get(key);
+    if (!entry) return;
+    map.delete(key);
+    bytes -= entry.bytes;
+  }
+
   return {
     get(key: string): V | undefined {
-      let value = map.get(key);
-      if (value === undefined) {
-        value = load(key) ?? null;
-        if (map.size >= max) map.clear();
-        map.set(key, value);
+      const entry = map.get(key);
+      if (entry) {
+        // Most recently used moves to the end.
+        map.delete(key);
+        map.set(key, entry);
+        return entry.value;
       }
-      return value ?? undefined;
+      const value = load(key);
+      if (value !== undefined) remember(key, value);
+      return value;
     },
     /** The cached value only (no load), for in-place updates. */
-    peek: (key: string): V | undefined => map.get(key) ?? undefined,
-    set: (key: string, value: V) => void map.set(key, value),
-    delete: (key: string) => void map.delete(key),
-    clear: () => map.clear(),
+    peek: (key: string): V | undefined => map.get(key)?.value,
+    set: remember,
+    delete: forget,
+    /** Drops every entry `matches` selects (after a write that touches several, e.g. a cascade). */
+    deleteWhere(matches: (key: string, value: V) => boolean): void {
+      for (const [key, entry] of map) if (matches(key, entry.value)) forget(key);
+    },
+    stats: () => ({ entries: map.size, bytes }),
   };
+}
+
+/** Map entry and object headers, roughly (V8): counted so that many tiny entries still add up. */
+const ENTRY_OVERHEAD = 96;
+
+/** A rough byte size of a JSON-shaped value (UTF-16 strings, 8-byte numbers), for cache budgets. */
+export function approximateSize(value: unknown): number {
+  if (value === null || value === undefined) return 8;
+  switch (typeof value) {
+    case "string":
+      return 16 + value.length * 2;
+    case "number":
+    case "boolean":
+      return 8;
+    case "object": {
+      if (Buffer.isBuffer(value)) return 32 + value.length;
+      let n = 32;
+      if (Array.isArray(value)) for (const item of value) n += 8 + approximateSize(item);
+      else for (const [k, v] of Object.entries(value)) n += 16 + k.length * 2 + approximateSize(v);
+      return n;
+    }
+    default:
+      return 8;
+  }
 }

@@ -2,9 +2,11 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import { importJWK, type JSONWebKeySet, type JWK } from "jose";
 import type { Clock } from "../clock.js";
 import type { Store } from "../store/repositories.js";
+import type { Actor, Ceiling } from "./ceiling.js";
 import { Aborted, AlreadyExists, NotFound, Violations } from "./errors.js";
-import { lookupCache } from "./cache.js";
-import { etagOf, newId, newSecret, sha256 } from "./ids.js";
+import { approximateSize, lookupCache } from "./cache.js";
+import { checkClientId, etagOf, newId, newSecret, sha256 } from "./ids.js";
+import { checkName } from "./names.js";
 import { checkEtag, checkUpdateMask } from "./mutation.js";
 import { listQuery, toPage, type Page } from "./listing.js";
 
@@ -70,20 +72,21 @@ const MAX_GRACE_SECONDS = 2_592_000; // 30 days
 /** Private JWK members (RFC 7518 §6.2.2, §6.3.2, RFC 8037 §2): never accepted in a client's jwks. */
 const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
-export function createClients(deps: { store: Store; clock: Clock; onDelete?: () => void }) {
-  const { store, clock } = deps;
+export function createClients(deps: { store: Store; clock: Clock; ceiling: Ceiling; cacheMaxBytes: number; onDelete?: (clientId: string) => void }) {
+  const { store, clock, ceiling } = deps;
   /**
    * Hot-path cache of clients by id (the token endpoint authenticates through
    * it without touching SQLite). Every write to a client goes through this
-   * module and replaces or drops that client's entry; unknown ids are cached
-   * as misses too. Per process: several replicas on one store would need a
-   * shared invalidation signal.
+   * module and replaces or drops that client's entry; unknown ids are not
+   * cached. Per process: several replicas on one store would need a shared
+   * invalidation signal.
    */
-  const cache = lookupCache((clientId) => withPendingUsage(store.clients.get(clientId)));
+  const cache = lookupCache((clientId) => withPendingUsage(store.clients.get(clientId)), { maxBytes: deps.cacheMaxBytes, sizeOf: approximateSize });
   const find = cache.get;
 
-  function get(clientId: string): Client {
-    const client = clientId ? find(clientId) : undefined;
+  function get(clientId: string, field = "client_id"): Client {
+    checkClientId(clientId, field);
+    const client = find(clientId);
     if (!client) throw new NotFound("client", clientId);
     return client;
   }
@@ -128,17 +131,19 @@ export function createClients(deps: { store: Store; clock: Clock; onDelete?: () 
   }
 
   /** Validates an update (JWK import is async) and builds the next version; `commitUpdate` stores it. */
-  async function prepareUpdate(clientId: string, input: ClientInput, mask: string[], etag: string): Promise<Client> {
+  async function prepareUpdate(clientId: string, input: ClientInput, mask: string[], etag: string, actor: Actor): Promise<Client> {
     const v = new Violations();
     checkUpdateMask(mask, v, { updatable: Object.keys(UPDATABLE), outputOnly: OUTPUT_ONLY });
     v.throwIfAny();
     const current = get(clientId);
     checkEtag(etag, etagOfClient(current), "client");
+    ceiling.checkClientWrite(actor, clientId);
     const merged: ClientInput = { ...current, jwks: current.jwks as Record<string, unknown> | undefined, type: current.type };
     for (const path of mask) (merged as unknown as Record<string, unknown>)[UPDATABLE[path]!] = input[UPDATABLE[path]!];
     const fields = await validate(merged, v, "client.");
     v.throwIfAny();
     const now = clock.now();
+    if (fields.disabled && !current.disabled) ceiling.checkKeepsAnAdmin(clientId, undefined);
     // Disabling revokes every token issued so far (one timestamp, no row per token).
     const tokensValidAfter = fields.disabled && !current.disabled ? now : current.tokensValidAfter;
     return { ...current, ...fields, tokensValidAfter, updateTime: now, version: current.version + 1 };
@@ -148,12 +153,14 @@ export function createClients(deps: { store: Store; clock: Clock; onDelete?: () 
     return commit(next);
   }
 
-  function remove(clientId: string, etag: string): void {
+  function remove(clientId: string, etag: string, actor: Actor): void {
     const current = get(clientId);
     checkEtag(etag, etagOfClient(current), "client");
+    ceiling.checkClientWrite(actor, clientId);
+    ceiling.checkKeepsAnAdmin(clientId, undefined);
     store.clients.delete(clientId); // grants cascade (foreign key)
     cache.delete(clientId);
-    deps.onDelete?.();
+    deps.onDelete?.(clientId);
   }
 
   /**
@@ -161,13 +168,14 @@ export function createClients(deps: { store: Store; clock: Clock; onDelete?: () 
    * `graceSeconds`; with 0 it is revoked now, and so is every token issued
    * before now. At most two secrets live at once.
    */
-  function rotateSecret(clientId: string, graceSeconds: number): { client: Client; secret: string } {
+  function rotateSecret(clientId: string, graceSeconds: number, actor: Actor): { client: Client; secret: string } {
     if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_GRACE_SECONDS) {
       const v = new Violations();
       v.add("grace_period_seconds", `must be 0..${MAX_GRACE_SECONDS}`);
       v.throwIfAny();
     }
     const current = get(clientId);
+    ceiling.checkClientWrite(actor, clientId);
     const now = clock.now();
     const secret = newSecret();
     const live = current.secrets.filter((s) => s.expireTime === null || s.expireTime > now);
@@ -229,13 +237,29 @@ export function createClients(deps: { store: Store; clock: Clock; onDelete?: () 
     return { ...client, tokensIssued: client.tokensIssued + pending.count, lastIssueTime: Math.max(client.lastIssueTime ?? 0, pending.last) };
   }
 
+  /**
+   * Writes the pending counts. When the store refuses (disk full, down), the
+   * batch goes back into the pending counts for the next flush and the error
+   * is thrown for the caller to log: issuance itself never waits on this.
+   */
   function flushUsage(): void {
     if (pendingUsage.size === 0) return;
     const batch = [...pendingUsage];
     pendingUsage.clear();
-    store.transaction(() => {
-      for (const [clientId, { count, last }] of batch) store.clients.recordIssuance(clientId, count, last);
-    });
+    try {
+      store.transaction(() => {
+        for (const [clientId, { count, last }] of batch) store.clients.recordIssuance(clientId, count, last);
+      });
+    } catch (err) {
+      for (const [clientId, { count, last }] of batch) {
+        const pending = pendingUsage.get(clientId);
+        if (pending) {
+          pending.count += count;
+          pending.last = Math.max(pending.last, last);
+        } else pendingUsage.set(clientId, { count, last });
+      }
+      throw err;
+    }
   }
 
   function commit(next: Client): Client {
@@ -247,7 +271,7 @@ export function createClients(deps: { store: Store; clock: Clock; onDelete?: () 
     return next;
   }
 
-  return { prepareCreate, commitCreate, create, get, find, list, prepareUpdate, commitUpdate, delete: remove, rotateSecret, authenticateSecret, recordIssuance, flushUsage };
+  return { prepareCreate, commitCreate, create, get, find, list, prepareUpdate, commitUpdate, delete: remove, rotateSecret, authenticateSecret, recordIssuance, flushUsage, cacheStats: cache.stats };
 }
 
 export type Clients = ReturnType<typeof createClients>;
@@ -266,9 +290,7 @@ export function etagOfClient(c: Client): string {
 type Fields = Pick<Client, "name" | "description" | "type" | "tokenEndpointAuthMethod" | "grantTypes" | "disabled" | "metadata" | "jwks">;
 
 async function validate(input: ClientInput, v: Violations, prefix: string): Promise<Fields> {
-  const name = input.name.trim();
-  if (!name) v.add(`${prefix}name`, "is required");
-  else if (name.length > 200 || /[\x00-\x1F\x7F]/.test(name)) v.add(`${prefix}name`, "must be at most 200 characters without control characters");
+  const name = checkName(input.name, v, `${prefix}name`);
   if (input.description.length > 2000) v.add(`${prefix}description`, "must be at most 2,000 characters");
   if (input.type !== undefined && input.type !== "m2m") v.add(`${prefix}type`, "must be M2M");
   const method = (input.tokenEndpointAuthMethod ?? "client_secret_basic") as AuthMethod;

@@ -1,8 +1,11 @@
 import type { Clock } from "../clock.js";
 import type { Store } from "../store/repositories.js";
 import type { ApiServer } from "./api_servers.js";
+import type { Actor, Ceiling } from "./ceiling.js";
+import { CLIENT_ID, MANAGEMENT_API_SERVER_ID, RESOURCE_ID } from "./constants.js";
 import { Aborted, AlreadyExists, NotFound, Violations } from "./errors.js";
-import { lookupCache } from "./cache.js";
+import { checkResourceId } from "./ids.js";
+import { approximateSize, lookupCache } from "./cache.js";
 import { etagOf, newId } from "./ids.js";
 import { checkEtag, checkUpdateMask } from "./mutation.js";
 import { pageQuery, toPage, type Page } from "./listing.js";
@@ -34,30 +37,35 @@ const UPDATABLE = new Set(["scopes", "allow_all_scopes"]);
  * on every grant write; API server and client deletes cascade in the store and
  * call `forget`.
  */
-export function createGrants(deps: { store: Store; clock: Clock }) {
-  const { store, clock } = deps;
+export function createGrants(deps: { store: Store; clock: Clock; ceiling: Ceiling; cacheMaxBytes: number }) {
+  const { store, clock, ceiling } = deps;
   const key = (clientId: string, apiServerId: string) => `${clientId}\n${apiServerId}`;
   const cache = lookupCache((k) => {
     const [clientId, apiServerId] = k.split("\n") as [string, string];
     return store.grants.findByPair(clientId, apiServerId);
-  }, 50_000);
+  }, { maxBytes: deps.cacheMaxBytes, sizeOf: approximateSize });
   const find = (clientId: string, apiServerId: string) => cache.get(key(clientId, apiServerId));
 
   function get(id: string): Grant {
-    const grant = id ? store.grants.get(id) : undefined;
+    checkResourceId(id, "id");
+    const grant = store.grants.get(id);
     if (!grant) throw new NotFound("grant", id);
     return grant;
   }
 
-  function create(input: GrantInput): Grant {
+  function create(input: GrantInput, actor: Actor): Grant {
     const v = new Violations();
     if (!input.clientId) v.add("grant.client_id", "is required");
+    else if (!CLIENT_ID.test(input.clientId)) v.add("grant.client_id", "is not a client id");
     else if (!store.clients.get(input.clientId)) v.add("grant.client_id", `no client ${JSON.stringify(input.clientId)}`);
-    const apiServer = input.apiServerId ? store.apiServers.get(input.apiServerId) : undefined;
+    const validServerId = RESOURCE_ID.test(input.apiServerId);
+    const apiServer = validServerId ? store.apiServers.get(input.apiServerId) : undefined;
     if (!input.apiServerId) v.add("grant.api_server_id", "is required");
+    else if (!validServerId) v.add("grant.api_server_id", "is not an API server id");
     else if (!apiServer) v.add("grant.api_server_id", `no API server ${JSON.stringify(input.apiServerId)}`);
     const scopes = checkScopes(input, apiServer, v);
     v.throwIfAny();
+    if (input.apiServerId === MANAGEMENT_API_SERVER_ID) ceiling.checkManagementGrant(actor, { scopes, allowAllScopes: input.allowAllScopes });
     const now = clock.now();
     return store.transaction(() => {
       if (store.grants.findByPair(input.clientId, input.apiServerId)) throw new AlreadyExists("a grant for this client and API server already exists");
@@ -75,7 +83,7 @@ export function createGrants(deps: { store: Store; clock: Clock }) {
     return toPage(store.grants.list(query, filter), query, boundTo);
   }
 
-  function update(id: string, input: GrantInput, mask: string[], etag: string): Grant {
+  function update(id: string, input: GrantInput, mask: string[], etag: string, actor: Actor): Grant {
     const v = new Violations();
     checkUpdateMask(mask, v, { updatable: UPDATABLE, immutable: ["client_id", "api_server_id"], outputOnly: ["id", "create_time", "update_time", "etag"] });
     v.throwIfAny();
@@ -89,14 +97,22 @@ export function createGrants(deps: { store: Store; clock: Clock }) {
     const scopes = checkScopes(merged, store.apiServers.get(current.apiServerId), v);
     v.throwIfAny();
     const next: Grant = { ...current, scopes, allowAllScopes: merged.allowAllScopes, updateTime: clock.now(), version: current.version + 1 };
+    if (current.apiServerId === MANAGEMENT_API_SERVER_ID) {
+      ceiling.checkManagementGrant(actor, current, next);
+      ceiling.checkKeepsAnAdmin(current.clientId, next.allowAllScopes ? ceiling.allPermissions() : next.scopes);
+    }
     if (!store.grants.update(next)) throw new Aborted("the grant changed concurrently; read it again");
     cache.delete(key(next.clientId, next.apiServerId));
     return next;
   }
 
-  function remove(id: string, etag: string): void {
+  function remove(id: string, etag: string, actor: Actor): void {
     const current = get(id);
     checkEtag(etag, etagOfGrant(current), "grant");
+    if (current.apiServerId === MANAGEMENT_API_SERVER_ID) {
+      ceiling.checkManagementGrant(actor, current);
+      ceiling.checkKeepsAnAdmin(current.clientId, []);
+    }
     store.grants.delete(id);
     cache.delete(key(current.clientId, current.apiServerId));
   }
@@ -115,9 +131,9 @@ export function createGrants(deps: { store: Store; clock: Clock }) {
     return undefined;
   }
 
-  /** Drops cached lookups (after cascades the domain cannot see one by one). */
-  function forget(): void {
-    cache.clear();
+  /** Drops the cached grants of a client or an API server (after cascades and scope removals the store did in bulk). */
+  function forget(of: { clientId?: string; apiServerId?: string }): void {
+    cache.deleteWhere((_key, grant) => grant.clientId === of.clientId || grant.apiServerId === of.apiServerId);
   }
 
   return { create, get, list, update, delete: remove, resolveAccess, forget };

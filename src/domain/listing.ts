@@ -7,6 +7,10 @@ import { InvalidArgument } from "./errors.js";
  */
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 500;
+/** A filter is a short conjunction: bounded so no input makes parsing or the query expensive. */
+export const MAX_FILTER_LENGTH = 1024;
+export const MAX_FILTER_TERMS = 20;
+const MAX_PAGE_TOKEN_LENGTH = 64;
 
 export interface FilterTerm {
   field: string;
@@ -39,6 +43,7 @@ export type FieldKind = "string" | "bool";
  * (backslash escapes `"` and `\`); a trailing unescaped `*` means prefix match.
  */
 export function parseFilter(filter: string, fields: Record<string, FieldKind>): FilterTerm[] {
+  if (filter.length > MAX_FILTER_LENGTH) throw filterError(`must be at most ${MAX_FILTER_LENGTH} characters`);
   const text = filter.trim();
   if (text === "") return [];
   const terms: FilterTerm[] = [];
@@ -58,6 +63,7 @@ export function parseFilter(filter: string, fields: Record<string, FieldKind>): 
       terms.push({ field, ...unquote(quoted) });
     }
     rest = rest.slice(whole.length);
+    if (terms.length > MAX_FILTER_TERMS) throw filterError(`must have at most ${MAX_FILTER_TERMS} terms`);
   }
   return terms;
 }
@@ -97,7 +103,7 @@ export function pageQuery(pageSize: number, pageToken: string, boundTo: string):
   if (!Number.isInteger(pageSize) || pageSize < 0 || pageSize > MAX_PAGE_SIZE) {
     throw new InvalidArgument([{ field: "page_size", description: `must be between 0 and ${MAX_PAGE_SIZE}` }]);
   }
-  const afterSeq = pageToken ? decodePageToken(pageToken, boundTo) : 0;
+  const afterSeq = pageToken ? decodePageToken(pageToken, boundTo) : 0; // decodePageToken bounds the length
   return { terms: [], afterSeq, limit: (pageSize || DEFAULT_PAGE_SIZE) + 1 };
 }
 
@@ -119,6 +125,7 @@ function encodePageToken(seq: number, filter: string): string {
 }
 
 function decodePageToken(token: string, filter: string): number {
+  if (token.length > MAX_PAGE_TOKEN_LENGTH) throw new InvalidArgument([{ field: "page_token", description: "is not a token this service issued" }]);
   const m = /^1\.(\d{1,15})\.([A-Za-z0-9_-]{8})$/.exec(Buffer.from(token, "base64url").toString("utf8"));
   if (!m) throw new InvalidArgument([{ field: "page_token", description: "is not a token this service issued" }]);
   if (m[2] !== filterHash(filter)) {

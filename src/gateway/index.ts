@@ -107,7 +107,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     send(res, response);
   }
 
-  const server = createHttpServer({ headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs }, (req, res) => {
+  const server = createHttpServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // How often Node checks those timeouts (its default, 30 s, would let a slow client hold on that long).
+      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
+    },
+    (req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (err instanceof GatewayError) return sendLocal(res, err.status, err.message);
       // A client that went away mid-request is not a fault of the service.
@@ -115,11 +123,13 @@ export function createGateway(options: GatewayOptions): Gateway {
       logger.error("gateway fault", errorFields(err));
       if (!res.headersSent) sendLocal(res, 500, "internal error");
     });
-  });
+    },
+  );
   server.maxConnections = limits.maxConnections;
-  // Errors on a client's socket (resets, malformed requests) end that connection only.
-  server.on("clientError", (_err, socket) => {
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+  // Errors on a client's socket (too slow, malformed, oversized headers) end that connection only, with Node's status for each.
+  server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+    const status = err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : err.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     else socket.destroy();
   });
   let closing = false;

@@ -49,12 +49,7 @@ export function inProcessUpstream(methods: ReadonlyMap<string, Method>, pipeline
     async unary(call) {
       const method = methods.get(call.route.grpcPath);
       if (!method || method.stream) return { code: GrpcCode.UNIMPLEMENTED, message: `${call.route.grpcPath} is not served`, headers: {} };
-      let request: unknown;
-      try {
-        request = method.decode(call.request);
-      } catch {
-        return { code: GrpcCode.INTERNAL, message: "Failed to parse request", headers: {} };
-      }
+      const request = method.decode(call.request);
       const { ctx, cancel } = pipeline.context({ method: method.path, requestHeaders: firstValues(call.headers), deadline: call.deadline, peer: call.peer });
       if (call.signal.aborted) cancel();
       else call.signal.addEventListener("abort", cancel, { once: true });

@@ -3,6 +3,7 @@ import { timingSafeEqual } from "node:crypto";
 import { toSeconds } from "../clock.js";
 import { sha256 } from "../domain/ids.js";
 import { AUTH_METHODS, GRANT_TYPES, type AuthMethod } from "../domain/constants.js";
+import { AuthzError } from "../errors.js";
 import { EndpointDisabled, InvalidClientMetadata, InvalidToken } from "./errors.js";
 import type { OAuthHttpRequest } from "./http.js";
 
@@ -17,6 +18,8 @@ export interface RegistrationDeps {
   enabled: boolean;
   /** SHA-256 of the initial access token that gates registration (§3), if any. */
   initialAccessTokenHash?: Buffer;
+  /** 0 when a registration may go ahead now; else the seconds until one may (the registration quota). */
+  quota(): number;
   /** Creates a `dynamic` client; returns its id and secret. */
   register(input: RegistrationInput): Promise<{ clientId: string; clientSecret: string; createTime: number }>;
   now(): number;
@@ -28,6 +31,8 @@ export async function register(request: OAuthHttpRequest, deps: RegistrationDeps
   if (!deps.enabled) throw new EndpointDisabled("dynamic client registration");
   checkInitialAccessToken(request.authorization, deps.initialAccessTokenHash);
   const input = validateMetadata(parseRegistrationBody(request));
+  const wait = deps.quota();
+  if (wait > 0) throw new AuthzError("resource_exhausted", "too many registrations; retry later", { retryAfterSeconds: wait });
   const { clientId, clientSecret, createTime } = await deps.register(input);
   // §3.2.1: the response echoes the registered metadata.
   return {

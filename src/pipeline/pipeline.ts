@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import { Cancelled, DeadlineExceeded, GrpcCode, isFault } from "../errors.js";
+import { AuthzError, Cancelled, DeadlineExceeded, GrpcCode, isFault } from "../errors.js";
 import { errorFields, type Logger } from "../log.js";
 import { authorize, type MethodRule, type VerifyManagementToken } from "./access.js";
 import type { CallContext, RequestHeaders, StreamHandler, UnaryHandler } from "./context.js";
@@ -12,7 +12,7 @@ export interface Method {
   /** Unary, or server streaming (`stream`). */
   stream: boolean;
   handler: UnaryHandler | StreamHandler;
-  /** The request message from its protobuf bytes, and the response to them (the generated codecs). */
+  /** The request message from its protobuf bytes (an UndecodableRequest when they do not decode), and the response to them (the generated codecs). */
   decode(bytes: Uint8Array): unknown;
   encode(response: unknown): Uint8Array;
   /**
@@ -22,6 +22,22 @@ export interface Method {
    * logged with the failure's code. Undefined: not renderable (a gRPC error).
    */
   renderError?(err: unknown, ctx: CallContext): unknown;
+}
+
+/**
+ * A request whose bytes did not decode (malformed, or nested past the
+ * decoder's recursion limit). Methods' `decode` returns it instead of
+ * throwing, so the call fails as INVALID_ARGUMENT through the pipeline
+ * (logged, counted) rather than as the transport's INTERNAL.
+ */
+export class UndecodableRequest {
+  constructor(readonly cause: unknown) {}
+}
+
+function checkDecoded(request: unknown): void {
+  if (request instanceof UndecodableRequest) {
+    throw new AuthzError("invalid_argument", "the request message cannot be decoded (malformed, or nested too deeply)", { cause: request.cause });
+  }
 }
 
 export type Outcome = { ok: true; response: unknown } | { ok: false; failure: Failure };
@@ -93,6 +109,7 @@ export function createPipeline(deps: PipelineDeps) {
     let timer: NodeJS.Timeout | undefined;
     try {
       await authorize(method.rule, ctx, deps.verify);
+      checkDecoded(request);
       const work = Promise.resolve((method.handler as UnaryHandler)(request, ctx));
       const response = await Promise.race([
         work,
@@ -113,6 +130,7 @@ export function createPipeline(deps: PipelineDeps) {
     const start = performance.now();
     try {
       await authorize(method.rule, ctx, deps.verify);
+      checkDecoded(request);
       await (method.handler as StreamHandler)(request, ctx, send);
       return succeed(method, start, undefined, ctx);
     } catch (err) {

@@ -1,4 +1,5 @@
 import type { Audit } from "../domain/audit.js";
+import type { Actor } from "../domain/ceiling.js";
 import type { CallContext } from "../pipeline/context.js";
 
 /**
@@ -7,4 +8,10 @@ import type { CallContext } from "../pipeline/context.js";
  */
 export function audited<T>(audit: Audit, ctx: CallContext, resourceType: string, write: () => T, resourceIdOf: (result: T) => string): T {
   return audit.record({ actor: ctx.principal?.clientId ?? "", method: ctx.method.slice(1), resourceType }, write, resourceIdOf);
+}
+
+/** The caller of a protected RPC as the domain's actor (the access step guarantees a principal). */
+export function actorOf(ctx: CallContext): Actor {
+  if (!ctx.principal) throw new Error(`${ctx.method}: no principal (is the method public?)`);
+  return ctx.principal;
 }

@@ -1,7 +1,7 @@
 import { ClientServiceService, ClientType, type Client as PbClient, type ClientServiceServer } from "../../gen/authz/v1/client.js";
 import type { Audit } from "../domain/audit.js";
 import { etagOfClient, type Client, type ClientInput, type Clients } from "../domain/clients.js";
-import { audited } from "./audited.js";
+import { actorOf, audited } from "./audited.js";
 import { AUTH_METHOD, CLIENT_TYPE, enumFromDomain, enumToDomain } from "./convert/enums.js";
 import { timestamp } from "./convert/time.js";
 import { bindService } from "./service.js";
@@ -21,15 +21,15 @@ export function clientService(clients: Clients, audit: Audit) {
     },
     updateClient: async (req, ctx) => {
       const id = req.client?.clientId ?? "";
-      const prepared = await clients.prepareUpdate(id, fromPb(req.client), req.updateMask ?? [], req.client?.etag ?? "");
+      const prepared = await clients.prepareUpdate(id, fromPb(req.client), req.updateMask ?? [], req.client?.etag ?? "", actorOf(ctx));
       return { client: toPb(audited(audit, ctx, "client", () => clients.commitUpdate(prepared), () => id)) };
     },
     deleteClient: (req, ctx) => {
-      audited(audit, ctx, "client", () => clients.delete(req.clientId, req.etag), () => req.clientId);
+      audited(audit, ctx, "client", () => clients.delete(req.clientId, req.etag, actorOf(ctx)), () => req.clientId);
       return {};
     },
     rotateClientSecret: (req, ctx) => {
-      const { client, secret } = audited(audit, ctx, "client", () => clients.rotateSecret(req.clientId, req.gracePeriodSeconds), () => req.clientId);
+      const { client, secret } = audited(audit, ctx, "client", () => clients.rotateSecret(req.clientId, req.gracePeriodSeconds, actorOf(ctx)), () => req.clientId);
       return { client: toPb(client), clientSecret: secret };
     },
   });

@@ -1,13 +1,13 @@
 import { GrantServiceService, type Grant as PbGrant, type GrantServiceServer } from "../../gen/authz/v1/grant.js";
 import type { Audit } from "../domain/audit.js";
 import { etagOfGrant, type Grant, type GrantInput, type Grants } from "../domain/grants.js";
-import { audited } from "./audited.js";
+import { actorOf, audited } from "./audited.js";
 import { timestamp } from "./convert/time.js";
 import { bindService } from "./service.js";
 
 export function grantService(grants: Grants, audit: Audit) {
   return bindService<GrantServiceServer>(GrantServiceService, {
-    createGrant: (req, ctx) => ({ grant: toPb(audited(audit, ctx, "grant", () => grants.create(fromPb(req.grant)), (g) => g.id)) }),
+    createGrant: (req, ctx) => ({ grant: toPb(audited(audit, ctx, "grant", () => grants.create(fromPb(req.grant), actorOf(ctx)), (g) => g.id)) }),
     getGrant: (req) => ({ grant: toPb(grants.get(req.id)) }),
     listGrants: (req) => {
       const page = grants.list(req.pageSize, req.pageToken, { clientId: req.clientId, apiServerId: req.apiServerId });
@@ -15,10 +15,10 @@ export function grantService(grants: Grants, audit: Audit) {
     },
     updateGrant: (req, ctx) => {
       const id = req.grant?.id ?? "";
-      return { grant: toPb(audited(audit, ctx, "grant", () => grants.update(id, fromPb(req.grant), req.updateMask ?? [], req.grant?.etag ?? ""), () => id)) };
+      return { grant: toPb(audited(audit, ctx, "grant", () => grants.update(id, fromPb(req.grant), req.updateMask ?? [], req.grant?.etag ?? "", actorOf(ctx)), () => id)) };
     },
     deleteGrant: (req, ctx) => {
-      audited(audit, ctx, "grant", () => grants.delete(req.id, req.etag), () => req.id);
+      audited(audit, ctx, "grant", () => grants.delete(req.id, req.etag, actorOf(ctx)), () => req.id);
       return {};
     },
   });

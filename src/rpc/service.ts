@@ -1,7 +1,7 @@
 import type * as grpc from "@grpc/grpc-js";
 import type { MethodRule } from "../pipeline/access.js";
 import type { CallContext, StreamHandler, UnaryHandler } from "../pipeline/context.js";
-import type { Method } from "../pipeline/pipeline.js";
+import { UndecodableRequest, type Method } from "../pipeline/pipeline.js";
 
 /** A generated service's handlers, as plain functions: `(request, ctx) => response` (or a stream of them). */
 export type Handlers<S> = {
@@ -54,7 +54,13 @@ export function buildMethods(bindings: ServiceBinding[], rules: ReadonlyMap<stri
         rule,
         stream: def.responseStream,
         handler,
-        decode: (bytes) => def.requestDeserialize(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)),
+        decode: (bytes) => {
+          try {
+            return def.requestDeserialize(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+          } catch (err) {
+            return new UndecodableRequest(err);
+          }
+        },
         encode: (response) => def.responseSerialize(response),
         renderError: binding.renderError,
       });

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ConfigError, type Config } from "../config.js";
 
@@ -17,12 +17,17 @@ export const KEK_FILE_NAME = "authz.kek";
  * Keep the file out of database backups, or the backups carry their own key.
  * `created`: this call made the key (main.ts warns: back it up).
  */
-export function loadKek(config: Pick<Config, "dataFile" | "keyEncryptionKey">): { kek: Buffer; source: string; created: boolean } {
+export function loadKek(config: Pick<Config, "dataFile" | "keyEncryptionKey">, storeHasKeys: boolean): { kek: Buffer; source: string; created: boolean } {
   if (config.keyEncryptionKey) return { kek: Buffer.from(config.keyEncryptionKey, "base64url"), source: "environment", created: false };
   if (config.dataFile === ":memory:") return { kek: randomBytes(32), source: "ephemeral", created: true };
   const file = join(dirname(config.dataFile), KEK_FILE_NAME);
-  mkdirSync(dirname(file), { recursive: true });
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   let created = false;
+  // A new key only for a store that holds no sealed keys yet: for one that does,
+  // a fresh key could never open them, so a missing file is a clear error instead.
+  if (!existsSync(file) && storeHasKeys) {
+    throw new ConfigError([`${file} is missing, but the store holds signing keys sealed with a key-encryption key: restore the file (or set AUTHZ_KEY_ENCRYPTION_KEY)`]);
+  }
   try {
     writeFileSync(file, randomBytes(32).toString("base64url") + "\n", { mode: 0o600, flag: "wx" });
     created = true;

@@ -2,6 +2,7 @@ import { sign as cryptoSign, type KeyObject, type SignKeyObjectInput } from "nod
 import { decodeProtectedHeader, importJWK, jwtVerify, type JWK, type JWTHeaderParameters, type JWTPayload } from "jose";
 import type { Clock } from "../clock.js";
 import { ConfigError } from "../config.js";
+import { FailedPrecondition } from "../domain/errors.js";
 import type { Logger } from "../log.js";
 import { SIGNING_ALGS, type SigningAlg } from "../domain/api_servers.js";
 import { generateSigningKey, KEK_BYTES, openPrivateKey, SIGN_PARAMS, sealPrivateKey, WrongKek } from "./key_crypto.js";
@@ -92,7 +93,7 @@ export interface KeyInfo {
 export interface KeysDeps {
   store: { keys: KeyRepository; transaction<T>(fn: () => T): T };
   clock: Clock;
-  config: { keyPublishLeadSeconds: number; jwksMaxAgeSeconds: number };
+  config: { keyPublishLeadSeconds: number; jwksMaxAgeSeconds: number; maxPublishedKeysPerAlg: number };
   /** 32-byte key-encryption key. */
   kek: Buffer;
   logger: Logger;
@@ -223,14 +224,38 @@ export async function createKeys(deps: KeysDeps) {
   function purge(now: number): void {
     const gone = [...keys.values()].filter((k) => isGone(k.record, now));
     if (gone.length === 0) return;
-    store.transaction(() => {
-      for (const k of gone) store.keys.delete(k.record.kid);
-    });
+    // Best effort in the store (a later start purges what is left); memory drops them regardless.
+    try {
+      store.transaction(() => {
+        for (const k of gone) store.keys.delete(k.record.kid);
+      });
+    } catch (err) {
+      logger.warn("could not purge expired signing keys from the store", { error: (err as Error).name });
+    }
     for (const k of gone) {
       keys.delete(k.record.kid);
       logger.info("signing key purged", { kid: k.record.kid, alg: k.record.alg });
     }
     changed();
+  }
+
+  /**
+   * A rotation is refused (FAILED_PRECONDITION) while the algorithm already
+   * has a pending key — a second rotation would publish a key that never
+   * signs, kept for the whole retention — and when the algorithm already has
+   * `maxPublishedKeysPerAlg` published keys, so the JWKS stays bounded.
+   */
+  function checkRotation(algs: readonly SigningAlg[], now: number): void {
+    purge(now);
+    for (const alg of algs) {
+      const published = [...keys.values()].filter((k) => k.record.alg === alg);
+      const pending = published.find((k) => now < k.record.activateTime);
+      if (pending) throw new FailedPrecondition(`an ${alg} rotation is already pending: key ${pending.record.kid} signs from ${new Date(pending.record.activateTime).toISOString()}`);
+      if (published.length >= config.maxPublishedKeysPerAlg) {
+        const soonest = Math.min(...published.map((k) => expireTime(k.record) ?? Number.POSITIVE_INFINITY));
+        throw new FailedPrecondition(`${alg} already has ${published.length} published keys (at most ${config.maxPublishedKeysPerAlg}); the oldest leaves the JWKS at ${new Date(soonest).toISOString()}`);
+      }
+    }
   }
 
   /** A new key pair for `alg`, sealed, with its record; nothing stored yet. */
@@ -343,9 +368,12 @@ export async function createKeys(deps: KeysDeps) {
      * transaction. Returns the new (pending) keys.
      */
     async rotate(alg?: SigningAlg, commitWith: CommitWith = (write) => write()): Promise<KeyInfo[]> {
-      const fresh = await Promise.all((alg ? [alg] : SIGNING_ALGS).map(generate));
+      const algs = alg ? [alg] : [...SIGNING_ALGS];
+      checkRotation(algs, clock.now());
+      const fresh = await Promise.all(algs.map(generate));
       const now = clock.now();
-      return add(fresh, now + leadMs, now, commitWith);
+      // Again at commit time: two rotations racing must not both pass.
+      return add(fresh, now + leadMs, now, (write) => commitWith(() => (checkRotation(algs, now), write())));
     },
 
     /** ListKeys: every key still published, newest first. */

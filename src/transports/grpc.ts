@@ -14,11 +14,14 @@ import { statusDetails } from "./status.js";
 export function addServices(server: grpc.Server, bindings: ServiceBinding[], methods: ReadonlyMap<string, Method>, pipeline: Pipeline): void {
   for (const binding of bindings) {
     const implementation: grpc.UntypedServiceImplementation = {};
+    const definition: Record<string, unknown> = {};
     for (const [name, def] of Object.entries(binding.definition)) {
       const method = methods.get(def.path)!;
       implementation[name] = method.stream ? streamCall(method, pipeline) : unaryCall(method, pipeline);
+      // The method's own decoder: a request that does not decode reaches the pipeline (INVALID_ARGUMENT), not grpc-js's INTERNAL.
+      definition[name] = { ...def, requestDeserialize: (bytes: Buffer) => method.decode(bytes) };
     }
-    server.addService(binding.definition as unknown as grpc.ServiceDefinition, implementation);
+    server.addService(definition as unknown as grpc.ServiceDefinition, implementation);
   }
 }
 

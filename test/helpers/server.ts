@@ -24,6 +24,8 @@ import { openSqliteStore } from "../../src/store/sqlite/index.js";
 export interface TestServer {
   address: string;
   server: AuthzServer;
+  /** The SQLite store under the server (tests that break it on purpose). */
+  store: ReturnType<typeof openSqliteStore>;
   clock: Clock;
   dataFile: string;
   config: Readonly<Config>;
@@ -108,6 +110,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   return {
     address,
     server,
+    store,
     clock,
     dataFile,
     config,

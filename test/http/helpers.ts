@@ -35,7 +35,7 @@ export async function httpTarget(): Promise<HttpTarget> {
     const base = external.replace(/\/$/, "");
     return { base, adminId, adminSecret, envoy: await isEnvoy(base), close: async () => {} };
   }
-  const server = await startTestServer({ config: { registrationEnabled: true } });
+  const server = await startTestServer({ config: { registrationEnabled: true, registrationOpen: true } });
   return { base: server.httpUrl, adminId: server.adminClientId, adminSecret: server.adminClientSecret, server, envoy: false, close: () => server.cleanup() };
 }
 

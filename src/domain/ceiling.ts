@@ -1,0 +1,90 @@
+import type { Store } from "../store/repositories.js";
+import { MANAGEMENT_API_SERVER_ID } from "./constants.js";
+import { FailedPrecondition, PermissionDenied } from "./errors.js";
+
+/** Who makes a management write: the caller's client id and its effective management permissions. */
+export interface Actor {
+  clientId: string;
+  scopes: readonly string[];
+}
+
+/** The service acting on its own behalf (first-start bootstrap, the offline admin CLI): no ceiling applies. */
+export const SYSTEM_ACTOR: Actor = Object.freeze({ clientId: "system", scopes: Object.freeze([]) });
+
+/**
+ * The management permission ceiling (DESIGN.md, Security model): no call may
+ * give any client — the caller included — a management permission the caller
+ * does not hold itself, nor take away the last way to administer the service.
+ *
+ * - Writes to a client (update, disable, delete, secret rotation) need the
+ *   caller to hold every management permission that client holds: otherwise a
+ *   `clients:write` caller could rotate the admin's secret and become the admin.
+ * - Grants on the management API server need the caller to hold every scope
+ *   the grant gives or had (`allow_all_scopes` = all of them): no widening of
+ *   anyone's grant, one's own included, beyond the caller's own permissions.
+ * - The last enabled client holding every management permission cannot be
+ *   deleted, disabled, or have its management grant narrowed or deleted.
+ */
+export function createCeiling(store: Store) {
+  /** Every permission the management API server defines. */
+  function allPermissions(): string[] {
+    return store.apiServers.get(MANAGEMENT_API_SERVER_ID)?.permissions.map((p) => p.value) ?? [];
+  }
+
+  /** The management permissions a client holds through its grant (the management API server allows no dynamic access). */
+  function held(clientId: string): string[] {
+    const grant = store.grants.findByPair(clientId, MANAGEMENT_API_SERVER_ID);
+    if (!grant) return [];
+    return grant.allowAllScopes ? allPermissions() : grant.scopes;
+  }
+
+  function missing(actor: Actor, wanted: readonly string[]): string[] {
+    const have = new Set(actor.scopes);
+    return [...new Set(wanted)].filter((p) => !have.has(p));
+  }
+
+  /** Refuses a write to `clientId` when that client holds management permissions the caller lacks. */
+  function checkClientWrite(actor: Actor, clientId: string): void {
+    if (actor === SYSTEM_ACTOR) return;
+    const lacking = missing(actor, held(clientId));
+    if (lacking.length > 0) {
+      throw new PermissionDenied(`the client holds management permissions the caller lacks (${lacking.join(", ")}); only a caller holding them may change it`, lacking[0]);
+    }
+  }
+
+  /** Refuses a management grant (its scopes before and after) that reaches beyond the caller's permissions. */
+  function checkManagementGrant(actor: Actor, ...scopeSets: Array<{ scopes: readonly string[]; allowAllScopes: boolean }>): void {
+    if (actor === SYSTEM_ACTOR) return;
+    const wanted = scopeSets.flatMap((s) => (s.allowAllScopes ? allPermissions() : s.scopes));
+    const lacking = missing(actor, wanted);
+    if (lacking.length > 0) {
+      throw new PermissionDenied(`a management grant may only give permissions the caller holds itself; the caller lacks ${lacking.join(", ")}`, lacking[0]);
+    }
+  }
+
+  function isFullAdmin(clientId: string, scopes: readonly string[] = held(clientId)): boolean {
+    const have = new Set(scopes);
+    const all = allPermissions();
+    return all.length > 0 && all.every((p) => have.has(p));
+  }
+
+  /**
+   * Refuses a change that would leave no enabled client holding every
+   * management permission. `after` is what the client would hold (undefined
+   * when it would be deleted or disabled).
+   */
+  function checkKeepsAnAdmin(clientId: string, after: readonly string[] | undefined): void {
+    if (!isFullAdmin(clientId)) return;
+    if (after !== undefined && isFullAdmin(clientId, after)) return;
+    for (const grant of store.grants.list({ terms: [], afterSeq: 0, limit: Number.MAX_SAFE_INTEGER }, { clientId: "", apiServerId: MANAGEMENT_API_SERVER_ID })) {
+      if (grant.clientId === clientId) continue;
+      const other = store.clients.get(grant.clientId);
+      if (other && !other.disabled && isFullAdmin(grant.clientId)) return;
+    }
+    throw new FailedPrecondition("this is the last enabled client holding every management permission; create or enable another full administrator first");
+  }
+
+  return { held, allPermissions, checkClientWrite, checkManagementGrant, checkKeepsAnAdmin };
+}
+
+export type Ceiling = ReturnType<typeof createCeiling>;
