@@ -8,6 +8,17 @@ import { CLIENT_ID } from "./domain/constants.js";
 export interface Config {
   /** SQLite file; created with its directory on first start. `:memory:` for tests. Env AUTHZ_DATA_FILE. */
   dataFile: string;
+  /**
+   * PostgreSQL instead of the SQLite file, for several replicas:
+   * `postgres://user:password@host:5432/db` (node-postgres connection string).
+   * Env AUTHZ_DATABASE_URL. Empty: SQLite at dataFile.
+   */
+  databaseUrl: string;
+  /**
+   * Replica processes on this node sharing the listening ports and the store
+   * (`auto`: one per core). Env AUTHZ_WORKERS.
+   */
+  workers: number | "auto";
   /** host:port the gRPC server binds. Port 0 picks a free port. Env AUTHZ_GRPC_ADDRESS. */
   grpcAddress: string;
   /** host:port of the embedded HTTP gateway. Env AUTHZ_HTTP_ADDRESS. */
@@ -83,6 +94,14 @@ export interface Config {
   registrationOpen: boolean;
   /** Registrations per minute this replica accepts (a token bucket, burst the same); more is 429. */
   registrationRatePerMinute: number;
+  /** How often a replica reads the change feed without a wake-up hint, ms (PostgreSQL NOTIFY wakes it sooner). */
+  changeFeedPollMs: number;
+  /** How long changes stay in the feed, s: a revocation watch may resume from a cursor this old. */
+  changeFeedRetentionSeconds: number;
+  /** A store call is abandoned (UNAVAILABLE) after this long: a SQLite writer waiting for another process's lock, a PostgreSQL query, ms. */
+  storeTimeoutMs: number;
+  /** PostgreSQL connections per replica. */
+  postgresPoolSize: number;
   /**
    * Memory for the hot-path lookup caches (clients, grants, API servers), in
    * bytes (estimated); least recently used entries are evicted past it. The
@@ -95,6 +114,8 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 
 export const defaults: Readonly<Config> = Object.freeze({
   dataFile: "./data/authz.db",
+  databaseUrl: "",
+  workers: 1,
   grpcAddress: "127.0.0.1:50051",
   httpAddress: "127.0.0.1:8080",
   gateway: true,
@@ -125,6 +146,10 @@ export const defaults: Readonly<Config> = Object.freeze({
   registrationOpen: false,
   registrationRatePerMinute: 30,
   lookupCacheMaxBytes: 134_217_728, // 128 MiB
+  changeFeedPollMs: 200,
+  changeFeedRetentionSeconds: 604_800, // 7 days
+  storeTimeoutMs: 5_000, // 5 seconds
+  postgresPoolSize: 10,
 });
 
 /** Inclusive ranges of the numeric limits (integers). */
@@ -144,6 +169,10 @@ const LIMIT_RANGES: Partial<Record<keyof Config, readonly [number, number]>> = {
   maxPublishedKeysPerAlg: [2, 100],
   registrationRatePerMinute: [1, 100_000],
   lookupCacheMaxBytes: [1_048_576, 17_179_869_184],
+  changeFeedPollMs: [10, 60_000],
+  changeFeedRetentionSeconds: [60, 31_536_000],
+  storeTimeoutMs: [100, 120_000],
+  postgresPoolSize: [1, 1_000],
 };
 
 /** Merges overrides over the defaults, validates, fills derived values and freezes. */
@@ -154,6 +183,10 @@ export function loadConfig(overrides: Partial<Config> = {}): Readonly<Config> {
     checkAddress("grpcAddress", config.grpcAddress),
     checkAddress("httpAddress", config.httpAddress),
     config.dataFile ? undefined : "dataFile must not be empty",
+    !config.databaseUrl || /^postgres(ql)?:\/\//.test(config.databaseUrl) ? undefined : "databaseUrl must be a postgres:// URL",
+    // Replicas on several machines must open the same sealed keys: the key comes from the environment, not a local file.
+    !config.databaseUrl || config.keyEncryptionKey ? undefined : "databaseUrl needs keyEncryptionKey (AUTHZ_KEY_ENCRYPTION_KEY): every replica must hold the same key-encryption key",
+    config.workers === "auto" || (Number.isInteger(config.workers) && config.workers >= 1 && config.workers <= 256) ? undefined : "workers must be 1..256 or auto",
     checkIssuer(config.issuer),
     // Bounded: setTimeout treats anything past 2^31 ms (about 24.8 days) as 1 ms, which would cancel calls at once.
     config.shutdownGraceSeconds >= 0 && config.shutdownGraceSeconds <= 3600 ? undefined : "shutdownGraceSeconds must be 0..3600",

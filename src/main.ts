@@ -8,7 +8,8 @@ import { loopbackUpstream } from "./gateway/upstream.js";
 import { transcoderSettings } from "./gateway/settings.js";
 import { createLogger, errorFields } from "./log.js";
 import { createServer } from "./server.js";
-import { openSqliteStore } from "./store/sqlite/index.js";
+import { isPrimary, superviseWorkers, workerCount } from "./cli/workers.js";
+import { openStore, type Store } from "./store/index.js";
 import { loadKek } from "./tokens/kek.js";
 import { listenGrpc, splitAddress, type GrpcListener } from "./transports/grpc.js";
 
@@ -16,13 +17,15 @@ const HELP = `authz — OAuth 2.0 authorization service for machine-to-machine A
 
 Usage:
   authz serve [options]              start the gRPC server (and the HTTP gateway)
-  authz admin reset-secret [--data-file PATH]
-                                     rotate the admin client's secret in the data file and print it
+  authz admin reset-secret [--data-file PATH | --database-url URL]
+                                     rotate the admin client's secret in the store and print it
   authz api-servers|clients|grants ... operator commands (see below)
   authz --help
 
 Serve options (each also read from the environment variable shown):
   --data-file PATH        SQLite file, or :memory:           AUTHZ_DATA_FILE     (default ${defaults.dataFile})
+  --database-url URL      PostgreSQL instead (replicas)      AUTHZ_DATABASE_URL  (postgres://user:pass@host:5432/db)
+  --workers N|auto        replica processes on this node     AUTHZ_WORKERS       (default ${defaults.workers})
   --grpc-address H:P      gRPC listen address                AUTHZ_GRPC_ADDRESS  (default ${defaults.grpcAddress})
   --http-address H:P      HTTP gateway listen address        AUTHZ_HTTP_ADDRESS  (default ${defaults.httpAddress})
   --no-gateway            gRPC only (for Envoy deployments)  AUTHZ_GATEWAY=false
@@ -46,6 +49,8 @@ export function configFromArgs(args: string[], env: NodeJS.ProcessEnv): Partial<
     allowPositionals: false,
     options: {
       "data-file": { type: "string" },
+      "database-url": { type: "string" },
+      workers: { type: "string" },
       "grpc-address": { type: "string" },
       "http-address": { type: "string" },
       "no-gateway": { type: "boolean" },
@@ -60,6 +65,8 @@ export function configFromArgs(args: string[], env: NodeJS.ProcessEnv): Partial<
   });
   return {
     dataFile: values["data-file"] ?? env.AUTHZ_DATA_FILE,
+    databaseUrl: values["database-url"] ?? env.AUTHZ_DATABASE_URL,
+    workers: workersOf(values.workers ?? env.AUTHZ_WORKERS),
     grpcAddress: values["grpc-address"] ?? env.AUTHZ_GRPC_ADDRESS,
     httpAddress: values["http-address"] ?? env.AUTHZ_HTTP_ADDRESS,
     gateway: values["no-gateway"] ? false : envBool(env, "AUTHZ_GATEWAY"),
@@ -75,6 +82,10 @@ export function configFromArgs(args: string[], env: NodeJS.ProcessEnv): Partial<
     adminClientId: env.AUTHZ_ADMIN_CLIENT_ID,
     adminClientSecret: env.AUTHZ_ADMIN_CLIENT_SECRET,
   };
+}
+
+function workersOf(value: string | undefined): Config["workers"] | undefined {
+  return value === "auto" ? "auto" : envNumber(value);
 }
 
 /** A whole number given as text (unset: the default); anything else becomes NaN, which the config check names. */
@@ -100,19 +111,33 @@ async function serve(args: string[]): Promise<void> {
   process.on("unhandledRejection", (err) => logger.error("unhandled rejection", errorFields(err)));
   process.on("uncaughtException", (err) => {
     logger.error("uncaught exception; exiting", errorFields(err));
+    logger.flush();
     process.exit(1);
   });
-  const store = openSqliteStore(config.dataFile);
-  let kekFile;
+  const workers = workerCount(config.workers);
+  if (workers > 1 && isPrimary()) {
+    // Migrations and the key-encryption key file once, before the replicas start on them.
+    const store = await openConfiguredStore(config, logger);
+    try {
+      await keyEncryptionKey(config, store, logger);
+    } finally {
+      await store.close();
+    }
+    return superviseWorkers(workers, logger, (code) => {
+      logger.flush();
+      process.exit(code);
+    });
+  }
+  const store = await openConfiguredStore(config, logger);
+  let kek;
   try {
-    kekFile = loadKek(config, store.keys.all().length > 0);
+    kek = await keyEncryptionKey(config, store, logger);
   } catch (err) {
-    store.close();
+    await store.close();
     throw err;
   }
-  const { kek, source, created } = kekFile;
-  if (created && source !== "ephemeral") logger.warn("created a key-encryption key file; back it up apart from the database (without it the signing keys cannot be opened)", { file: source });
-  const server = await createServer({ config, store, clock: systemClock, logger, kek });
+  const server = await createServer({ config, store, clock: systemClock, logger, kek: kek.kek });
+  const source = kek.source;
   if (server.bootstrap && !server.bootstrap.fromConfig) {
     process.stderr.write(adminBanner("authz admin client created", server.bootstrap.clientId, server.bootstrap.clientSecret));
   } else if (server.bootstrap) {
@@ -153,7 +178,7 @@ async function serve(args: string[]): Promise<void> {
       throw new ListenError(`cannot listen on ${config.grpcAddress} (gRPC): ${err.message}`);
     });
     const port = listener.port;
-    logger.info("grpc listening", { address: config.grpcAddress, port, dataFile: config.dataFile, keyEncryptionKey: source, issuer: config.issuer });
+    logger.info("grpc listening", { address: config.grpcAddress, port, ...(config.databaseUrl ? { store: "postgres" } : { dataFile: config.dataFile }), keyEncryptionKey: source, issuer: config.issuer });
     if (config.gateway) {
       // In-process by default; loopback reaches gRPC over a real connection, as Envoy would over its cluster.
       const host = splitAddress(config.grpcAddress).host;
@@ -179,6 +204,17 @@ async function serve(args: string[]): Promise<void> {
   }
 }
 
+function openConfiguredStore(config: Config, logger: ReturnType<typeof createLogger>): Promise<Store> {
+  return openStore({ databaseUrl: config.databaseUrl, dataFile: config.dataFile, storeTimeoutMs: config.storeTimeoutMs, postgresPoolSize: config.postgresPoolSize, logger });
+}
+
+/** The key-encryption key (src/tokens/kek.ts): created only for a store without sealed keys. */
+async function keyEncryptionKey(config: Config, store: Store, logger: ReturnType<typeof createLogger>) {
+  const kek = loadKek(config, (await store.keys.all()).length > 0);
+  if (kek.created && kek.source !== "ephemeral") logger.warn("created a key-encryption key file; back it up apart from the database (without it the signing keys cannot be opened)", { file: kek.source });
+  return kek;
+}
+
 /** A listener could not bind (port in use, no permission, bad host): the message says which. */
 class ListenError extends Error {
   override name = "ListenError";
@@ -195,8 +231,9 @@ async function main(argv: string[]): Promise<number> {
     return -1; // keep running
   }
   if (command === "admin" && rest[0] === "reset-secret") {
-    const { values } = parseArgs({ args: rest.slice(1), options: { "data-file": { type: "string" } } });
-    return resetAdminSecret(values["data-file"] ?? process.env.AUTHZ_DATA_FILE ?? defaults.dataFile, (t) => process.stderr.write(t));
+    const { values } = parseArgs({ args: rest.slice(1), options: { "data-file": { type: "string" }, "database-url": { type: "string" } } });
+    const where = { dataFile: values["data-file"] ?? process.env.AUTHZ_DATA_FILE ?? defaults.dataFile, databaseUrl: values["database-url"] ?? process.env.AUTHZ_DATABASE_URL ?? "" };
+    return resetAdminSecret(where, (t) => process.stderr.write(t));
   }
   if ((MANAGEMENT_RESOURCES as readonly string[]).includes(command)) {
     return runManagementCommand(command, rest, process.env, (t) => process.stdout.write(t));

@@ -7,13 +7,15 @@ import type { Config } from "./config.js";
 import { descriptorRegistry, reflectionFiles, SERVICE_NAMES } from "./descriptor.js";
 import { createApiServers } from "./domain/api_servers.js";
 import { createAudit } from "./domain/audit.js";
-import { createCeiling } from "./domain/ceiling.js";
 import { bootstrapAdmin, type AdminCredentials } from "./domain/bootstrap.js";
+import { createCeiling } from "./domain/ceiling.js";
+import { createChangeFeed } from "./domain/changes.js";
 import { createClients, type Client } from "./domain/clients.js";
 import { MANAGEMENT_AUDIENCE } from "./domain/constants.js";
 import { InvalidArgument } from "./domain/errors.js";
 import { createGrants } from "./domain/grants.js";
 import { sha256 } from "./domain/ids.js";
+import type { Change } from "./domain/ports.js";
 import { inProcessUpstream, type Upstream } from "./gateway/upstream.js";
 import { errorFields, type Logger } from "./log.js";
 import { activeAccessToken } from "./oauth/active_token.js";
@@ -23,6 +25,7 @@ import { InvalidClientMetadata } from "./oauth/errors.js";
 import { serverMetadata } from "./oauth/metadata.js";
 import type { OAuthDeps } from "./oauth/ports.js";
 import type { RegistrationDeps } from "./oauth/registration.js";
+import { createRevocationView } from "./oauth/revocations.js";
 import { accessTable, type VerifyManagementToken } from "./pipeline/access.js";
 import { createPipeline } from "./pipeline/pipeline.js";
 import { apiServerService } from "./rpc/api_servers.js";
@@ -33,7 +36,7 @@ import { keyService } from "./rpc/keys.js";
 import { oauthService } from "./rpc/oauth.js";
 import { buildMethods } from "./rpc/service.js";
 import { tokenService } from "./rpc/tokens.js";
-import type { Store } from "./store/repositories.js";
+import type { Store, StoreTx } from "./store/index.js";
 import { TokenBucket } from "./token_bucket.js";
 import { createKeys } from "./tokens/keys.js";
 import { addServices } from "./transports/grpc.js";
@@ -53,6 +56,10 @@ export interface AuthzServer {
   domain: Domain;
   /** The embedded gateway's in-process upstream: the same pipeline the gRPC transport serves. */
   inProcess: Upstream;
+  /** This replica's follower of the change feed. */
+  feed: ReturnType<typeof createChangeFeed>;
+  /** A write outside any RPC (first-start tasks, tests): committed, then the feed read, as for RPC writes. */
+  transaction: Store["transaction"];
   /** The admin credentials created by this start (first start only), to show once. */
   bootstrap: AdminCredentials | undefined;
   /** Stops taking calls, lets in-flight ones finish (up to the grace period), then closes the store. */
@@ -61,60 +68,103 @@ export interface AuthzServer {
 
 export type Domain = Awaited<ReturnType<typeof createDomain>>;
 
-/** How often expired revocations, refresh tokens and assertion ids are purged. */
+/** How often expired revocations, refresh tokens, assertion ids, signing keys and old changes are purged. */
 const PURGE_INTERVAL_MS = 60_000;
 /** How often issuance counters reach the store. */
 const USAGE_FLUSH_MS = 1_000;
 
 /**
  * Background work: runs `work` now and every `ms`; a failure (e.g. the disk
- * full) is logged and the timer goes on — it never reaches the process.
+ * full, the database down) is logged and the timer goes on — it never reaches
+ * the process.
  */
 function every(ms: number, what: string, work: () => unknown, logger: Logger): NodeJS.Timeout {
   background(what, work, logger);
   return setInterval(() => background(what, work, logger), ms).unref();
 }
 
-function background(what: string, work: () => unknown, logger: Logger): void {
-  try {
-    const result = work();
-    if (result instanceof Promise) result.catch((err: unknown) => logger.error(`${what} failed`, errorFields(err)));
-  } catch (err) {
-    logger.error(`${what} failed`, errorFields(err));
-  }
+function background(what: string, work: () => unknown, logger: Logger): Promise<void> {
+  return Promise.resolve()
+    .then(work)
+    .then(
+      () => {},
+      (err: unknown) => logger.error(`${what} failed`, errorFields(err)),
+    );
 }
 
-/** The domain services, each given only what it needs. */
-async function createDomain({ store, clock, config, kek, logger }: Deps) {
-  const ceiling = createCeiling(store);
+/**
+ * The domain services, each given only what it needs. `writes` is the store
+ * whose transactions, once committed, have this replica read the change feed
+ * before the caller hears back: a write is in force here at once.
+ */
+async function createDomain(deps: Deps, writes: Store) {
+  const { store, clock, config, kek, logger } = deps;
+  const ceiling = createCeiling();
   // The cache budget, shared: clients are the largest entries, grants the most numerous.
   const budget = config.lookupCacheMaxBytes;
   const grants = createGrants({ store, clock, ceiling, cacheMaxBytes: Math.floor(budget * 0.3) });
-  const apiServers = createApiServers({ store, clock, cacheMaxBytes: Math.floor(budget * 0.2), onChange: (apiServerId) => grants.forget({ apiServerId }) });
-  const clients = createClients({ store, clock, ceiling, cacheMaxBytes: Math.floor(budget * 0.5), onDelete: (clientId) => grants.forget({ clientId }) });
-  const audit = createAudit({ store, clock });
-  // Decrypts the stored signing keys once (a wrong KEK fails start-up here); the first start creates them.
-  const keys = await createKeys({ store, clock, config, kek, logger });
-  await keys.ensureInitialKeys();
-  return { apiServers, clients, grants, audit, keys };
+  const apiServers = createApiServers({ store, clock, cacheMaxBytes: Math.floor(budget * 0.2) });
+  const clients = createClients({ store: { ...store, transaction: writes.transaction }, clock, ceiling, cacheMaxBytes: Math.floor(budget * 0.5) });
+  const audit = createAudit({ store: writes, clock });
+  // Decrypts the stored signing keys (a wrong KEK fails start-up here); the first start creates them.
+  const keys = await createKeys({ store: writes, clock, config, kek, logger });
+  const revocations = createRevocationView();
+  for (const { jti, expiresAt } of await store.revokedTokens.live(toSeconds(clock.now()))) revocations.add(jti, expiresAt);
+  return { apiServers, clients, grants, audit, keys, revocations };
+}
+
+/**
+ * One change from the feed, applied to this replica's memory: the caches drop
+ * what it touched, the key ring reloads, a revocation joins the view.
+ * Idempotent, as the feed may deliver a change again after a failure.
+ */
+async function applyChange(domain: Domain, change: Change): Promise<void> {
+  const d = change.detail;
+  switch (change.kind) {
+    case "api_server":
+      domain.apiServers.invalidate(change.id, [...((d.audiences as string[]) ?? []), ...((d.previous as string[]) ?? [])]);
+      domain.grants.invalidate({ apiServerId: change.id });
+      return;
+    case "client":
+      domain.clients.invalidate(change.id);
+      if (d.deleted) domain.grants.invalidate({ clientId: change.id });
+      return;
+    case "grant":
+      domain.grants.invalidate({ clientId: d.clientId as string, apiServerId: d.apiServerId as string });
+      return;
+    case "key":
+      return domain.keys.load();
+    case "revocation":
+      domain.revocations.add(change.id, d.expiresAt as number);
+      return;
+  }
 }
 
 /** The narrow view of the domain the OAuth endpoints work with. */
-function oauthDeps(domain: Domain, deps: Deps): OAuthDeps {
-  const { clients, apiServers, grants, keys } = domain;
+function oauthDeps(domain: Domain, deps: Deps, writes: Store): OAuthDeps {
+  const { clients, apiServers, grants, keys, revocations } = domain;
+  const { store } = deps;
   const active = (c: Client | undefined): AuthenticatedClient | undefined => (c && !c.disabled ? c : undefined);
   return {
     clients: {
       authenticateSecret: clients.authenticateSecret,
-      findForAssertion: (clientId) => active(clients.find(clientId)) as (Client & AuthenticatedClient) | undefined,
-      consumeAssertionJti: deps.store.tokenState.consumeAssertionJti,
-      findActive: (clientId) => active(clients.find(clientId)),
+      findForAssertion: async (clientId) => active(await clients.find(clientId)) as (Client & AuthenticatedClient) | undefined,
+      consumeAssertionJti: (clientId, jti, keepUntil) => store.assertionJtis.consume(clientId, jti, keepUntil),
+      findActive: async (clientId) => active(await clients.find(clientId)),
       recordIssuance: clients.recordIssuance,
     },
-    apiServers: { findByAudience: apiServers.findByAudience, get: (id) => deps.store.apiServers.get(id) },
+    apiServers: { findByAudience: apiServers.findByAudience, get: (id) => store.apiServers.get(id) },
     resolveAccess: grants.resolveAccess,
     tokens: { sign: async (alg, claims) => keys.signer(alg).sign(claims), verify: async (token) => (await keys.verify(token)).payload },
-    tokenState: deps.store.tokenState,
+    refreshTokens: store.refreshTokens,
+    revocations: {
+      isRevoked: revocations.isRevoked,
+      revoke: (jti, expiresAt, about) =>
+        writes.transaction(async (tx: StoreTx) => {
+          await tx.revokedTokens.insert(jti, expiresAt);
+          await tx.changes.append({ kind: "revocation", id: jti, time: deps.clock.now(), detail: { expiresAt, clientId: about.clientId, audience: about.audience } });
+        }),
+    },
     issuer: deps.config.issuer,
     assertionClockToleranceSeconds: deps.config.assertionClockToleranceSeconds,
     now: () => deps.clock.now(),
@@ -122,7 +172,7 @@ function oauthDeps(domain: Domain, deps: Deps): OAuthDeps {
 }
 
 /** RFC 7591 registration on top of the client domain: dynamic clients, bad metadata as invalid_client_metadata (§3.2.2). */
-function registrationDeps(domain: Domain, { config, clock }: Deps): RegistrationDeps {
+function registrationDeps(domain: Domain, { config, clock }: Deps, writes: Store): RegistrationDeps {
   const quota = new TokenBucket(config.registrationRatePerMinute / 60, config.registrationRatePerMinute, clock);
   return {
     enabled: config.registrationEnabled,
@@ -130,9 +180,12 @@ function registrationDeps(domain: Domain, { config, clock }: Deps): Registration
     initialAccessTokenHash: config.registrationInitialAccessToken ? sha256(config.registrationInitialAccessToken) : undefined,
     register: async (input) => {
       try {
-        const { client, secret } = await domain.clients.create(
-          { name: input.name, description: "", type: undefined, tokenEndpointAuthMethod: input.tokenEndpointAuthMethod, grantTypes: input.grantTypes, disabled: false, metadata: {}, jwks: input.jwks },
-          { dynamic: true },
+        const { client, secret } = await writes.transaction((tx) =>
+          domain.clients.create(
+            { name: input.name, description: "", type: undefined, tokenEndpointAuthMethod: input.tokenEndpointAuthMethod, grantTypes: input.grantTypes, disabled: false, metadata: {}, jwks: input.jwks },
+            tx,
+            { dynamic: true },
+          ),
         );
         return { clientId: client.clientId, clientSecret: secret, createTime: client.createTime };
       } catch (err) {
@@ -145,14 +198,28 @@ function registrationDeps(domain: Domain, { config, clock }: Deps): Registration
 }
 
 /**
- * The composition root: wires store, domain, the pipeline, the gRPC transport
- * and the gateway's in-process upstream, health and reflection. Binds
- * nothing; main.ts (or a test) listens with `listenGrpc`.
+ * The composition root: wires store, domain, change feed, the pipeline, the
+ * gRPC transport and the gateway's in-process upstream, health and
+ * reflection. Binds nothing; main.ts (or a test) listens with `listenGrpc`.
  */
 export async function createServer(deps: Deps): Promise<AuthzServer> {
   const { config, logger, store, clock } = deps;
-  const domain = await createDomain(deps);
-  const oauth = oauthDeps(domain, deps);
+  // The feed position comes first: whatever commits while the state below loads is read after it (applying a change twice is harmless).
+  let domain: Domain | undefined;
+  const feed = createChangeFeed({ changes: store.changes, notified: store.notified, pollMs: config.changeFeedPollMs, apply: (change) => applyChange(domain!, change), logger });
+  const writes: Store = {
+    ...store,
+    async transaction(fn) {
+      const result = await store.transaction(fn);
+      await feed.catchUp().catch((err: unknown) => logger.warn("change feed read after a write failed; the next read catches up", errorFields(err)));
+      return result;
+    },
+  };
+  await feed.start();
+  domain = await createDomain(deps, writes);
+  await domain.keys.ensureInitialKeys();
+  await feed.catchUp();
+  const oauth = oauthDeps(domain, deps, writes);
 
   const verify: VerifyManagementToken = async (token) => {
     const found = await activeAccessToken(token, oauth);
@@ -160,7 +227,7 @@ export async function createServer(deps: Deps): Promise<AuthzServer> {
     return { clientId: found.client.clientId, scopes: found.scopes };
   };
   const pipeline = createPipeline({ verify, logger, maxUnaryCallMs: config.maxUnaryCallMs });
-  const { apiServers, clients, grants, audit, keys } = domain;
+  const { apiServers, clients, grants, audit, keys, revocations } = domain;
   const bindings = [
     apiServerService(apiServers, audit),
     clientService(clients, audit),
@@ -168,7 +235,7 @@ export async function createServer(deps: Deps): Promise<AuthzServer> {
     keyService(keys, audit),
     auditService(audit),
     tokenService(oauth),
-    oauthService(oauthEndpoints({ oauth, registration: registrationDeps(domain, deps), jwks: keys.jwks, metadata: serverMetadata(config.issuer, { registration: config.registrationEnabled }) })),
+    oauthService(oauthEndpoints({ oauth, registration: registrationDeps(domain, deps, writes), jwks: keys.jwks, metadata: serverMetadata(config.issuer, { registration: config.registrationEnabled }) })),
   ];
   const methods = buildMethods(bindings, accessTable(descriptorRegistry(), SERVICE_NAMES));
 
@@ -186,9 +253,15 @@ export async function createServer(deps: Deps): Promise<AuthzServer> {
   // Health is described too, so `grpcurl ... grpc.health.v1.Health/Check` works without a local proto.
   new ReflectionService({ ...reflectionFiles(), ...loadSync(healthProtoPath) }).addToServer(server);
 
-  const bootstrap = await bootstrapAdmin({ store, clients, grants }, { clientId: config.adminClientId, clientSecret: config.adminClientSecret });
-  const purge = () => store.tokenState.purgeExpired(toSeconds(clock.now()));
-  const purgeTimer = every(PURGE_INTERVAL_MS, "purge expired token state", purge, logger);
+  const bootstrap = await bootstrapAdmin({ store: writes, clients, grants }, { clientId: config.adminClientId, clientSecret: config.adminClientSecret });
+  const purge = async () => {
+    const now = clock.now();
+    revocations.purge(toSeconds(now));
+    await store.purgeExpired(toSeconds(now));
+    await store.changes.purge(now - config.changeFeedRetentionSeconds * 1000);
+    await keys.purgeStore();
+  };
+  const purgeTimer = every(PURGE_INTERVAL_MS, "purge expired state", purge, logger);
   const usageTimer = every(USAGE_FLUSH_MS, "flush issuance counters", clients.flushUsage, logger);
 
   let closing: Promise<void> | undefined;
@@ -196,6 +269,7 @@ export async function createServer(deps: Deps): Promise<AuthzServer> {
     closing ??= new Promise<void>((resolve) => {
       clearInterval(purgeTimer);
       clearInterval(usageTimer);
+      feed.stop();
       // Every name a checker may ask about, not only "": a per-service check
       // (e.g. Envoy's with service_name) must also drain this instance.
       for (const name of ["", ...SERVICE_NAMES]) health.setStatus(name, "NOT_SERVING");
@@ -205,13 +279,14 @@ export async function createServer(deps: Deps): Promise<AuthzServer> {
       }, config.shutdownGraceSeconds * 1000);
       server.tryShutdown(() => {
         clearTimeout(force);
-        background("flush issuance counters", clients.flushUsage, logger);
-        store.close();
-        resolve();
+        void background("flush issuance counters", clients.flushUsage, logger)
+          .then(() => store.close())
+          .catch((err: unknown) => logger.error("closing the store failed", errorFields(err)))
+          .then(() => resolve());
       });
     });
     return closing;
   }
 
-  return { grpc: server, health, domain, inProcess: inProcessUpstream(methods, pipeline), bootstrap, shutdown };
+  return { grpc: server, health, domain, inProcess: inProcessUpstream(methods, pipeline), feed, transaction: writes.transaction, bootstrap, shutdown };
 }

@@ -36,12 +36,12 @@ const clock = () => t.clock as ManualClock;
 const domain = () => t.server.domain;
 /** Verifies a secret the way the token endpoint does. */
 /** The authenticated client; a refusal fails the test (use `refused` to expect one). */
-const authenticate = (clientId: string, secret: string) => {
-  const client = domain().clients.authenticateSecret(clientId, secret);
+const authenticate = async (clientId: string, secret: string) => {
+  const client = await domain().clients.authenticateSecret(clientId, secret);
   if (!client) throw new Error(`expected ${clientId} to authenticate`);
   return client;
 };
-const refused = (clientId: string, secret: string) => expect(domain().clients.authenticateSecret(clientId, secret)).toBeUndefined();
+const refused = async (clientId: string, secret: string) => expect(await domain().clients.authenticateSecret(clientId, secret)).toBeUndefined();
 const get = async (clientId: string) => (await clients().getClient({ clientId })).client!;
 const listAll = async (filter = "") => {
   const all: Client[] = [];
@@ -90,10 +90,10 @@ describe("create, get, list", () => {
       expect(text).not.toContain(secret);
       for (const encoding of ["hex", "base64", "base64url", "latin1"] as const) expect(text).not.toContain(digest.toString(encoding));
     }
-    expect(authenticate(client.clientId, secret).clientId).toBe(client.clientId);
-    refused(client.clientId, `${secret}x`);
-    refused(client.clientId, "");
-    refused("cl_unknown", secret);
+    expect((await authenticate(client.clientId, secret)).clientId).toBe(client.clientId);
+    await refused(client.clientId, `${secret}x`);
+    await refused(client.clientId, "");
+    await refused("cl_unknown", secret);
   });
 
   test("defaults: M2M, client_secret_basic, client_credentials; each create gets a distinct id and secret", async () => {
@@ -110,7 +110,7 @@ describe("create, get, list", () => {
     expect(a.client!.etag).not.toBe("");
     expect(a.client!.clientId).not.toBe(b.client!.clientId);
     expect(a.clientSecret).not.toBe(b.clientSecret);
-    refused(a.client!.clientId, b.clientSecret);
+    await refused(a.client!.clientId, b.clientSecret);
   });
 
   test("server-set fields sent on create are ignored: id, dynamic, secrets, usage", async () => {
@@ -220,7 +220,7 @@ describe("validation", () => {
     );
     expect(violatedFields(jwt)).toEqual(["client.jwks"]);
     expect(await get(client.clientId)).toEqual(client);
-    authenticate(client.clientId, secret);
+    await authenticate(client.clientId, secret);
   });
 
   test("update masks: at least one field, no output-only or unknown paths", async () => {
@@ -239,7 +239,7 @@ describe("validation", () => {
     const bad = await rpcError(clients().rotateClientSecret(RotateClientSecretRequest.fromPartial({ clientId: client.clientId, gracePeriodSeconds: 2_592_001 })));
     expect(violatedFields(bad)).toEqual(["grace_period_seconds"]);
     expect((await get(client.clientId)).secrets).toEqual(client.secrets);
-    authenticate(client.clientId, secret);
+    await authenticate(client.clientId, secret);
   });
 });
 
@@ -266,7 +266,7 @@ describe("update and delete", () => {
     const jwk = await exportJWK(publicKey);
     const { client } = await createClient(t, { tokenEndpointAuthMethod: TokenEndpointAuthMethod.TOKEN_ENDPOINT_AUTH_METHOD_PRIVATE_KEY_JWT, jwks: { keys: [jwk] } });
     expect(client.jwks).toEqual({ keys: [jwk] });
-    expect(domain().clients.get(client.clientId).jwks).toEqual({ keys: [jwk] });
+    expect((await domain().clients.get(client.clientId)).jwks).toEqual({ keys: [jwk] });
     const drop = await rpcError(clients().updateClient(UpdateClientRequest.fromPartial({ client: { clientId: client.clientId }, updateMask: ["jwks"] })));
     expect(violatedFields(drop)).toEqual(["client.jwks"]);
     const { client: basic } = await clients().updateClient(
@@ -277,36 +277,36 @@ describe("update and delete", () => {
 
   test("disabling refuses authentication and invalidates every token issued so far; enabling again keeps that line", async () => {
     const { client, secret } = await createClient(t);
-    expect(domain().clients.get(client.clientId).tokensValidAfter).toBe(0);
+    expect((await domain().clients.get(client.clientId)).tokensValidAfter).toBe(0);
     clock().advance(1);
     await disable(client.clientId, true);
     const line = clock().now();
-    expect(domain().clients.get(client.clientId)).toMatchObject({ disabled: true, tokensValidAfter: line });
-    refused(client.clientId, secret);
+    expect(await domain().clients.get(client.clientId)).toMatchObject({ disabled: true, tokensValidAfter: line });
+    await refused(client.clientId, secret);
     clock().advance(1);
     await disable(client.clientId, false);
-    authenticate(client.clientId, secret);
-    expect(domain().clients.get(client.clientId).tokensValidAfter).toBe(line);
+    await authenticate(client.clientId, secret);
+    expect((await domain().clients.get(client.clientId)).tokensValidAfter).toBe(line);
     // An update that does not disable leaves the line where it is.
     await clients().updateClient(UpdateClientRequest.fromPartial({ client: { clientId: client.clientId, name: "x" }, updateMask: ["name"] }));
-    expect(domain().clients.get(client.clientId).tokensValidAfter).toBe(line);
+    expect((await domain().clients.get(client.clientId)).tokensValidAfter).toBe(line);
   });
 
   test("delete: the client is gone and cannot authenticate; a stale etag changes nothing", async () => {
     const { client, secret } = await createClient(t);
-    authenticate(client.clientId, secret); // cached now: delete must drop it
+    await authenticate(client.clientId, secret); // cached now: delete must drop it
     const stale = await rpcError(clients().deleteClient({ clientId: client.clientId, etag: "stale" }));
     expect(stale.code).toBe(grpc.status.ABORTED);
     expect(await get(client.clientId)).toEqual(client);
     await clients().deleteClient({ clientId: client.clientId, etag: client.etag });
-    refused(client.clientId, secret);
+    await refused(client.clientId, secret);
     expect((await rpcError(clients().getClient({ clientId: client.clientId }))).code).toBe(grpc.status.NOT_FOUND);
     expect((await rpcError(clients().deleteClient({ clientId: client.clientId, etag: "" }))).code).toBe(grpc.status.NOT_FOUND);
     expect((await listAll()).map((c) => c.clientId)).not.toContain(client.clientId);
   });
 
   test("dynamic clients are created through the domain option only; dynamic is filterable and output only", async () => {
-    const { client } = await domain().clients.create(input({ name: "registered" }), { dynamic: true });
+    const { client } = await t.server.transaction((tx) => domain().clients.create(input({ name: "registered" }), tx, { dynamic: true }));
     expect(client.dynamic).toBe(true);
     expect((await get(client.clientId)).dynamic).toBe(true);
     const dynamicIds = (await listAll("dynamic = true")).map((c) => c.clientId);
@@ -329,8 +329,8 @@ describe("secrets", () => {
     const graced = r1.client!.secrets.find((s) => s.expireTime)!;
     expect(graced.id).toBe(client.secrets[0]!.id);
     expect(graced.expireTime).toEqual(new Date(clock().now() + 300_000).toISOString());
-    authenticate(client.clientId, first);
-    authenticate(client.clientId, second);
+    await authenticate(client.clientId, first);
+    await authenticate(client.clientId, second);
     // The rotation response is the only place the new secret appears.
     expect(JSON.stringify(Client.toJSON(r1.client!))).not.toContain(second);
     expect(JSON.stringify(Client.toJSON(await get(client.clientId)))).not.toContain(second);
@@ -338,15 +338,15 @@ describe("secrets", () => {
     const r2 = await clients().rotateClientSecret(RotateClientSecretRequest.fromPartial({ clientId: client.clientId, gracePeriodSeconds: 300 }));
     expect(r2.client!.secrets).toHaveLength(2); // the oldest was dropped
     expect(r2.client!.secrets.map((s) => s.id)).not.toContain(graced.id);
-    refused(client.clientId, first);
-    authenticate(client.clientId, second);
-    authenticate(client.clientId, r2.clientSecret);
+    await refused(client.clientId, first);
+    await authenticate(client.clientId, second);
+    await authenticate(client.clientId, r2.clientSecret);
     clock().advance(299);
-    authenticate(client.clientId, second);
+    await authenticate(client.clientId, second);
     clock().advance(1);
-    refused(client.clientId, second);
-    authenticate(client.clientId, r2.clientSecret);
-    expect(domain().clients.get(client.clientId).tokensValidAfter).toBe(0);
+    await refused(client.clientId, second);
+    await authenticate(client.clientId, r2.clientSecret);
+    expect((await domain().clients.get(client.clientId)).tokensValidAfter).toBe(0);
   });
 
   test("rotation without grace revokes the old secret at once and every earlier token", async () => {
@@ -354,10 +354,10 @@ describe("secrets", () => {
     await clients().rotateClientSecret(RotateClientSecretRequest.fromPartial({ clientId: client.clientId, gracePeriodSeconds: 600 }));
     clock().advance(1);
     const r = await clients().rotateClientSecret(RotateClientSecretRequest.fromPartial({ clientId: client.clientId, gracePeriodSeconds: 0 }));
-    refused(client.clientId, secret);
-    authenticate(client.clientId, r.clientSecret);
+    await refused(client.clientId, secret);
+    await authenticate(client.clientId, r.clientSecret);
     expect(r.client!.secrets).toHaveLength(1);
-    expect(domain().clients.get(client.clientId).tokensValidAfter).toBe(clock().now());
+    expect((await domain().clients.get(client.clientId)).tokensValidAfter).toBe(clock().now());
     expect((await rpcError(clients().rotateClientSecret(RotateClientSecretRequest.fromPartial({ clientId: "cl_nope", gracePeriodSeconds: 0 })))).code).toBe(grpc.status.NOT_FOUND);
   });
 
@@ -365,7 +365,7 @@ describe("secrets", () => {
     const { client, secret } = await createClient(t);
     await disable(client.clientId, true);
     // All three answer the same (undefined): nothing tells a disabled client from a wrong secret or an unknown id.
-    expect([domain().clients.authenticateSecret(client.clientId, secret), domain().clients.authenticateSecret(client.clientId, "wrong"), domain().clients.authenticateSecret("cl_unknown", secret)]).toEqual([undefined, undefined, undefined]);
+    expect([await domain().clients.authenticateSecret(client.clientId, secret), await domain().clients.authenticateSecret(client.clientId, "wrong"), await domain().clients.authenticateSecret("cl_unknown", secret)]).toEqual([undefined, undefined, undefined]);
   });
 
   test("recordIssuance counts tokens per client; GetClient shows the usage", async () => {
@@ -374,7 +374,7 @@ describe("secrets", () => {
     domain().clients.recordIssuance(client.clientId, at - 1000);
     domain().clients.recordIssuance(client.clientId, at);
     expect((await get(client.clientId)).usage).toEqual({ tokensIssued: 2, lastIssueTime: new Date(at).toISOString() });
-    domain().clients.flushUsage();
+    await domain().clients.flushUsage();
     // An edit after the flush keeps the count (the counter is not part of the update).
     await clients().updateClient(UpdateClientRequest.fromPartial({ client: { clientId: client.clientId, name: "y" }, updateMask: ["name"] }));
     domain().clients.recordIssuance(client.clientId, at);
@@ -394,17 +394,17 @@ test("clients, secrets in grace, disabled state and usage survive a restart", as
   const api = await createApiServer(t);
   await grant(t, client.clientId, api.id, ["orders:read"]);
   for (let i = 0; i < 2; i++) await t.clients.tokens.issueToken(IssueTokenRequest.fromPartial({ client: { clientId: client.clientId, clientSecret: rotated.clientSecret }, audience: api.identifier }));
-  const before = { kept: await get(client.clientId), off: domain().clients.get(off.client.clientId) };
+  const before = { kept: await get(client.clientId), off: await domain().clients.get(off.client.clientId) };
   await t.stop(); // flushes the in-memory issuance counters
   t = await startTestServer({ dataFile: t.dataFile, kek: t.kek, clock: t.clock, config: { adminClientId: t.adminClientId, adminClientSecret: t.adminClientSecret } });
   const kept = await get(client.clientId);
   expect(kept).toEqual(before.kept);
   expect(kept).toMatchObject({ metadata: { team: "a" }, jwks: { keys: [jwk] }, usage: { tokensIssued: 2 } });
-  expect(domain().clients.get(off.client.clientId).tokensValidAfter).toBe(before.off.tokensValidAfter);
-  refused(off.client.clientId, off.secret);
-  authenticate(client.clientId, old);
-  authenticate(client.clientId, rotated.clientSecret);
+  expect((await domain().clients.get(off.client.clientId)).tokensValidAfter).toBe(before.off.tokensValidAfter);
+  await refused(off.client.clientId, off.secret);
+  await authenticate(client.clientId, old);
+  await authenticate(client.clientId, rotated.clientSecret);
   clock().advance(60);
-  refused(client.clientId, old);
-  authenticate(client.clientId, rotated.clientSecret);
+  await refused(client.clientId, old);
+  await authenticate(client.clientId, rotated.clientSecret);
 });

@@ -16,6 +16,8 @@ describe("defaults", () => {
     const config = loadConfig();
     expect(config).toEqual({
       dataFile: "./data/authz.db",
+      databaseUrl: "",
+      workers: 1,
       grpcAddress: "127.0.0.1:50051",
       httpAddress: "127.0.0.1:8080",
       gateway: true,
@@ -46,6 +48,10 @@ describe("defaults", () => {
       registrationOpen: false,
       registrationRatePerMinute: 30,
       lookupCacheMaxBytes: 134_217_728,
+      changeFeedPollMs: 200,
+      changeFeedRetentionSeconds: 604_800,
+      storeTimeoutMs: 5_000,
+      postgresPoolSize: 10,
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(defaults)).toBe(true);

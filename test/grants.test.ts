@@ -35,7 +35,7 @@ const listAll = async (selection: Partial<ListGrantsRequest>, pageSize = 500) =>
   return all;
 };
 /** What the token endpoint would allow this client for this API server (read through the domain caches). */
-const access = (clientId: string, apiServerId: string) => domain().grants.resolveAccess(domain().clients.get(clientId), domain().apiServers.get(apiServerId));
+const access = async (clientId: string, apiServerId: string) => domain().grants.resolveAccess(await domain().clients.get(clientId), await domain().apiServers.get(apiServerId));
 const setPermissions = (id: string, values: string[]) =>
   t.clients.apiServers.updateApiServer(UpdateApiServerRequest.fromPartial({ apiServer: { id, permissions: values.map((value) => ({ value })) }, updateMask: ["permissions"] }));
 const dynamicInput: ClientInput = { name: "dyn", description: "", type: undefined, tokenEndpointAuthMethod: undefined, grantTypes: [], disabled: false, metadata: {}, jwks: undefined };
@@ -74,10 +74,10 @@ describe("life of a grant", () => {
     const g = await grant(t, client.clientId, s.id, ["orders:read"]);
     const { grant: all } = await grants().updateGrant(UpdateGrantRequest.fromPartial({ grant: { id: g.id, scopes: [], allowAllScopes: true }, updateMask: ["scopes", "allow_all_scopes"] }));
     expect(all).toMatchObject({ scopes: [], allowAllScopes: true });
-    expect(access(client.clientId, s.id)).toMatchObject({ scopes: ["orders:read", "orders:write", "orders:delete"] });
+    expect(await access(client.clientId, s.id)).toMatchObject({ scopes: ["orders:read", "orders:write", "orders:delete"] });
     const { grant: back } = await grants().updateGrant(UpdateGrantRequest.fromPartial({ grant: { id: g.id, scopes: ["orders:write"], allowAllScopes: false }, updateMask: ["scopes", "allow_all_scopes"] }));
     expect(back).toMatchObject({ scopes: ["orders:write"], allowAllScopes: false });
-    expect(access(client.clientId, s.id)).toMatchObject({ scopes: ["orders:write"] });
+    expect(await access(client.clientId, s.id)).toMatchObject({ scopes: ["orders:write"] });
   });
 });
 
@@ -144,14 +144,14 @@ describe("cascades", () => {
     const b = await createClient(t);
     const ga = await grant(t, a.client.clientId, s.id, ["orders:read", "orders:write"]);
     const gb = await grant(t, b.client.clientId, s.id, ["orders:write"]);
-    expect(access(a.client.clientId, s.id)).toMatchObject({ scopes: ["orders:read", "orders:write"] }); // cached now
+    expect(await access(a.client.clientId, s.id)).toMatchObject({ scopes: ["orders:read", "orders:write"] }); // cached now
     await setPermissions(s.id, ["orders:read", "orders:delete"]);
     expect((await getGrant(ga.id)).scopes).toEqual(["orders:read"]);
     const after = await getGrant(gb.id);
     expect(after.scopes).toEqual([]);
     expect(after.etag).not.toBe(gb.etag);
-    expect(access(a.client.clientId, s.id)).toMatchObject({ scopes: ["orders:read"] });
-    expect(access(b.client.clientId, s.id)).toMatchObject({ scopes: [] });
+    expect(await access(a.client.clientId, s.id)).toMatchObject({ scopes: ["orders:read"] });
+    expect(await access(b.client.clientId, s.id)).toMatchObject({ scopes: [] });
     // Adding the permission back does not restore it to grants.
     await setPermissions(s.id, ["orders:read", "orders:write"]);
     expect((await getGrant(ga.id)).scopes).toEqual(["orders:read"]);
@@ -171,9 +171,9 @@ describe("cascades", () => {
     const s = await createApiServer(t);
     const { client } = await createClient(t);
     await grant(t, client.clientId, s.id, [], true);
-    expect(access(client.clientId, s.id)!.scopes).toEqual(["orders:read", "orders:write", "orders:delete"]);
+    expect(await (await access(client.clientId, s.id))!.scopes).toEqual(["orders:read", "orders:write", "orders:delete"]);
     await setPermissions(s.id, ["orders:read", "orders:audit"]);
-    expect(access(client.clientId, s.id)!.scopes).toEqual(["orders:read", "orders:audit"]);
+    expect(await (await access(client.clientId, s.id))!.scopes).toEqual(["orders:read", "orders:audit"]);
   });
 
   test("deleting an API server or a client deletes its grants (and forgets cached access)", async () => {
@@ -184,21 +184,21 @@ describe("cascades", () => {
     const g1 = await grant(t, client.clientId, s1.id, ["orders:read"]);
     const g2 = await grant(t, client.clientId, s2.id, ["orders:read"]);
     const g3 = await grant(t, other.client.clientId, s2.id, ["orders:read"]);
-    const server1 = domain().apiServers.get(s1.id);
-    const c = domain().clients.get(client.clientId);
-    expect(domain().grants.resolveAccess(c, server1)).toMatchObject({ scopes: ["orders:read"] }); // cached now
-    expect(domain().grants.resolveAccess(c, domain().apiServers.get(s2.id))).toMatchObject({ scopes: ["orders:read"] });
+    const server1 = await domain().apiServers.get(s1.id);
+    const c = await domain().clients.get(client.clientId);
+    expect(await domain().grants.resolveAccess(c, server1)).toMatchObject({ scopes: ["orders:read"] }); // cached now
+    expect(await domain().grants.resolveAccess(c, await domain().apiServers.get(s2.id))).toMatchObject({ scopes: ["orders:read"] });
 
     await t.clients.apiServers.deleteApiServer({ id: s1.id, etag: "" });
     expect((await rpcError(grants().getGrant({ id: g1.id }))).code).toBe(grpc.status.NOT_FOUND);
-    expect(domain().grants.resolveAccess(c, server1)).toBeUndefined();
+    expect(await domain().grants.resolveAccess(c, server1)).toBeUndefined();
     expect(await getGrant(g2.id)).toEqual(g2);
 
-    const server2 = domain().apiServers.get(s2.id);
-    expect(domain().grants.resolveAccess(c, server2)).toMatchObject({ scopes: ["orders:read"] }); // cached again
+    const server2 = await domain().apiServers.get(s2.id);
+    expect(await domain().grants.resolveAccess(c, server2)).toMatchObject({ scopes: ["orders:read"] }); // cached again
     await t.clients.clients.deleteClient({ clientId: client.clientId, etag: "" });
     expect((await rpcError(grants().getGrant({ id: g2.id }))).code).toBe(grpc.status.NOT_FOUND);
-    expect(domain().grants.resolveAccess(c, server2)).toBeUndefined();
+    expect(await domain().grants.resolveAccess(c, server2)).toBeUndefined();
     expect(await listAll({ clientId: client.clientId })).toEqual([]);
     expect((await listAll({ apiServerId: s2.id })).map((g) => g.id)).toEqual([g3.id]);
   });
@@ -259,38 +259,38 @@ describe("resolveAccess", () => {
   test("a grant gives its scopes; no grant gives nothing to a regular client; grant changes are seen at once", async () => {
     const s = await createApiServer(t, { dynamicClientAccess: true, dynamicClientScopes: ["orders:read"] });
     const { client } = await createClient(t);
-    expect(access(client.clientId, s.id)).toBeUndefined(); // regular client, no grant: dynamic access does not apply
+    expect(await access(client.clientId, s.id)).toBeUndefined(); // regular client, no grant: dynamic access does not apply
     const g = await grant(t, client.clientId, s.id, ["orders:write"]);
     // `since` is the grant's creation: tokens issued before it are not covered by it.
-    expect(access(client.clientId, s.id)).toEqual({ scopes: ["orders:write"], since: Date.parse(g.createTime!) });
+    expect(await access(client.clientId, s.id)).toEqual({ scopes: ["orders:write"], since: Date.parse(g.createTime!) });
     const { grant: u } = await grants().updateGrant(UpdateGrantRequest.fromPartial({ grant: { id: g.id, scopes: ["orders:read", "orders:delete"] }, updateMask: ["scopes"] }));
-    expect(access(client.clientId, s.id)).toMatchObject({ scopes: ["orders:read", "orders:delete"] });
+    expect(await access(client.clientId, s.id)).toMatchObject({ scopes: ["orders:read", "orders:delete"] });
     await grants().deleteGrant({ id: g.id, etag: u!.etag });
-    expect(access(client.clientId, s.id)).toBeUndefined();
+    expect(await access(client.clientId, s.id)).toBeUndefined();
   });
 
   test("an empty grant still gives access, with no scopes", async () => {
     const s = await createApiServer(t);
     const { client } = await createClient(t);
     await grant(t, client.clientId, s.id, []);
-    expect(access(client.clientId, s.id)).toMatchObject({ scopes: [] });
+    expect(await access(client.clientId, s.id)).toMatchObject({ scopes: [] });
   });
 
   test("dynamic clients: access only where enabled, with the API server's dynamic scopes; a grant wins", async () => {
     const open = await createApiServer(t, { dynamicClientAccess: true, dynamicClientScopes: ["orders:read"] });
     const closed = await createApiServer(t);
-    const { client: dynamic } = await domain().clients.create(dynamicInput, { dynamic: true });
-    expect(access(dynamic.clientId, open.id)).toEqual({ scopes: ["orders:read"], since: 0 });
-    expect(access(dynamic.clientId, closed.id)).toBeUndefined();
+    const { client: dynamic } = await t.server.transaction((tx) => domain().clients.create(dynamicInput, tx, { dynamic: true }));
+    expect(await access(dynamic.clientId, open.id)).toEqual({ scopes: ["orders:read"], since: 0 });
+    expect(await access(dynamic.clientId, closed.id)).toBeUndefined();
     await grant(t, dynamic.clientId, open.id, ["orders:write"]);
-    expect(access(dynamic.clientId, open.id)).toMatchObject({ scopes: ["orders:write"] });
+    expect(await access(dynamic.clientId, open.id)).toMatchObject({ scopes: ["orders:write"] });
     await grant(t, dynamic.clientId, closed.id, [], true);
-    expect(access(dynamic.clientId, closed.id)).toMatchObject({ scopes: ["orders:read", "orders:write", "orders:delete"] });
+    expect(await access(dynamic.clientId, closed.id)).toMatchObject({ scopes: ["orders:read", "orders:write", "orders:delete"] });
     // Turning dynamic access off takes effect on the next lookup.
     const open2 = await createApiServer(t, { dynamicClientAccess: true, dynamicClientScopes: ["orders:delete"] });
-    expect(access(dynamic.clientId, open2.id)).toMatchObject({ scopes: ["orders:delete"] });
+    expect(await access(dynamic.clientId, open2.id)).toMatchObject({ scopes: ["orders:delete"] });
     await t.clients.apiServers.updateApiServer(UpdateApiServerRequest.fromPartial({ apiServer: { id: open2.id, dynamicClientAccess: false }, updateMask: ["dynamic_client_access"] }));
-    expect(access(dynamic.clientId, open2.id)).toBeUndefined();
+    expect(await access(dynamic.clientId, open2.id)).toBeUndefined();
   });
 });
 
@@ -303,7 +303,7 @@ test("grants survive a restart", async () => {
   t = await startTestServer({ dataFile: t.dataFile, kek: t.kek, clock: t.clock, config: { adminClientId: t.adminClientId, adminClientSecret: t.adminClientSecret } });
   expect(await getGrant(g.id)).toEqual(g);
   expect(await getGrant(all.id)).toEqual(all);
-  expect(access(client.clientId, s.id)).toMatchObject({ scopes: ["orders:read"] });
-  expect(access(all.clientId, s.id)).toMatchObject({ scopes: ["orders:read", "orders:write", "orders:delete"] });
+  expect(await access(client.clientId, s.id)).toMatchObject({ scopes: ["orders:read"] });
+  expect(await access(all.clientId, s.id)).toMatchObject({ scopes: ["orders:read", "orders:write", "orders:delete"] });
   expect((await rpcError(grant(t, client.clientId, s.id, []))).code).toBe(grpc.status.ALREADY_EXISTS);
 });

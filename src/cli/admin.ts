@@ -2,27 +2,30 @@ import { systemClock } from "../clock.js";
 import { createCeiling, SYSTEM_ACTOR } from "../domain/ceiling.js";
 import { createClients } from "../domain/clients.js";
 import { ADMIN_CLIENT_KEY } from "../domain/bootstrap.js";
-import { openSqliteStore } from "../store/sqlite/index.js";
+import { defaults } from "../config.js";
+import { silentLogger } from "../log.js";
+import { openStore, type StoreOptions } from "../store/index.js";
 
 /**
  * `authz admin reset-secret`: recovers a lost admin secret by rotating it
- * directly in the data file (no running service or token needed). The old
- * secret and every token issued with it stop working. Restart a running
- * service afterwards: it caches clients.
+ * directly in the store (no running service or token needed). The old secret
+ * and every token issued with it stop working; running replicas see the
+ * change on the change feed.
  */
-export async function resetAdminSecret(dataFile: string, out: (text: string) => void): Promise<number> {
-  const store = openSqliteStore(dataFile);
+export async function resetAdminSecret(where: Pick<StoreOptions, "databaseUrl" | "dataFile">, out: (text: string) => void): Promise<number> {
+  const store = await openStore({ ...where, storeTimeoutMs: defaults.storeTimeoutMs, postgresPoolSize: 1, logger: silentLogger });
   try {
-    const clientId = store.meta.get(ADMIN_CLIENT_KEY);
-    if (!clientId || !store.clients.get(clientId)) {
-      out(`no admin client in ${dataFile} (has the service been started on it?)\n`);
+    const clientId = await store.meta.get(ADMIN_CLIENT_KEY);
+    if (!clientId || !(await store.clients.get(clientId))) {
+      out(`no admin client in ${where.databaseUrl ? "the database" : where.dataFile} (has the service been started on it?)\n`);
       return 1;
     }
-    const { secret } = createClients({ store, clock: systemClock, ceiling: createCeiling(store), cacheMaxBytes: 1 << 20 }).rotateSecret(clientId, 0, SYSTEM_ACTOR);
+    const clients = createClients({ store, clock: systemClock, ceiling: createCeiling(), cacheMaxBytes: 1 << 20 });
+    const { secret } = await store.transaction((tx) => clients.rotateSecret(clientId, 0, SYSTEM_ACTOR, tx));
     out(adminBanner("authz admin secret reset", clientId, secret));
     return 0;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -1,13 +1,12 @@
 import type { Clock } from "../clock.js";
-import type { Store } from "../store/repositories.js";
-import { AudienceTaken } from "../store/repositories.js";
 import { AUDIENCE, RESERVED_IDENTIFIER_PREFIX, SCOPE_TOKEN } from "./constants.js";
-import { Aborted, AlreadyExists, FailedPrecondition, NotFound, Violations } from "./errors.js";
+import { Aborted, FailedPrecondition, NotFound, Violations } from "./errors.js";
 import { checkName } from "./names.js";
 import { approximateSize, lookupCache } from "./cache.js";
 import { checkResourceId, etagOf, newId } from "./ids.js";
 import { checkEtag, checkUpdateMask } from "./mutation.js";
 import { listQuery, toPage, type Page } from "./listing.js";
+import type { DomainData, DomainTx } from "./ports.js";
 
 export type SigningAlg = "ES256" | "RS256" | "EdDSA";
 export type TokenDialect = "access_token" | "access_token_authz";
@@ -94,30 +93,30 @@ const FILTER_FIELDS = { name: "string", identifier: "string" } as const;
 /** Fields of the built-in management API server an update may change: nothing that widens what its tokens can do. */
 const SYSTEM_UPDATABLE = new Set(["description"]);
 
-export function createApiServers(deps: { store: Store; clock: Clock; cacheMaxBytes: number; onChange?: (apiServerId: string) => void }) {
+export interface ApiServersDeps {
+  /** Reads outside transactions. */
+  store: Pick<DomainData, "apiServers">;
+  clock: Clock;
+  cacheMaxBytes: number;
+}
+
+export function createApiServers(deps: ApiServersDeps) {
   const { store, clock } = deps;
   /**
-   * Hot-path cache for the token endpoint: API servers by audience value.
-   * A write drops that server's entries (and tells dependents, e.g. the grant
-   * cache, since deletes cascade to grants and removed permissions leave them).
+   * Hot-path cache for the token endpoint: API servers by audience value,
+   * kept coherent across replicas by the change feed (`invalidate`).
    */
   const byAudience = lookupCache((audience) => store.apiServers.findByAudience(audience), { maxBytes: deps.cacheMaxBytes, sizeOf: approximateSize });
-  const findByAudience = byAudience.get;
-  /** After a write: drop every cached audience of the API server (before and after), and tell dependents. */
-  const changed = (server: ApiServer) => {
-    byAudience.deleteWhere((audience, cached) => cached.id === server.id || audience === server.identifier || server.audiences.includes(audience));
-    deps.onChange?.(server.id);
-  };
 
   /** `field` names the id in the request, for the violation when it is missing (AIP-131: INVALID_ARGUMENT, not NOT_FOUND). */
-  function get(id: string, field = "id"): ApiServer {
+  async function get(id: string, field = "id", from: Pick<DomainData, "apiServers"> = store): Promise<ApiServer> {
     checkResourceId(id, field);
-    const server = store.apiServers.get(id);
+    const server = await from.apiServers.get(id);
     if (!server) throw new NotFound("API server", id);
     return server;
   }
 
-  function create(input: ApiServerInput, options: { system?: boolean } = {}): ApiServer {
+  async function create(input: ApiServerInput, tx: DomainTx, options: { system?: boolean } = {}): Promise<ApiServer> {
     const v = new Violations();
     const fields = validate(input, v, "api_server.");
     checkIdentifier(input.identifier, v, "api_server.identifier", options.system === true);
@@ -133,56 +132,72 @@ export function createApiServers(deps: { store: Store; clock: Clock; cacheMaxByt
       updateTime: now,
       version: 1,
     };
-    const created = translateConflicts(() => store.apiServers.insert(server));
-    changed(created);
+    const created = await tx.apiServers.insert(server);
+    await tx.changes.append(change(created, now, {}));
     return created;
   }
 
-  function list(pageSize: number, pageToken: string, filter: string): Page<ApiServer> {
+  async function list(pageSize: number, pageToken: string, filter: string): Promise<Page<ApiServer>> {
     // Tokens name the collection too: a ListClients token here is refused, not read as a position among API servers.
     const boundTo = `api_servers\n${filter}`;
     const query = listQuery(pageSize, pageToken, filter, FILTER_FIELDS, boundTo);
-    return toPage(store.apiServers.list(query), query, boundTo);
+    return toPage(await store.apiServers.list(query), query, boundTo);
   }
 
-  function update(id: string, input: ApiServerInput, mask: string[], etag: string): ApiServer {
+  async function update(id: string, input: ApiServerInput, mask: string[], etag: string, tx: DomainTx): Promise<ApiServer> {
     const v = new Violations();
     if (!id) v.add("api_server.id", "is required");
     checkUpdateMask(mask, v, { updatable: Object.keys(UPDATABLE), immutable: IMMUTABLE, outputOnly: OUTPUT_ONLY });
     v.throwIfAny();
-    return store.transaction(() => {
-      const current = get(id, "api_server.id");
-      checkEtag(etag, etagOfApiServer(current), "API server");
-      if (current.system) checkSystemUpdate(mask);
-      const merged: ApiServerInput = toInput(current);
-      for (const path of mask) (merged as unknown as Record<string, unknown>)[UPDATABLE[path]!] = input[UPDATABLE[path]!];
-      const fields = validate(merged, v, "api_server.");
-      v.throwIfAny();
-      const next: ApiServer = { ...current, ...fields, updateTime: clock.now(), version: current.version + 1 };
-      const ok = translateConflicts(() => store.apiServers.update(next));
-      if (!ok) throw new Aborted("the API server changed concurrently; read it again");
-      // A permission that no longer exists is removed from every grant (the
-      // Auth0 behaviour): grants never name scopes the API server lacks.
-      const kept = new Set(next.permissions.map((p) => p.value));
-      const removed = current.permissions.map((p) => p.value).filter((value) => !kept.has(value));
-      if (removed.length > 0) store.grants.removeScopes(id, removed, next.updateTime);
-      changed(current);
-      changed(next);
-      return next;
-    });
+    const current = await get(id, "api_server.id", tx);
+    checkEtag(etag, etagOfApiServer(current), "API server");
+    if (current.system) checkSystemUpdate(mask);
+    const merged: ApiServerInput = toInput(current);
+    for (const path of mask) (merged as unknown as Record<string, unknown>)[UPDATABLE[path]!] = input[UPDATABLE[path]!];
+    const fields = validate(merged, v, "api_server.");
+    v.throwIfAny();
+    const next: ApiServer = { ...current, ...fields, updateTime: clock.now(), version: current.version + 1 };
+    if (!(await tx.apiServers.update(next))) throw new Aborted("the API server changed concurrently; read it again");
+    // A permission that no longer exists is removed from every grant (the
+    // Auth0 behaviour): grants never name scopes the API server lacks.
+    const kept = new Set(next.permissions.map((p) => p.value));
+    const removed = current.permissions.map((p) => p.value).filter((value) => !kept.has(value));
+    if (removed.length > 0) await tx.grants.removeScopes(id, removed, next.updateTime);
+    await tx.changes.append(change(next, next.updateTime, { previous: [current.identifier, ...current.audiences], ...(removed.length > 0 ? { removedScopes: removed } : {}) }));
+    return next;
   }
 
-  function remove(id: string, etag: string): void {
-    store.transaction(() => {
-      const current = get(id);
-      checkEtag(etag, etagOfApiServer(current), "API server");
-      if (current.system) throw new FailedPrecondition("the built-in management API server cannot be deleted");
-      store.apiServers.delete(id); // grants cascade
-      changed(current);
-    });
+  async function remove(id: string, etag: string, tx: DomainTx): Promise<void> {
+    const current = await get(id, "id", tx);
+    checkEtag(etag, etagOfApiServer(current), "API server");
+    if (current.system) throw new FailedPrecondition("the built-in management API server cannot be deleted");
+    await tx.apiServers.delete(id); // grants cascade
+    await tx.changes.append(change(current, clock.now(), { deleted: true }));
   }
 
-  return { create, get, findByAudience, list, update, delete: remove };
+  /**
+   * A change to an API server, from this replica or another (the change
+   * feed): every cached audience it had or has goes.
+   */
+  function invalidate(apiServerId: string, audiences: readonly string[]): void {
+    byAudience.deleteWhere((audience, cached) => cached.id === apiServerId || audiences.includes(audience));
+  }
+
+  return { create, get, findByAudience: byAudience.get, list, update, delete: remove, invalidate };
+}
+
+/**
+ * The change an API server write records: its id, identifier and audiences
+ * (every cache key it may be under), its permissions (a removed one leaves
+ * every token of it), and what kind of change.
+ */
+function change(server: ApiServer, time: number, detail: Record<string, unknown>) {
+  return {
+    kind: "api_server" as const,
+    id: server.id,
+    time,
+    detail: { identifier: server.identifier, audiences: [server.identifier, ...server.audiences], permissions: server.permissions.map((p) => p.value), ...detail },
+  };
 }
 
 export type ApiServers = ReturnType<typeof createApiServers>;
@@ -285,13 +300,4 @@ function inRange(n: number, r: { min: number; max: number }): boolean {
 
 function toInput(s: ApiServer): ApiServerInput {
   return { ...s };
-}
-
-function translateConflicts<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof AudienceTaken) throw new AlreadyExists(err.message);
-    throw err;
-  }
 }

@@ -1,5 +1,5 @@
 import type { Clock } from "../clock.js";
-import type { Store } from "../store/repositories.js";
+import type { DomainStore, DomainTx } from "./ports.js";
 import { InvalidArgument } from "./errors.js";
 import { newId } from "./ids.js";
 import { pageQuery, toPage, type Page } from "./listing.js";
@@ -39,13 +39,14 @@ export interface AuditWrite {
  * event in one transaction, so the log never claims a change that did not
  * happen and no change escapes the log.
  */
-export function createAudit(deps: { store: Store; clock: Clock }) {
+export function createAudit(deps: { store: Pick<DomainStore, "audit" | "transaction">; clock: Clock }) {
   const { store, clock } = deps;
 
-  function record<T>(write: AuditWrite, run: () => T, resourceIdOf: (result: T) => string): T {
-    return store.transaction(() => {
-      const result = run();
-      store.audit.append({
+  /** Runs `work` and appends its event in one transaction: both commit, or neither. */
+  async function record<T>(write: AuditWrite, work: (tx: DomainTx) => Promise<T>, resourceIdOf: (result: T) => string): Promise<T> {
+    return store.transaction(async (tx) => {
+      const result = await work(tx);
+      await tx.audit.append({
         seq: 0,
         id: newId("ev"),
         time: clock.now(),
@@ -60,13 +61,16 @@ export function createAudit(deps: { store: Store; clock: Clock }) {
   }
 
   /** Newest first: the page cursor is the last (oldest) row returned. */
-  function list(pageSize: number, pageToken: string, filter: Omit<AuditQuery, "beforeSeq" | "limit">): Page<AuditEvent> {
+  async function list(pageSize: number, pageToken: string, filter: Omit<AuditQuery, "beforeSeq" | "limit">): Promise<Page<AuditEvent>> {
     if (filter.startTime !== undefined && filter.endTime !== undefined && filter.startTime >= filter.endTime) {
       throw new InvalidArgument([{ field: "end_time", description: "must be after start_time" }]);
     }
+    for (const [field, value] of [["actor", filter.actor], ["resource_id", filter.resourceId]] as const) {
+      if (value !== undefined && value.length > 128) throw new InvalidArgument([{ field, description: "must be at most 128 characters" }]);
+    }
     const boundTo = JSON.stringify(filter);
     const page = pageQuery(pageSize, pageToken, boundTo);
-    const rows = store.audit.list({ ...filter, beforeSeq: page.afterSeq || Number.MAX_SAFE_INTEGER, limit: page.limit });
+    const rows = await store.audit.list({ ...filter, beforeSeq: page.afterSeq || Number.MAX_SAFE_INTEGER, limit: page.limit });
     return toPage(rows, page, boundTo);
   }
 

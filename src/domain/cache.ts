@@ -4,13 +4,18 @@
  * evicting one entry at a time — never cleared wholesale, so its cost does not
  * grow with the store. Misses are not cached: a flood of unknown ids (which
  * callers choose) cannot fill it; every key was checked for shape first.
+ * Concurrent misses of one key share one load; a load that was overtaken by
+ * an invalidation (the change feed, a local write) is returned but not kept,
+ * so a stale row never lingers.
  */
-export function lookupCache<V>(load: (key: string) => V | undefined, options: { maxBytes: number; sizeOf: (value: V) => number }) {
+export function lookupCache<V>(load: (key: string) => Promise<V | undefined>, options: { maxBytes: number; sizeOf: (value: V) => number }) {
   const map = new Map<string, { value: V; bytes: number }>();
+  const loading = new Map<string, Promise<V | undefined>>();
   let bytes = 0;
+  let generation = 0;
 
   function remember(key: string, value: V): void {
-    forget(key);
+    drop(key);
     const size = key.length * 2 + options.sizeOf(value) + ENTRY_OVERHEAD;
     if (size > options.maxBytes) return;
     map.set(key, { value, bytes: size });
@@ -23,15 +28,22 @@ export function lookupCache<V>(load: (key: string) => V | undefined, options: { 
     }
   }
 
-  function forget(key: string): void {
+  function drop(key: string): void {
     const entry = map.get(key);
     if (!entry) return;
     map.delete(key);
     bytes -= entry.bytes;
   }
 
+  /** An invalidation: the entry goes, and loads under way are not kept. */
+  function forget(key: string): void {
+    generation++;
+    loading.delete(key); // a get from now on loads afresh
+    drop(key);
+  }
+
   return {
-    get(key: string): V | undefined {
+    async get(key: string): Promise<V | undefined> {
       const entry = map.get(key);
       if (entry) {
         // Most recently used moves to the end.
@@ -39,9 +51,20 @@ export function lookupCache<V>(load: (key: string) => V | undefined, options: { 
         map.set(key, entry);
         return entry.value;
       }
-      const value = load(key);
-      if (value !== undefined) remember(key, value);
-      return value;
+      let pending = loading.get(key);
+      if (!pending) {
+        const at = generation;
+        const started: Promise<V | undefined> = load(key)
+          .then((value) => {
+            if (value !== undefined && at === generation) remember(key, value);
+            return value;
+          })
+          .finally(() => {
+            if (loading.get(key) === started) loading.delete(key);
+          });
+        loading.set(key, (pending = started));
+      }
+      return pending;
     },
     /** The cached value only (no load), for in-place updates. */
     peek: (key: string): V | undefined => map.get(key)?.value,
@@ -49,7 +72,9 @@ export function lookupCache<V>(load: (key: string) => V | undefined, options: { 
     delete: forget,
     /** Drops every entry `matches` selects (after a write that touches several, e.g. a cascade). */
     deleteWhere(matches: (key: string, value: V) => boolean): void {
-      for (const [key, entry] of map) if (matches(key, entry.value)) forget(key);
+      generation++;
+      loading.clear();
+      for (const [key, entry] of map) if (matches(key, entry.value)) drop(key);
     },
     stats: () => ({ entries: map.size, bytes }),
   };

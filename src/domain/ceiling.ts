@@ -1,4 +1,4 @@
-import type { Store } from "../store/repositories.js";
+import type { DomainData } from "./ports.js";
 import { MANAGEMENT_API_SERVER_ID } from "./constants.js";
 import { FailedPrecondition, PermissionDenied } from "./errors.js";
 
@@ -25,17 +25,17 @@ export const SYSTEM_ACTOR: Actor = Object.freeze({ clientId: "system", scopes: O
  * - The last enabled client holding every management permission cannot be
  *   deleted, disabled, or have its management grant narrowed or deleted.
  */
-export function createCeiling(store: Store) {
+export function createCeiling() {
   /** Every permission the management API server defines. */
-  function allPermissions(): string[] {
-    return store.apiServers.get(MANAGEMENT_API_SERVER_ID)?.permissions.map((p) => p.value) ?? [];
+  async function allPermissions(tx: Data): Promise<string[]> {
+    return (await tx.apiServers.get(MANAGEMENT_API_SERVER_ID))?.permissions.map((p) => p.value) ?? [];
   }
 
   /** The management permissions a client holds through its grant (the management API server allows no dynamic access). */
-  function held(clientId: string): string[] {
-    const grant = store.grants.findByPair(clientId, MANAGEMENT_API_SERVER_ID);
+  async function held(clientId: string, tx: Data): Promise<string[]> {
+    const grant = await tx.grants.findByPair(clientId, MANAGEMENT_API_SERVER_ID);
     if (!grant) return [];
-    return grant.allowAllScopes ? allPermissions() : grant.scopes;
+    return grant.allowAllScopes ? allPermissions(tx) : grant.scopes;
   }
 
   function missing(actor: Actor, wanted: readonly string[]): string[] {
@@ -44,47 +44,51 @@ export function createCeiling(store: Store) {
   }
 
   /** Refuses a write to `clientId` when that client holds management permissions the caller lacks. */
-  function checkClientWrite(actor: Actor, clientId: string): void {
+  async function checkClientWrite(actor: Actor, clientId: string, tx: Data): Promise<void> {
     if (actor === SYSTEM_ACTOR) return;
-    const lacking = missing(actor, held(clientId));
+    const lacking = missing(actor, await held(clientId, tx));
     if (lacking.length > 0) {
       throw new PermissionDenied(`the client holds management permissions the caller lacks (${lacking.join(", ")}); only a caller holding them may change it`, lacking[0]);
     }
   }
 
   /** Refuses a management grant (its scopes before and after) that reaches beyond the caller's permissions. */
-  function checkManagementGrant(actor: Actor, ...scopeSets: Array<{ scopes: readonly string[]; allowAllScopes: boolean }>): void {
+  async function checkManagementGrant(actor: Actor, tx: Data, ...scopeSets: Array<{ scopes: readonly string[]; allowAllScopes: boolean }>): Promise<void> {
     if (actor === SYSTEM_ACTOR) return;
-    const wanted = scopeSets.flatMap((s) => (s.allowAllScopes ? allPermissions() : s.scopes));
+    const all = await allPermissions(tx);
+    const wanted = scopeSets.flatMap((s) => (s.allowAllScopes ? all : s.scopes));
     const lacking = missing(actor, wanted);
     if (lacking.length > 0) {
       throw new PermissionDenied(`a management grant may only give permissions the caller holds itself; the caller lacks ${lacking.join(", ")}`, lacking[0]);
     }
   }
 
-  function isFullAdmin(clientId: string, scopes: readonly string[] = held(clientId)): boolean {
+  function covers(scopes: readonly string[], all: readonly string[]): boolean {
     const have = new Set(scopes);
-    const all = allPermissions();
     return all.length > 0 && all.every((p) => have.has(p));
   }
 
   /**
    * Refuses a change that would leave no enabled client holding every
    * management permission. `after` is what the client would hold (undefined
-   * when it would be deleted or disabled).
+   * when it would be deleted or disabled). Runs in the writing transaction.
    */
-  function checkKeepsAnAdmin(clientId: string, after: readonly string[] | undefined): void {
-    if (!isFullAdmin(clientId)) return;
-    if (after !== undefined && isFullAdmin(clientId, after)) return;
-    for (const grant of store.grants.list({ terms: [], afterSeq: 0, limit: Number.MAX_SAFE_INTEGER }, { clientId: "", apiServerId: MANAGEMENT_API_SERVER_ID })) {
-      if (grant.clientId === clientId) continue;
-      const other = store.clients.get(grant.clientId);
-      if (other && !other.disabled && isFullAdmin(grant.clientId)) return;
+  async function checkKeepsAnAdmin(clientId: string, after: readonly string[] | undefined, tx: Data): Promise<void> {
+    const all = await allPermissions(tx);
+    if (!covers(await held(clientId, tx), all)) return;
+    if (after !== undefined && covers(after, all)) return;
+    for (const grant of await tx.grants.list({ terms: [], afterSeq: 0, limit: Number.MAX_SAFE_INTEGER }, { clientId: "", apiServerId: MANAGEMENT_API_SERVER_ID })) {
+      if (grant.clientId === clientId || !covers(grant.allowAllScopes ? all : grant.scopes, all)) continue;
+      const other = await tx.clients.get(grant.clientId);
+      if (other && !other.disabled) return;
     }
     throw new FailedPrecondition("this is the last enabled client holding every management permission; create or enable another full administrator first");
   }
 
   return { held, allPermissions, checkClientWrite, checkManagementGrant, checkKeepsAnAdmin };
 }
+
+/** What the ceiling reads, in the writing transaction. */
+type Data = Pick<DomainData, "apiServers" | "grants" | "clients">;
 
 export type Ceiling = ReturnType<typeof createCeiling>;

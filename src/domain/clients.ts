@@ -1,18 +1,17 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { importJWK, type JSONWebKeySet, type JWK } from "jose";
 import type { Clock } from "../clock.js";
-import type { Store } from "../store/repositories.js";
 import type { Actor, Ceiling } from "./ceiling.js";
-import { Aborted, AlreadyExists, NotFound, Violations } from "./errors.js";
+import { AUTH_METHODS, GRANT_TYPES, type AuthMethod } from "./constants.js";
+import { Aborted, NotFound, Violations } from "./errors.js";
 import { approximateSize, lookupCache } from "./cache.js";
 import { checkClientId, etagOf, newId, newSecret, sha256 } from "./ids.js";
 import { checkName } from "./names.js";
 import { checkEtag, checkUpdateMask } from "./mutation.js";
 import { listQuery, toPage, type Page } from "./listing.js";
+import type { DomainData, DomainStore, DomainTx } from "./ports.js";
 
-export type AuthMethod = "client_secret_basic" | "client_secret_post" | "private_key_jwt";
-export const AUTH_METHODS: readonly AuthMethod[] = ["client_secret_basic", "client_secret_post", "private_key_jwt"];
-export const GRANT_TYPES = ["client_credentials", "refresh_token"] as const;
+export type { AuthMethod };
 
 export interface ClientSecret {
   id: string;
@@ -72,27 +71,33 @@ const MAX_GRACE_SECONDS = 2_592_000; // 30 days
 /** Private JWK members (RFC 7518 §6.2.2, §6.3.2, RFC 8037 §2): never accepted in a client's jwks. */
 const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
-export function createClients(deps: { store: Store; clock: Clock; ceiling: Ceiling; cacheMaxBytes: number; onDelete?: (clientId: string) => void }) {
+export interface ClientsDeps {
+  /** Reads and the usage counters' own writes, outside the callers' transactions. */
+  store: Pick<DomainStore, "clients" | "grants" | "apiServers" | "transaction">;
+  clock: Clock;
+  ceiling: Ceiling;
+  cacheMaxBytes: number;
+}
+
+export function createClients(deps: ClientsDeps) {
   const { store, clock, ceiling } = deps;
   /**
    * Hot-path cache of clients by id (the token endpoint authenticates through
-   * it without touching SQLite). Every write to a client goes through this
-   * module and replaces or drops that client's entry; unknown ids are not
-   * cached. Per process: several replicas on one store would need a shared
-   * invalidation signal.
+   * it without touching the store), kept coherent across replicas by the
+   * change feed (`invalidate`); unknown ids are not cached.
    */
-  const cache = lookupCache((clientId) => withPendingUsage(store.clients.get(clientId)), { maxBytes: deps.cacheMaxBytes, sizeOf: approximateSize });
+  const cache = lookupCache(async (clientId) => withPendingUsage(await store.clients.get(clientId)), { maxBytes: deps.cacheMaxBytes, sizeOf: approximateSize });
   const find = cache.get;
 
-  function get(clientId: string, field = "client_id"): Client {
+  async function get(clientId: string, field = "client_id", from?: Pick<DomainData, "clients">): Promise<Client> {
     checkClientId(clientId, field);
-    const client = find(clientId);
+    const client = from ? await from.clients.get(clientId) : await find(clientId);
     if (!client) throw new NotFound("client", clientId);
     return client;
   }
 
-  /** Validates a new client (JWK import is async) and builds it with its first secret; nothing is stored yet. */
-  async function prepareCreate(input: ClientInput, options: { dynamic?: boolean; clientId?: string; secret?: string } = {}): Promise<{ client: Client; secret: string }> {
+  /** Creates a client with its first secret (server-generated unless given: the bootstrap admin from the environment). */
+  async function create(input: ClientInput, tx: DomainTx, options: { dynamic?: boolean; clientId?: string; secret?: string } = {}): Promise<{ client: Client; secret: string }> {
     const v = new Violations();
     const fields = await validate(input, v, "client.");
     v.throwIfAny();
@@ -111,56 +116,43 @@ export function createClients(deps: { store: Store; clock: Clock; ceiling: Ceili
       updateTime: now,
       version: 1,
     };
-    return { client, secret };
+    const stored = await tx.clients.insert(client);
+    await tx.changes.append({ kind: "client", id: stored.clientId, time: now, detail: {} });
+    return { client: stored, secret };
   }
 
-  function commitCreate(prepared: { client: Client; secret: string }): { client: Client; secret: string } {
-    if (store.clients.get(prepared.client.clientId)) throw new AlreadyExists(`client ${JSON.stringify(prepared.client.clientId)} already exists`);
-    const stored = store.clients.insert(prepared.client);
-    cache.delete(stored.clientId);
-    return { client: stored, secret: prepared.secret };
-  }
-
-  async function create(input: ClientInput, options: { dynamic?: boolean; clientId?: string; secret?: string } = {}) {
-    return commitCreate(await prepareCreate(input, options));
-  }
-
-  function list(pageSize: number, pageToken: string, filter: string): Page<Client> {
+  async function list(pageSize: number, pageToken: string, filter: string): Promise<Page<Client>> {
     const query = listQuery(pageSize, pageToken, filter, FILTER_FIELDS);
-    return toPage(store.clients.list(query), query, filter);
+    return toPage(await store.clients.list(query), query, filter);
   }
 
-  /** Validates an update (JWK import is async) and builds the next version; `commitUpdate` stores it. */
-  async function prepareUpdate(clientId: string, input: ClientInput, mask: string[], etag: string, actor: Actor): Promise<Client> {
+  async function update(clientId: string, input: ClientInput, mask: string[], etag: string, actor: Actor, tx: DomainTx): Promise<Client> {
     const v = new Violations();
     checkUpdateMask(mask, v, { updatable: Object.keys(UPDATABLE), outputOnly: OUTPUT_ONLY });
     v.throwIfAny();
-    const current = get(clientId);
+    const current = await get(clientId, "client.client_id", tx);
     checkEtag(etag, etagOfClient(current), "client");
-    ceiling.checkClientWrite(actor, clientId);
+    await ceiling.checkClientWrite(actor, clientId, tx);
     const merged: ClientInput = { ...current, jwks: current.jwks as Record<string, unknown> | undefined, type: current.type };
     for (const path of mask) (merged as unknown as Record<string, unknown>)[UPDATABLE[path]!] = input[UPDATABLE[path]!];
     const fields = await validate(merged, v, "client.");
     v.throwIfAny();
     const now = clock.now();
-    if (fields.disabled && !current.disabled) ceiling.checkKeepsAnAdmin(clientId, undefined);
+    const disabling = fields.disabled && !current.disabled;
+    if (disabling) await ceiling.checkKeepsAnAdmin(clientId, undefined, tx);
     // Disabling revokes every token issued so far (one timestamp, no row per token).
-    const tokensValidAfter = fields.disabled && !current.disabled ? now : current.tokensValidAfter;
-    return { ...current, ...fields, tokensValidAfter, updateTime: now, version: current.version + 1 };
+    const next: Client = { ...current, ...fields, tokensValidAfter: disabling ? now : current.tokensValidAfter, updateTime: now, version: current.version + 1 };
+    return commit(next, tx, disabling ? "client_disabled" : undefined);
   }
 
-  function commitUpdate(next: Client): Client {
-    return commit(next);
-  }
-
-  function remove(clientId: string, etag: string, actor: Actor): void {
-    const current = get(clientId);
+  async function remove(clientId: string, etag: string, actor: Actor, tx: DomainTx): Promise<void> {
+    const current = await get(clientId, "client_id", tx);
     checkEtag(etag, etagOfClient(current), "client");
-    ceiling.checkClientWrite(actor, clientId);
-    ceiling.checkKeepsAnAdmin(clientId, undefined);
-    store.clients.delete(clientId); // grants cascade (foreign key)
-    cache.delete(clientId);
-    deps.onDelete?.(clientId);
+    await ceiling.checkClientWrite(actor, clientId, tx);
+    await ceiling.checkKeepsAnAdmin(clientId, undefined, tx);
+    const audiences = await audiencesOf(current, tx); // before the grants cascade away
+    await tx.clients.delete(clientId); // grants cascade (foreign key)
+    await tx.changes.append({ kind: "client", id: clientId, time: clock.now(), detail: { deleted: true, reason: "client_deleted", tokensValidAfter: clock.now(), audiences } });
   }
 
   /**
@@ -168,14 +160,14 @@ export function createClients(deps: { store: Store; clock: Clock; ceiling: Ceili
    * `graceSeconds`; with 0 it is revoked now, and so is every token issued
    * before now. At most two secrets live at once.
    */
-  function rotateSecret(clientId: string, graceSeconds: number, actor: Actor): { client: Client; secret: string } {
+  async function rotateSecret(clientId: string, graceSeconds: number, actor: Actor, tx: DomainTx): Promise<{ client: Client; secret: string }> {
     if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_GRACE_SECONDS) {
       const v = new Violations();
       v.add("grace_period_seconds", `must be 0..${MAX_GRACE_SECONDS}`);
       v.throwIfAny();
     }
-    const current = get(clientId);
-    ceiling.checkClientWrite(actor, clientId);
+    const current = await get(clientId, "client_id", tx);
+    await ceiling.checkClientWrite(actor, clientId, tx);
     const now = clock.now();
     const secret = newSecret();
     const live = current.secrets.filter((s) => s.expireTime === null || s.expireTime > now);
@@ -189,7 +181,7 @@ export function createClients(deps: { store: Store; clock: Clock; ceiling: Ceili
       updateTime: now,
       version: current.version + 1,
     };
-    return { client: commit(next), secret };
+    return { client: await commit(next, tx, graceSeconds === 0 ? "secret_revoked" : undefined), secret };
   }
 
   /**
@@ -197,8 +189,8 @@ export function createClients(deps: { store: Store; clock: Clock; ceiling: Ceili
    * digest (RFC 6749 §2.3.1). Unknown client, wrong or expired secret and a
    * disabled client all fail the same way (undefined).
    */
-  function authenticateSecret(clientId: string, secret: string): Client | undefined {
-    const client = find(clientId);
+  async function authenticateSecret(clientId: string, secret: string): Promise<Client | undefined> {
+    const client = await find(clientId);
     const presented = sha256(secret);
     const now = clock.now();
     let ok = false;
@@ -238,17 +230,19 @@ export function createClients(deps: { store: Store; clock: Clock; ceiling: Ceili
   }
 
   /**
-   * Writes the pending counts. When the store refuses (disk full, down), the
-   * batch goes back into the pending counts for the next flush and the error
-   * is thrown for the caller to log: issuance itself never waits on this.
+   * Writes the pending counts (atomic increments: replicas add to the same
+   * counters concurrently without losing any). When the store refuses (disk
+   * full, down), the batch goes back into the pending counts for the next
+   * flush and the error is thrown for the caller to log: issuance itself never
+   * waits on this.
    */
-  function flushUsage(): void {
+  async function flushUsage(): Promise<void> {
     if (pendingUsage.size === 0) return;
     const batch = [...pendingUsage];
     pendingUsage.clear();
     try {
-      store.transaction(() => {
-        for (const [clientId, { count, last }] of batch) store.clients.recordIssuance(clientId, count, last);
+      await store.transaction(async (tx) => {
+        for (const [clientId, { count, last }] of batch) await tx.clients.recordIssuance(clientId, count, last);
       });
     } catch (err) {
       for (const [clientId, { count, last }] of batch) {
@@ -262,16 +256,36 @@ export function createClients(deps: { store: Store; clock: Clock; ceiling: Ceili
     }
   }
 
-  function commit(next: Client): Client {
-    if (!store.clients.update(next)) {
-      cache.delete(next.clientId);
-      throw new Aborted("the client changed concurrently; read it again");
-    }
-    cache.set(next.clientId, next);
+  /**
+   * Stores the next version and records the change; `revocation` names why
+   * every token issued before `tokensValidAfter` stopped being valid, with the
+   * audiences those tokens may be for (the revocation watch tells their
+   * resource servers).
+   */
+  async function commit(next: Client, tx: DomainTx, revocation?: "client_disabled" | "secret_revoked"): Promise<Client> {
+    if (!(await tx.clients.update(next))) throw new Aborted("the client changed concurrently; read it again");
+    const detail = revocation ? { reason: revocation, tokensValidAfter: next.tokensValidAfter, audiences: await audiencesOf(next, tx) } : {};
+    await tx.changes.append({ kind: "client", id: next.clientId, time: next.updateTime, detail });
     return next;
   }
 
-  return { prepareCreate, commitCreate, create, get, find, list, prepareUpdate, commitUpdate, delete: remove, rotateSecret, authenticateSecret, recordIssuance, flushUsage, cacheStats: cache.stats };
+  /** The identifiers of the API servers a client may hold tokens for: its grants', and for a dynamic client the dynamic-access ones. */
+  async function audiencesOf(client: Client, tx: DomainTx): Promise<string[]> {
+    const grants = await tx.grants.list({ terms: [], afterSeq: 0, limit: Number.MAX_SAFE_INTEGER }, { clientId: client.clientId, apiServerId: "" });
+    const servers = await Promise.all(grants.map((g) => tx.apiServers.get(g.apiServerId)));
+    const out = new Set(servers.filter((s): s is NonNullable<typeof s> => s !== undefined).map((s) => s.identifier));
+    if (client.dynamic) {
+      for (const s of await tx.apiServers.list({ terms: [], afterSeq: 0, limit: Number.MAX_SAFE_INTEGER })) if (s.dynamicClientAccess) out.add(s.identifier);
+    }
+    return [...out];
+  }
+
+  /** A change to a client, from this replica or another (the change feed). */
+  function invalidate(clientId: string): void {
+    cache.delete(clientId);
+  }
+
+  return { create, get, find, list, update, delete: remove, rotateSecret, authenticateSecret, recordIssuance, flushUsage, invalidate, cacheStats: cache.stats };
 }
 
 export type Clients = ReturnType<typeof createClients>;
@@ -294,7 +308,7 @@ async function validate(input: ClientInput, v: Violations, prefix: string): Prom
   if (input.description.length > 2000) v.add(`${prefix}description`, "must be at most 2,000 characters");
   if (input.type !== undefined && input.type !== "m2m") v.add(`${prefix}type`, "must be M2M");
   const method = (input.tokenEndpointAuthMethod ?? "client_secret_basic") as AuthMethod;
-  if (!AUTH_METHODS.includes(method)) v.add(`${prefix}token_endpoint_auth_method`, `must be one of ${AUTH_METHODS.join(", ")}`);
+  if (!(AUTH_METHODS as readonly string[]).includes(method)) v.add(`${prefix}token_endpoint_auth_method`, `must be one of ${AUTH_METHODS.join(", ")}`);
   // Checked before de-duplication so the index names the request's element.
   input.grantTypes.forEach((g, i) => {
     if (!(GRANT_TYPES as readonly string[]).includes(g)) v.add(`${prefix}grant_types[${i}]`, "must be client_credentials or refresh_token");

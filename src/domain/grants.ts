@@ -1,14 +1,14 @@
 import type { Clock } from "../clock.js";
-import type { Store } from "../store/repositories.js";
 import type { ApiServer } from "./api_servers.js";
 import type { Actor, Ceiling } from "./ceiling.js";
 import { CLIENT_ID, MANAGEMENT_API_SERVER_ID, RESOURCE_ID } from "./constants.js";
-import { Aborted, AlreadyExists, NotFound, Violations } from "./errors.js";
+import { Aborted, NotFound, Violations } from "./errors.js";
 import { checkResourceId } from "./ids.js";
 import { approximateSize, lookupCache } from "./cache.js";
 import { etagOf, newId } from "./ids.js";
 import { checkEtag, checkUpdateMask } from "./mutation.js";
 import { pageQuery, toPage, type Page } from "./listing.js";
+import type { DomainData, DomainTx } from "./ports.js";
 
 export interface Grant {
   seq: number;
@@ -31,90 +31,103 @@ export interface GrantInput {
 
 const UPDATABLE = new Set(["scopes", "allow_all_scopes"]);
 
+export interface GrantsDeps {
+  /** Reads outside transactions. */
+  store: Pick<DomainData, "grants">;
+  clock: Clock;
+  ceiling: Ceiling;
+  cacheMaxBytes: number;
+}
+
 /**
  * Grants: which client may get tokens for which API server, with which scopes.
- * Lookups by (client, API server) are cached for the token endpoint and dropped
- * on every grant write; API server and client deletes cascade in the store and
- * call `forget`.
+ * Lookups by (client, API server) are cached for the token endpoint — the
+ * absence of a grant too: it is asked only after the client authenticated, so
+ * the keys are real clients' — and kept coherent by the change feed
+ * (`invalidate`), including cascades from API server and client deletes.
  */
-export function createGrants(deps: { store: Store; clock: Clock; ceiling: Ceiling; cacheMaxBytes: number }) {
+export function createGrants(deps: GrantsDeps) {
   const { store, clock, ceiling } = deps;
-  const key = (clientId: string, apiServerId: string) => `${clientId}\n${apiServerId}`;
-  const cache = lookupCache((k) => {
-    const [clientId, apiServerId] = k.split("\n") as [string, string];
-    return store.grants.findByPair(clientId, apiServerId);
-  }, { maxBytes: deps.cacheMaxBytes, sizeOf: approximateSize });
-  const find = (clientId: string, apiServerId: string) => cache.get(key(clientId, apiServerId));
+  const cache = lookupCache(
+    async (key) => {
+      const [clientId, apiServerId] = key.split("\n") as [string, string];
+      return { grant: (await store.grants.findByPair(clientId, apiServerId)) ?? null };
+    },
+    { maxBytes: deps.cacheMaxBytes, sizeOf: approximateSize },
+  );
 
-  function get(id: string): Grant {
+  async function get(id: string, from: Pick<DomainData, "grants"> = store): Promise<Grant> {
     checkResourceId(id, "id");
-    const grant = store.grants.get(id);
+    const grant = await from.grants.get(id);
     if (!grant) throw new NotFound("grant", id);
     return grant;
   }
 
-  function create(input: GrantInput, actor: Actor): Grant {
+  async function create(input: GrantInput, actor: Actor, tx: DomainTx): Promise<Grant> {
     const v = new Violations();
     if (!input.clientId) v.add("grant.client_id", "is required");
     else if (!CLIENT_ID.test(input.clientId)) v.add("grant.client_id", "is not a client id");
-    else if (!store.clients.get(input.clientId)) v.add("grant.client_id", `no client ${JSON.stringify(input.clientId)}`);
+    else if (!(await tx.clients.get(input.clientId))) v.add("grant.client_id", `no client ${JSON.stringify(input.clientId)}`);
     const validServerId = RESOURCE_ID.test(input.apiServerId);
-    const apiServer = validServerId ? store.apiServers.get(input.apiServerId) : undefined;
+    const apiServer = validServerId ? await tx.apiServers.get(input.apiServerId) : undefined;
     if (!input.apiServerId) v.add("grant.api_server_id", "is required");
     else if (!validServerId) v.add("grant.api_server_id", "is not an API server id");
     else if (!apiServer) v.add("grant.api_server_id", `no API server ${JSON.stringify(input.apiServerId)}`);
     const scopes = checkScopes(input, apiServer, v);
     v.throwIfAny();
-    if (input.apiServerId === MANAGEMENT_API_SERVER_ID) ceiling.checkManagementGrant(actor, { scopes, allowAllScopes: input.allowAllScopes });
+    if (input.apiServerId === MANAGEMENT_API_SERVER_ID) await ceiling.checkManagementGrant(actor, tx, { scopes, allowAllScopes: input.allowAllScopes });
     const now = clock.now();
-    return store.transaction(() => {
-      if (store.grants.findByPair(input.clientId, input.apiServerId)) throw new AlreadyExists("a grant for this client and API server already exists");
-      const grant = store.grants.insert({ seq: 0, id: newId("gr"), clientId: input.clientId, apiServerId: input.apiServerId, scopes, allowAllScopes: input.allowAllScopes, createTime: now, updateTime: now, version: 1 });
-      cache.delete(key(grant.clientId, grant.apiServerId));
-      return grant;
-    });
+    const grant = await tx.grants.insert({ seq: 0, id: newId("gr"), clientId: input.clientId, apiServerId: input.apiServerId, scopes, allowAllScopes: input.allowAllScopes, createTime: now, updateTime: now, version: 1 });
+    await tx.changes.append(change(grant, apiServer!, now, {}));
+    return grant;
   }
 
-  function list(pageSize: number, pageToken: string, filter: { clientId: string; apiServerId: string }): Page<Grant> {
+  async function list(pageSize: number, pageToken: string, filter: { clientId: string; apiServerId: string }): Promise<Page<Grant>> {
     // The page token is bound to the selection through this string (JSON, so
     // no pair of ids can encode the same as another pair).
     const boundTo = JSON.stringify({ client_id: filter.clientId, api_server_id: filter.apiServerId });
     const query = pageQuery(pageSize, pageToken, boundTo);
-    return toPage(store.grants.list(query, filter), query, boundTo);
+    return toPage(await store.grants.list(query, filter), query, boundTo);
   }
 
-  function update(id: string, input: GrantInput, mask: string[], etag: string, actor: Actor): Grant {
+  async function update(id: string, input: GrantInput, mask: string[], etag: string, actor: Actor, tx: DomainTx): Promise<Grant> {
     const v = new Violations();
     checkUpdateMask(mask, v, { updatable: UPDATABLE, immutable: ["client_id", "api_server_id"], outputOnly: ["id", "create_time", "update_time", "etag"] });
     v.throwIfAny();
-    const current = get(id);
+    const current = await get(id, tx);
     checkEtag(etag, etagOfGrant(current), "grant");
     const merged: GrantInput = {
       ...current,
       scopes: mask.includes("scopes") ? input.scopes : current.scopes,
       allowAllScopes: mask.includes("allow_all_scopes") ? input.allowAllScopes : current.allowAllScopes,
     };
-    const scopes = checkScopes(merged, store.apiServers.get(current.apiServerId), v);
+    const apiServer = (await tx.apiServers.get(current.apiServerId))!; // the grant's API server exists (the foreign key)
+    const scopes = checkScopes(merged, apiServer, v);
     v.throwIfAny();
     const next: Grant = { ...current, scopes, allowAllScopes: merged.allowAllScopes, updateTime: clock.now(), version: current.version + 1 };
     if (current.apiServerId === MANAGEMENT_API_SERVER_ID) {
-      ceiling.checkManagementGrant(actor, current, next);
-      ceiling.checkKeepsAnAdmin(current.clientId, next.allowAllScopes ? ceiling.allPermissions() : next.scopes);
+      await ceiling.checkManagementGrant(actor, tx, current, next);
+      await ceiling.checkKeepsAnAdmin(current.clientId, next.allowAllScopes ? await ceiling.allPermissions(tx) : next.scopes, tx);
     }
-    if (!store.grants.update(next)) throw new Aborted("the grant changed concurrently; read it again");
-    cache.delete(key(next.clientId, next.apiServerId));
+    if (!(await tx.grants.update(next))) throw new Aborted("the grant changed concurrently; read it again");
+    // Narrowed: tokens already issued keep only what the grant allows now (the watch tells resource servers).
+    const allowed = new Set(allowedBy(next, apiServer));
+    const narrowed = allowedBy(current, apiServer).some((s) => !allowed.has(s));
+    await tx.changes.append(change(next, apiServer, next.updateTime, narrowed ? { reason: "grant_narrowed", scopes: [...allowed] } : {}));
     return next;
   }
 
-  function remove(id: string, etag: string, actor: Actor): void {
-    const current = get(id);
+  async function remove(id: string, etag: string, actor: Actor, tx: DomainTx): Promise<void> {
+    const current = await get(id, tx);
     checkEtag(etag, etagOfGrant(current), "grant");
     if (current.apiServerId === MANAGEMENT_API_SERVER_ID) {
-      ceiling.checkManagementGrant(actor, current);
-      ceiling.checkKeepsAnAdmin(current.clientId, []);
+      await ceiling.checkManagementGrant(actor, tx, current);
+      await ceiling.checkKeepsAnAdmin(current.clientId, [], tx);
     }
-    store.grants.delete(id);
-    cache.delete(key(current.clientId, current.apiServerId));
+    const apiServer = (await tx.apiServers.get(current.apiServerId))!;
+    await tx.grants.delete(id);
+    const now = clock.now();
+    await tx.changes.append(change(current, apiServer, now, { deleted: true, reason: "grant_deleted", tokensValidAfter: now }));
   }
 
   /**
@@ -124,19 +137,32 @@ export function createGrants(deps: { store: Store; clock: Clock; ceiling: Ceilin
    * dynamic client access. A grant wins over dynamic access. `since`: when the
    * grant was made (tokens issued before it are not covered). Undefined: no access.
    */
-  function resolveAccess(client: { clientId: string; dynamic: boolean }, apiServer: ApiServer): { scopes: string[]; since: number } | undefined {
-    const grant = find(client.clientId, apiServer.id);
-    if (grant) return { scopes: grant.allowAllScopes ? apiServer.permissions.map((p) => p.value) : grant.scopes, since: grant.createTime };
+  async function resolveAccess(client: { clientId: string; dynamic: boolean }, apiServer: ApiServer): Promise<{ scopes: string[]; since: number } | undefined> {
+    const { grant } = (await cache.get(`${client.clientId}\n${apiServer.id}`))!;
+    if (grant) return { scopes: allowedBy(grant, apiServer), since: grant.createTime };
     if (client.dynamic && apiServer.dynamicClientAccess) return { scopes: apiServer.dynamicClientScopes, since: 0 };
     return undefined;
   }
 
-  /** Drops the cached grants of a client or an API server (after cascades and scope removals the store did in bulk). */
-  function forget(of: { clientId?: string; apiServerId?: string }): void {
-    cache.deleteWhere((_key, grant) => grant.clientId === of.clientId || grant.apiServerId === of.apiServerId);
+  /** A change from this replica or another (the change feed): drops the cached grants of a pair, a client or an API server. */
+  function invalidate(of: { clientId?: string; apiServerId?: string }): void {
+    cache.deleteWhere((key) => {
+      const [clientId, apiServerId] = key.split("\n");
+      return (of.clientId === undefined || of.clientId === clientId) && (of.apiServerId === undefined || of.apiServerId === apiServerId);
+    });
   }
 
-  return { create, get, list, update, delete: remove, resolveAccess, forget };
+  return { create, get, list, update, delete: remove, resolveAccess, invalidate };
+}
+
+/** The scopes a grant allows on its API server now. */
+function allowedBy(grant: Grant, apiServer: ApiServer): string[] {
+  return grant.allowAllScopes ? apiServer.permissions.map((p) => p.value) : grant.scopes;
+}
+
+/** The change a grant write records: the pair (the cache key) and the audience its tokens carry. */
+function change(grant: Grant, apiServer: ApiServer, time: number, detail: Record<string, unknown>) {
+  return { kind: "grant" as const, id: grant.id, time, detail: { clientId: grant.clientId, apiServerId: grant.apiServerId, audience: apiServer.identifier, ...detail } };
 }
 
 export type Grants = ReturnType<typeof createGrants>;

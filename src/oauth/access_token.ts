@@ -40,7 +40,7 @@ export async function mintTokens(
 
   const body: TokenResponseBody = { access_token: accessToken, token_type: "Bearer", expires_in: apiServer.tokenLifetimeSeconds };
   if (scope) body.scope = scope;
-  if (mayRefresh(client, apiServer)) body.refresh_token = issueRefreshToken(deps, client, apiServer, scope, nowMs, family);
+  if (mayRefresh(client, apiServer)) body.refresh_token = await issueRefreshToken(deps, client, apiServer, scope, nowMs, family);
   return body;
 }
 
@@ -81,9 +81,9 @@ function mayRefresh(client: AuthenticatedClient, apiServer: ApiServer): boolean 
 
 export const REFRESH_TOKEN_PREFIX = "rt_";
 
-function issueRefreshToken(deps: OAuthDeps, client: AuthenticatedClient, apiServer: ApiServer, scope: string, nowMs: number, family?: { familyId: string; expiresAt: number }): string {
+async function issueRefreshToken(deps: OAuthDeps, client: AuthenticatedClient, apiServer: ApiServer, scope: string, nowMs: number, family?: { familyId: string; expiresAt: number }): Promise<string> {
   const token = REFRESH_TOKEN_PREFIX + newSecret();
-  deps.tokenState.insertRefreshToken({
+  await deps.refreshTokens.insert({
     tokenHash: sha256(token),
     familyId: family?.familyId ?? randomBytes(12).toString("base64url"),
     clientId: client.clientId,

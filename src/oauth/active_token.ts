@@ -52,12 +52,12 @@ export async function activeAccessToken(token: string, deps: OAuthDeps): Promise
   const now = toSeconds(deps.now());
   if (claims.iss !== deps.issuer || typeof claims.exp !== "number" || claims.exp <= now) return undefined;
   if (typeof claims.jti !== "string" || typeof claims.client_id !== "string" || typeof claims.aud !== "string") return undefined;
-  if (deps.tokenState.isAccessTokenRevoked(claims.jti)) return undefined;
-  const client = deps.clients.findActive(claims.client_id);
+  if (deps.revocations.isRevoked(claims.jti)) return undefined;
+  const client = await deps.clients.findActive(claims.client_id);
   const issued = issuedAtMs(claims);
   if (!client || issued < client.tokensValidAfter) return undefined;
-  const apiServer = deps.apiServers.findByAudience(claims.aud);
-  const access = apiServer && deps.resolveAccess(client, apiServer);
+  const apiServer = await deps.apiServers.findByAudience(claims.aud);
+  const access = apiServer && (await deps.resolveAccess(client, apiServer));
   if (!apiServer || !access || issued < access.since) return undefined;
   return { claims, client, apiServer, scopes: effectiveScopes(typeof claims.scope === "string" ? claims.scope : undefined, access.scopes) };
 }

@@ -34,11 +34,15 @@ export interface ClientDirectory {
    * otherwise (unknown client, wrong or expired secret, disabled: all alike).
    * A store fault is thrown, never reported as bad credentials.
    */
-  authenticateSecret(clientId: string, secret: string): AuthenticatedClient | undefined;
+  authenticateSecret(clientId: string, secret: string): Promise<AuthenticatedClient | undefined>;
   /** An enabled client with its registered JWK Set, for private_key_jwt. */
-  findForAssertion(clientId: string): (AuthenticatedClient & { jwks?: JSONWebKeySet }) | undefined;
-  /** Records an assertion `jti` until `keepUntil` (epoch s); false when it was already used (RFC 7523 §3 replay). */
-  consumeAssertionJti(clientId: string, jti: string, keepUntil: number): boolean;
+  findForAssertion(clientId: string): Promise<(AuthenticatedClient & { jwks?: JSONWebKeySet }) | undefined>;
+  /**
+   * Records an assertion `jti` until `keepUntil` (epoch s); false when it was
+   * already used (RFC 7523 §3 replay). One unique insert: across replicas, a
+   * jti is accepted once.
+   */
+  consumeAssertionJti(clientId: string, jti: string, keepUntil: number): Promise<boolean>;
 }
 
 export interface ClientAuthContext {
@@ -62,7 +66,7 @@ export async function authenticateClient(credential: PresentedCredential, direct
       throw new InvalidClient("no client authentication");
     case "secret": {
       if (!CLIENT_ID.test(credential.clientId)) throw new InvalidClient("malformed client_id", credential.viaHeader);
-      const client = directory.authenticateSecret(credential.clientId, credential.secret);
+      const client = await directory.authenticateSecret(credential.clientId, credential.secret);
       if (!client) throw new InvalidClient("unknown client, wrong secret or disabled", credential.viaHeader);
       if (!SECRET_AUTH_METHODS.includes(client.tokenEndpointAuthMethod)) throw new InvalidClient(`client registered ${client.tokenEndpointAuthMethod}`, credential.viaHeader);
       return client;
@@ -82,7 +86,7 @@ async function assertionAuth(credential: Extract<PresentedCredential, { method: 
   const clientId = credential.clientId ?? unverifiedIss;
   if (!clientId || clientId !== unverifiedIss) throw new InvalidClient("assertion iss missing or differs from client_id");
   if (!CLIENT_ID.test(clientId)) throw new InvalidClient("malformed client_id");
-  const client = directory.findForAssertion(clientId);
+  const client = await directory.findForAssertion(clientId);
   if (!client?.jwks) throw new InvalidClient("unknown client or no registered jwks");
   if (client.tokenEndpointAuthMethod !== "private_key_jwt") throw new InvalidClient(`client registered ${client.tokenEndpointAuthMethod}`);
   let payload;
@@ -104,7 +108,7 @@ async function assertionAuth(credential: Extract<PresentedCredential, { method: 
   // RFC 7523 §3: the jti is a unique identifier; an empty one identifies nothing.
   if (typeof payload.jti !== "string" || payload.jti === "" || payload.jti.length > MAX_JTI_LENGTH) throw new InvalidClient("assertion jti empty or not a short string");
   // Kept for as long as the assertion can be accepted at all (exp plus the leeway), so no purge reopens it.
-  if (!directory.consumeAssertionJti(clientId, payload.jti, exp + ctx.clockToleranceSeconds)) throw new InvalidClient("assertion jti replayed");
+  if (!(await directory.consumeAssertionJti(clientId, payload.jti, exp + ctx.clockToleranceSeconds))) throw new InvalidClient("assertion jti replayed");
   return client;
 }
 

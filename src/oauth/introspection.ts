@@ -56,13 +56,14 @@ interface Caller {
 export async function introspect(request: IntrospectionRequest, deps: OAuthDeps): Promise<IntrospectionBody> {
   const caller = await authenticateCaller(request.caller, deps);
   const { token, tokenTypeHint: hint } = request;
+  if (!token) throw new InvalidRequest("missing token", "missing required parameter token");
   // §2.1: the hint is only a hint; refresh tokens are recognisable by prefix.
   if (token.startsWith(REFRESH_TOKEN_PREFIX) || hint === "refresh_token") {
-    const body = inspectRefreshToken(token, caller, deps);
+    const body = await inspectRefreshToken(token, caller, deps);
     if (body.active || token.startsWith(REFRESH_TOKEN_PREFIX)) return body;
   }
   const active = await activeAccessToken(token, deps);
-  if (!active || !mayView(caller, active.apiServer, deps)) return INACTIVE;
+  if (!active || !(await mayView(caller, active.apiServer, deps))) return INACTIVE;
   const { claims } = active;
   const body: IntrospectionBody = {
     active: true,
@@ -82,16 +83,16 @@ export async function introspect(request: IntrospectionRequest, deps: OAuthDeps)
   return body;
 }
 
-function inspectRefreshToken(token: string, caller: Caller, deps: OAuthDeps): IntrospectionBody {
+async function inspectRefreshToken(token: string, caller: Caller, deps: OAuthDeps): Promise<IntrospectionBody> {
   if (!/^rt_[A-Za-z0-9_-]{43}$/.test(token)) return INACTIVE;
-  const record = deps.tokenState.findRefreshToken(sha256(token));
+  const record = await deps.refreshTokens.find(sha256(token));
   const now = toSeconds(deps.now());
   if (!record || record.usedAt !== null || record.expiresAt <= now) return INACTIVE;
-  const client = deps.clients.findActive(record.clientId);
-  const apiServer = deps.apiServers.get(record.apiServerId);
-  const access = client && apiServer ? deps.resolveAccess(client, apiServer) : undefined;
+  const client = await deps.clients.findActive(record.clientId);
+  const apiServer = await deps.apiServers.get(record.apiServerId);
+  const access = client && apiServer ? await deps.resolveAccess(client, apiServer) : undefined;
   if (!client || !apiServer || !access || record.issuedAtMs < client.tokensValidAfter || record.issuedAtMs < access.since) return INACTIVE;
-  if (caller.client.clientId !== record.clientId && !mayView(caller, apiServer, deps)) return INACTIVE;
+  if (caller.client.clientId !== record.clientId && !(await mayView(caller, apiServer, deps))) return INACTIVE;
   const allowed = new Set(access.scopes);
   const scope = record.scope.split(" ").filter((s) => s !== "" && allowed.has(s)).join(" ");
   const body: IntrospectionBody = {
@@ -123,8 +124,8 @@ async function authenticateCaller(caller: IntrospectionCaller, deps: OAuthDeps):
     return { client: active.client, permissions: active.scopes };
   }
   const client = await authenticateClient(caller.credential, deps.clients, assertionContext(deps));
-  const management = deps.apiServers.findByAudience(MANAGEMENT_AUDIENCE);
-  const permissions = management ? (deps.resolveAccess(client, management)?.scopes ?? []) : [];
+  const management = await deps.apiServers.findByAudience(MANAGEMENT_AUDIENCE);
+  const permissions = management ? ((await deps.resolveAccess(client, management))?.scopes ?? []) : [];
   if (!permissions.includes(INTROSPECT_PERMISSION)) throw new InsufficientScope(INTROSPECT_PERMISSION, false);
   return { client, permissions };
 }
@@ -135,9 +136,9 @@ async function authenticateCaller(caller: IntrospectionCaller, deps: OAuthDeps):
  * resource server cannot probe another's tokens; management tokens only with
  * the extra permission.
  */
-function mayView(caller: Caller, apiServer: ApiServer, deps: OAuthDeps): boolean {
+async function mayView(caller: Caller, apiServer: ApiServer, deps: OAuthDeps): Promise<boolean> {
   if (apiServer.identifier === MANAGEMENT_AUDIENCE) return caller.permissions.includes(INTROSPECT_MANAGEMENT_PERMISSION);
-  return deps.resolveAccess(caller.client, apiServer) !== undefined;
+  return (await deps.resolveAccess(caller.client, apiServer)) !== undefined;
 }
 
 /** A bearer Authorization header (introspection's second way to authenticate), or undefined. */

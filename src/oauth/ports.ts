@@ -1,27 +1,28 @@
 import type { ApiServer, SigningAlg } from "../domain/api_servers.js";
 import type { AuthenticatedClient, ClientDirectory } from "./client_auth.js";
 
-/** What the OAuth endpoints need from the rest of the service; wired in server.ts. */
+/** What the OAuth endpoints need from the rest of the service; wired in server.ts. All lookups are served from memory where they can be. */
 export interface OAuthDeps {
   clients: ClientDirectory & {
     /** The client's current auth-relevant state, or undefined when deleted or disabled. */
-    findActive(clientId: string): AuthenticatedClient | undefined;
-    /** Counts an issued token (cheap; not an audit row). */
+    findActive(clientId: string): Promise<AuthenticatedClient | undefined>;
+    /** Counts an issued token (cheap, in memory; not an audit row). */
     recordIssuance(clientId: string, atMs: number): void;
   };
   apiServers: {
     /** The API server selected by an audience value (identifier or extra audience), cached. */
-    findByAudience(audience: string): ApiServer | undefined;
-    get(id: string): ApiServer | undefined;
+    findByAudience(audience: string): Promise<ApiServer | undefined>;
+    get(id: string): Promise<ApiServer | undefined>;
   };
   /**
    * The client's access to the API server now, or undefined when it has none:
    * the scopes it may get, and since when (epoch ms; tokens issued before are
    * not covered by this access — e.g. a grant deleted and created again).
    */
-  resolveAccess(client: AuthenticatedClient, apiServer: ApiServer): Access | undefined;
+  resolveAccess(client: AuthenticatedClient, apiServer: ApiServer): Promise<Access | undefined>;
   tokens: TokenSigner;
-  tokenState: TokenState;
+  refreshTokens: RefreshTokenRepository;
+  revocations: Revocations;
   issuer: string;
   /** Leeway for clock skew on client assertions (RFC 7523 §3). */
   assertionClockToleranceSeconds: number;
@@ -42,6 +43,13 @@ export interface TokenSigner {
   verify(token: string): Promise<Record<string, unknown>>;
 }
 
+/** Revoked access tokens (RFC 7009) by jti: checked in memory on every introspection, written through the store and the change feed. */
+export interface Revocations {
+  isRevoked(jti: string): boolean;
+  /** Revokes until `expiresAt` (epoch s); `clientId` and `audience` say whose token it was (for the revocation watch). */
+  revoke(jti: string, expiresAt: number, about: { clientId: string; audience: string }): Promise<void>;
+}
+
 export interface RefreshTokenRecord {
   tokenHash: Buffer;
   familyId: string;
@@ -55,16 +63,15 @@ export interface RefreshTokenRecord {
   usedAt: number | null;
 }
 
-/** Token state that is not in the tokens themselves. Times in seconds unless named Ms. */
-export interface TokenState {
-  revokeAccessToken(jti: string, expiresAt: number): void;
-  isAccessTokenRevoked(jti: string): boolean;
-  insertRefreshToken(record: RefreshTokenRecord): void;
-  findRefreshToken(tokenHash: Buffer): RefreshTokenRecord | undefined;
+/**
+ * Refresh tokens, stored hashed. Single use across replicas: `markUsed` is one
+ * atomic statement (`... WHERE used_at IS NULL`), so of two replicas spending
+ * the same token at once exactly one succeeds.
+ */
+export interface RefreshTokenRepository {
+  insert(record: RefreshTokenRecord): Promise<void>;
+  find(tokenHash: Buffer): Promise<RefreshTokenRecord | undefined>;
   /** Marks it used; false when it already was (reuse). */
-  markRefreshTokenUsed(tokenHash: Buffer, at: number): boolean;
-  revokeRefreshFamily(familyId: string): void;
-  consumeAssertionJti(clientId: string, jti: string, expiresAt: number): boolean;
-  /** Drops rows whose tokens have expired anyway. */
-  purgeExpired(now: number): number;
+  markUsed(tokenHash: Buffer, at: number): Promise<boolean>;
+  revokeFamily(familyId: string): Promise<void>;
 }

@@ -4,7 +4,7 @@ import { sha256 } from "../domain/ids.js";
 import { REFRESH_TOKEN_PREFIX } from "./access_token.js";
 import { authenticateClient } from "./client_auth.js";
 import type { PresentedCredential } from "./credentials.js";
-import { UnsupportedTokenType } from "./errors.js";
+import { InvalidRequest, UnsupportedTokenType } from "./errors.js";
 import type { OAuthDeps } from "./ports.js";
 import { assertionContext } from "./token_endpoint.js";
 
@@ -26,11 +26,12 @@ export interface RevocationRequest {
 export async function revoke(request: RevocationRequest, deps: OAuthDeps): Promise<void> {
   const client = await authenticateClient(request.credential, deps.clients, assertionContext(deps));
   const { token, tokenTypeHint: hint } = request;
+  if (!token) throw new InvalidRequest("missing token", "missing required parameter token");
   if (hint !== undefined && !HINTS.has(hint)) throw new UnsupportedTokenType(`hint ${hint.slice(0, 40)}`);
 
   if (token.startsWith(REFRESH_TOKEN_PREFIX)) {
-    const record = deps.tokenState.findRefreshToken(sha256(token));
-    if (record && record.clientId === client.clientId) deps.tokenState.revokeRefreshFamily(record.familyId);
+    const record = await deps.refreshTokens.find(sha256(token));
+    if (record && record.clientId === client.clientId) await deps.refreshTokens.revokeFamily(record.familyId);
     return;
   }
   let claims: Record<string, unknown>;
@@ -39,7 +40,7 @@ export async function revoke(request: RevocationRequest, deps: OAuthDeps): Promi
   } catch {
     return;
   }
-  const { jti, exp, client_id: owner } = claims;
+  const { jti, exp, client_id: owner, aud } = claims;
   if (owner !== client.clientId || typeof jti !== "string" || typeof exp !== "number") return;
-  if (exp > toSeconds(deps.now())) deps.tokenState.revokeAccessToken(jti, exp);
+  if (exp > toSeconds(deps.now())) await deps.revocations.revoke(jti, exp, { clientId: owner, audience: typeof aud === "string" ? aud : "" });
 }

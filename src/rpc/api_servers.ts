@@ -9,19 +9,19 @@ import { bindService } from "./service.js";
 /** ApiServerService: decode, call the domain, encode. */
 export function apiServerService(apiServers: ApiServers, audit: Audit) {
   return bindService<ApiServerServiceServer>(ApiServerServiceService, {
-    createApiServer: (req, ctx) => ({ apiServer: toPb(audited(audit, ctx, "api_server", () => apiServers.create(fromPb(req.apiServer)), (s) => s.id)) }),
-    getApiServer: (req) => ({ apiServer: toPb(apiServers.get(req.id)) }),
-    listApiServers: (req) => {
-      const page = apiServers.list(req.pageSize, req.pageToken, req.filter);
+    createApiServer: async (req, ctx) => ({ apiServer: toPb(await audited(audit, ctx, "api_server", (tx) => apiServers.create(fromPb(req.apiServer), tx), (s) => s.id)) }),
+    getApiServer: async (req) => ({ apiServer: toPb(await apiServers.get(req.id)) }),
+    listApiServers: async (req) => {
+      const page = await apiServers.list(req.pageSize, req.pageToken, req.filter);
       return { apiServers: page.items.map(toPb), nextPageToken: page.nextPageToken };
     },
-    updateApiServer: (req, ctx) => {
+    updateApiServer: async (req, ctx) => {
       const server = req.apiServer;
       const id = server?.id ?? "";
-      return { apiServer: toPb(audited(audit, ctx, "api_server", () => apiServers.update(id, fromPb(server), req.updateMask ?? [], server?.etag ?? ""), () => id)) };
+      return { apiServer: toPb(await audited(audit, ctx, "api_server", (tx) => apiServers.update(id, fromPb(server), req.updateMask ?? [], server?.etag ?? "", tx), () => id)) };
     },
-    deleteApiServer: (req, ctx) => {
-      audited(audit, ctx, "api_server", () => apiServers.delete(req.id, req.etag), () => req.id);
+    deleteApiServer: async (req, ctx) => {
+      await audited(audit, ctx, "api_server", (tx) => apiServers.delete(req.id, req.etag, tx), () => req.id);
       return {};
     },
   });

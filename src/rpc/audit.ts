@@ -5,8 +5,8 @@ import { bindService } from "./service.js";
 
 export function auditService(audit: Audit) {
   return bindService<AuditServiceServer>(AuditServiceService, {
-    listAuditEvents: (req) => {
-      const page = audit.list(req.pageSize, req.pageToken, {
+    listAuditEvents: async (req) => {
+      const page = await audit.list(req.pageSize, req.pageToken, {
         actor: req.actor || undefined,
         resourceId: req.resourceId || undefined,
         startTime: epochMs(req.startTime),

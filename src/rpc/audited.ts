@@ -1,12 +1,14 @@
 import type { Audit } from "../domain/audit.js";
 import type { Actor } from "../domain/ceiling.js";
+import type { DomainTx } from "../domain/ports.js";
 import type { CallContext } from "../pipeline/context.js";
 
 /**
- * Runs a write so the change and its audit event commit in one transaction:
- * a refused or failed write leaves neither. The actor is the caller's client id.
+ * Runs a write in a transaction with its audit event: both commit, or
+ * neither (a refused or failed write leaves no row and no change). The actor
+ * is the caller's client id.
  */
-export function audited<T>(audit: Audit, ctx: CallContext, resourceType: string, write: () => T, resourceIdOf: (result: T) => string): T {
+export function audited<T>(audit: Audit, ctx: CallContext, resourceType: string, write: (tx: DomainTx) => Promise<T>, resourceIdOf: (result: T) => string): Promise<T> {
   return audit.record({ actor: ctx.principal?.clientId ?? "", method: ctx.method.slice(1), resourceType }, write, resourceIdOf);
 }
 

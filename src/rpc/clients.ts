@@ -9,27 +9,25 @@ import { bindService } from "./service.js";
 export function clientService(clients: Clients, audit: Audit) {
   return bindService<ClientServiceServer>(ClientServiceService, {
     createClient: async (req, ctx) => {
-      // Validation (jwks import) is async and runs first; the write and its audit row commit together.
-      const prepared = await clients.prepareCreate(fromPb(req.client));
-      const { client, secret } = audited(audit, ctx, "client", () => clients.commitCreate(prepared), (r) => r.client.clientId);
+      const { client, secret } = await audited(audit, ctx, "client", (tx) => clients.create(fromPb(req.client), tx), (r) => r.client.clientId);
       return { client: toPb(client), clientSecret: secret };
     },
-    getClient: (req) => ({ client: toPb(clients.get(req.clientId)) }),
-    listClients: (req) => {
-      const page = clients.list(req.pageSize, req.pageToken, req.filter);
+    getClient: async (req) => ({ client: toPb(await clients.get(req.clientId)) }),
+    listClients: async (req) => {
+      const page = await clients.list(req.pageSize, req.pageToken, req.filter);
       return { clients: page.items.map(toPb), nextPageToken: page.nextPageToken };
     },
     updateClient: async (req, ctx) => {
       const id = req.client?.clientId ?? "";
-      const prepared = await clients.prepareUpdate(id, fromPb(req.client), req.updateMask ?? [], req.client?.etag ?? "", actorOf(ctx));
-      return { client: toPb(audited(audit, ctx, "client", () => clients.commitUpdate(prepared), () => id)) };
+      const client = await audited(audit, ctx, "client", (tx) => clients.update(id, fromPb(req.client), req.updateMask ?? [], req.client?.etag ?? "", actorOf(ctx), tx), () => id);
+      return { client: toPb(client) };
     },
-    deleteClient: (req, ctx) => {
-      audited(audit, ctx, "client", () => clients.delete(req.clientId, req.etag, actorOf(ctx)), () => req.clientId);
+    deleteClient: async (req, ctx) => {
+      await audited(audit, ctx, "client", (tx) => clients.delete(req.clientId, req.etag, actorOf(ctx), tx), () => req.clientId);
       return {};
     },
-    rotateClientSecret: (req, ctx) => {
-      const { client, secret } = audited(audit, ctx, "client", () => clients.rotateSecret(req.clientId, req.gracePeriodSeconds, actorOf(ctx)), () => req.clientId);
+    rotateClientSecret: async (req, ctx) => {
+      const { client, secret } = await audited(audit, ctx, "client", (tx) => clients.rotateSecret(req.clientId, req.gracePeriodSeconds, actorOf(ctx), tx), () => req.clientId);
       return { client: toPb(client), clientSecret: secret };
     },
   });

@@ -7,18 +7,18 @@ import { bindService } from "./service.js";
 
 export function grantService(grants: Grants, audit: Audit) {
   return bindService<GrantServiceServer>(GrantServiceService, {
-    createGrant: (req, ctx) => ({ grant: toPb(audited(audit, ctx, "grant", () => grants.create(fromPb(req.grant), actorOf(ctx)), (g) => g.id)) }),
-    getGrant: (req) => ({ grant: toPb(grants.get(req.id)) }),
-    listGrants: (req) => {
-      const page = grants.list(req.pageSize, req.pageToken, { clientId: req.clientId, apiServerId: req.apiServerId });
+    createGrant: async (req, ctx) => ({ grant: toPb(await audited(audit, ctx, "grant", (tx) => grants.create(fromPb(req.grant), actorOf(ctx), tx), (g) => g.id)) }),
+    getGrant: async (req) => ({ grant: toPb(await grants.get(req.id)) }),
+    listGrants: async (req) => {
+      const page = await grants.list(req.pageSize, req.pageToken, { clientId: req.clientId, apiServerId: req.apiServerId });
       return { grants: page.items.map(toPb), nextPageToken: page.nextPageToken };
     },
-    updateGrant: (req, ctx) => {
+    updateGrant: async (req, ctx) => {
       const id = req.grant?.id ?? "";
-      return { grant: toPb(audited(audit, ctx, "grant", () => grants.update(id, fromPb(req.grant), req.updateMask ?? [], req.grant?.etag ?? "", actorOf(ctx)), () => id)) };
+      return { grant: toPb(await audited(audit, ctx, "grant", (tx) => grants.update(id, fromPb(req.grant), req.updateMask ?? [], req.grant?.etag ?? "", actorOf(ctx), tx), () => id)) };
     },
-    deleteGrant: (req, ctx) => {
-      audited(audit, ctx, "grant", () => grants.delete(req.id, req.etag, actorOf(ctx)), () => req.id);
+    deleteGrant: async (req, ctx) => {
+      await audited(audit, ctx, "grant", (tx) => grants.delete(req.id, req.etag, actorOf(ctx), tx), () => req.id);
       return {};
     },
   });

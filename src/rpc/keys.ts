@@ -2,7 +2,8 @@ import { KeyServiceService, type KeyServiceServer, type SigningKey } from "../..
 import { SIGNING_ALGS, type SigningAlg } from "../domain/api_servers.js";
 import type { Audit } from "../domain/audit.js";
 import { InvalidArgument } from "../domain/errors.js";
-import type { KeyInfo, Keys } from "../tokens/keys.js";
+import type { DomainTx } from "../domain/ports.js";
+import type { KeyInfo, Keys, KeyTx } from "../tokens/keys.js";
 import { audited } from "./audited.js";
 import { enumFromDomain, enumToDomain, KEY_STATE, SIGNING_ALG } from "./convert/enums.js";
 import { timestamp } from "./convert/time.js";
@@ -17,8 +18,8 @@ export function keyService(keys: Keys, audit: Audit) {
       if (alg !== undefined && !SIGNING_ALGS.includes(alg as SigningAlg)) {
         throw new InvalidArgument([{ field: "alg", description: "must be SIGNING_ALG_ES256, SIGNING_ALG_RS256 or SIGNING_ALG_EDDSA (or unspecified for all)" }]);
       }
-      // Key generation is async and runs first; the new keys and their audit row commit together.
-      const created = await keys.rotate(alg as SigningAlg | undefined, (write) => audited(audit, ctx, "key", write, (infos) => infos.map((k) => k.kid).join(" ")));
+      // The new keys and their audit row commit together.
+      const created = await audited(audit, ctx, "key", (tx) => keys.rotate(alg as SigningAlg | undefined, tx as DomainTx & KeyTx), (infos) => infos.map((k) => k.kid).join(" "));
       return { keys: created.map(toPb) };
     },
   });

@@ -3,6 +3,7 @@ import { decodeProtectedHeader, importJWK, jwtVerify, type JWK, type JWTHeaderPa
 import type { Clock } from "../clock.js";
 import { ConfigError } from "../config.js";
 import { FailedPrecondition } from "../domain/errors.js";
+import type { ChangeRepository } from "../domain/ports.js";
 import type { Logger } from "../log.js";
 import { SIGNING_ALGS, type SigningAlg } from "../domain/api_servers.js";
 import { generateSigningKey, KEK_BYTES, openPrivateKey, SIGN_PARAMS, sealPrivateKey, WrongKek } from "./key_crypto.js";
@@ -34,9 +35,11 @@ import { generateSigningKey, KEK_BYTES, openPrivateKey, SIGN_PARAMS, sealPrivate
  *   beyond it, so the invariant cannot drift silently.
  *
  * API (the token endpoint and introspection build on these):
- * - `createKeys(deps)` loads and decrypts every stored key once (a wrong KEK
+ * - `createKeys(deps)` loads and decrypts every stored key (a wrong KEK
  *   fails here, at start-up, as a ConfigError); `ensureInitialKeys()` then
- *   creates the first active key of each algorithm that has none.
+ *   creates the first active key of each algorithm that has none. Writes go
+ *   to the store only; `load()` — at start and on every key change of the
+ *   feed, on every replica — makes memory follow it.
  * - `signer(alg).sign(claims, header?)`: a compact JWS, protected header
  *   `{alg, kid, typ: "at+jwt"}` (RFC 9068 §2.1), synchronous, with the key
  *   active now. The hot path reads no SQLite and decrypts nothing: keys live
@@ -49,7 +52,7 @@ import { generateSigningKey, KEK_BYTES, openPrivateKey, SIGN_PARAMS, sealPrivate
  *   InvalidToken. Claims such as iss/aud/revocation are the caller's.
  * - `jwks()`: the JWK Set as a precomputed Buffer (public members only), rebuilt
  *   when the key set changes or a time boundary passes; `maxAge` for Cache-Control.
- * - `rotate(alg?, commitWith?)`, `list()`: KeyService. Nothing returned holds
+ * - `rotate(alg, tx)`, `list()`: KeyService. Nothing returned holds
  *   private material, and nothing here logs it.
  */
 
@@ -70,11 +73,19 @@ export interface KeyRecord {
   retireTime: number | null;
 }
 
+/** The key ring's storage port (implemented in src/store/). */
 export interface KeyRepository {
-  insert(record: KeyRecord): void;
-  all(): KeyRecord[];
-  setRetireTime(kid: string, retireTime: number): void;
-  delete(kid: string): void;
+  insert(record: KeyRecord): Promise<void>;
+  all(): Promise<KeyRecord[]>;
+  setRetireTime(kid: string, retireTime: number): Promise<void>;
+  delete(kid: string): Promise<void>;
+}
+
+/** A unit of work on the key ring: its rows and the change feed. */
+export interface KeyTx {
+  keys: KeyRepository;
+  changes: ChangeRepository;
+  lock(name: "bootstrap"): Promise<void>;
 }
 
 export type KeyState = "pending" | "active" | "retired";
@@ -91,7 +102,7 @@ export interface KeyInfo {
 }
 
 export interface KeysDeps {
-  store: { keys: KeyRepository; transaction<T>(fn: () => T): T };
+  store: { keys: KeyRepository; transaction<T>(fn: (tx: KeyTx) => Promise<T>): Promise<T> };
   clock: Clock;
   config: { keyPublishLeadSeconds: number; jwksMaxAgeSeconds: number; maxPublishedKeysPerAlg: number };
   /** 32-byte key-encryption key. */
@@ -107,9 +118,6 @@ export interface Signer {
    */
   sign(claims: Record<string, unknown>, header?: Record<string, unknown>): string;
 }
-
-/** Runs the synchronous store write of a rotation, e.g. inside an audit transaction, and returns its result. */
-export type CommitWith = (write: () => KeyInfo[]) => KeyInfo[];
 
 export interface VerifyOptions {
   /** Accept only keys of these algorithms (the key's own algorithm is always enforced). */
@@ -194,14 +202,23 @@ export async function createKeys(deps: KeysDeps) {
     jwksCache = undefined;
   }
 
-  // Load: purge what expired while the service was down, decrypt the rest once.
-  {
+  /**
+   * Loads the key ring from the store: what every replica does at start and
+   * after every key change on the feed (its own included), so memory always
+   * follows the stored key set. Keys already open are kept; new ones are
+   * decrypted once; keys whose every token has expired are left out (and
+   * removed from the store by `purgeStore`).
+   */
+  async function load(): Promise<void> {
     const now = clock.now();
-    for (const record of store.keys.all()) {
+    const next = new Map<string, LoadedKey>();
+    for (const record of await store.keys.all()) {
       if (!SIGNING_ALGS.includes(record.alg)) throw new Error(`signing key ${record.kid} has an unknown algorithm`);
-      if (isGone(record, now)) {
-        store.keys.delete(record.kid);
-        logger.info("signing key purged", { kid: record.kid, alg: record.alg });
+      if (isGone(record, now)) continue;
+      const known = keys.get(record.kid);
+      if (known) {
+        known.record.retireTime = record.retireTime;
+        next.set(record.kid, known);
         continue;
       }
       let opened: Awaited<ReturnType<typeof openPrivateKey>>;
@@ -215,28 +232,37 @@ export async function createKeys(deps: KeysDeps) {
         ]);
       }
       // The published JWK is derived from the sealed key, not read from the row.
-      keys.set(record.kid, await loadedKey({ ...record, publicJwk: publishedJwk(opened.publicJwk, record.kid, record.alg) }, opened.privateKey));
+      next.set(record.kid, await loadedKey({ ...record, publicJwk: publishedJwk(opened.publicJwk, record.kid, record.alg) }, opened.privateKey));
+      if (loaded) logger.info("signing key loaded", { kid: record.kid, alg: record.alg, activateTime: new Date(record.activateTime).toISOString() });
     }
-    logger.debug("signing keys loaded", { count: keys.size });
+    keys.clear();
+    for (const [kid, k] of next) keys.set(kid, k);
+    loaded = true;
+    changed();
+  }
+  let loaded = false;
+
+  /** Drops keys whose every token has expired from memory (the hot path reads memory only). */
+  function purge(now: number): void {
+    let any = false;
+    for (const [kid, k] of keys) {
+      if (!isGone(k.record, now)) continue;
+      keys.delete(kid);
+      any = true;
+      logger.info("signing key expired", { kid, alg: k.record.alg });
+    }
+    if (any) changed();
   }
 
-  /** Drops keys whose every token has expired (store and memory). */
-  function purge(now: number): void {
-    const gone = [...keys.values()].filter((k) => isGone(k.record, now));
+  /** Removes expired keys from the store (background work; any replica may, it is idempotent). */
+  async function purgeStore(): Promise<void> {
+    const now = clock.now();
+    const gone = (await store.keys.all()).filter((r) => isGone(r, now));
     if (gone.length === 0) return;
-    // Best effort in the store (a later start purges what is left); memory drops them regardless.
-    try {
-      store.transaction(() => {
-        for (const k of gone) store.keys.delete(k.record.kid);
-      });
-    } catch (err) {
-      logger.warn("could not purge expired signing keys from the store", { error: (err as Error).name });
-    }
-    for (const k of gone) {
-      keys.delete(k.record.kid);
-      logger.info("signing key purged", { kid: k.record.kid, alg: k.record.alg });
-    }
-    changed();
+    await store.transaction(async (tx) => {
+      for (const r of gone) await tx.keys.delete(r.kid);
+      await tx.changes.append({ kind: "key", id: gone.map((r) => r.kid).join(" "), time: now, detail: { purged: true } });
+    });
   }
 
   /**
@@ -245,14 +271,13 @@ export async function createKeys(deps: KeysDeps) {
    * signs, kept for the whole retention — and when the algorithm already has
    * `maxPublishedKeysPerAlg` published keys, so the JWKS stays bounded.
    */
-  function checkRotation(algs: readonly SigningAlg[], now: number): void {
-    purge(now);
+  function checkRotation(algs: readonly SigningAlg[], stored: readonly KeyRecord[], now: number): void {
     for (const alg of algs) {
-      const published = [...keys.values()].filter((k) => k.record.alg === alg);
-      const pending = published.find((k) => now < k.record.activateTime);
-      if (pending) throw new FailedPrecondition(`an ${alg} rotation is already pending: key ${pending.record.kid} signs from ${new Date(pending.record.activateTime).toISOString()}`);
+      const published = stored.filter((r) => r.alg === alg && !isGone(r, now));
+      const pending = published.find((r) => now < r.activateTime);
+      if (pending) throw new FailedPrecondition(`an ${alg} rotation is already pending: key ${pending.kid} signs from ${new Date(pending.activateTime).toISOString()}`);
       if (published.length >= config.maxPublishedKeysPerAlg) {
-        const soonest = Math.min(...published.map((k) => expireTime(k.record) ?? Number.POSITIVE_INFINITY));
+        const soonest = Math.min(...published.map((r) => expireTime(r) ?? Number.POSITIVE_INFINITY));
         throw new FailedPrecondition(`${alg} already has ${published.length} published keys (at most ${config.maxPublishedKeysPerAlg}); the oldest leaves the JWKS at ${new Date(soonest).toISOString()}`);
       }
     }
@@ -266,46 +291,17 @@ export async function createKeys(deps: KeysDeps) {
 
   /**
    * Stores generated keys that activate at `activateTime`, retiring then the
-   * keys of the same algorithms that have no successor yet. `commitWith` runs
-   * the store write (e.g. inside the caller's audit transaction); memory
-   * changes only after it returned, so a rolled-back write leaves no trace.
+   * stored keys of the same algorithms that have no successor yet, and records
+   * the change. Memory follows when the feed is read (`load`), on every replica.
    */
-  async function add(
-    fresh: Awaited<ReturnType<typeof generate>>[],
-    activateTime: number,
-    now: number,
-    commitWith: CommitWith,
-  ): Promise<KeyInfo[]> {
-    const records: KeyRecord[] = fresh.map((f) => ({
-      kid: f.kid,
-      alg: f.alg,
-      publicJwk: f.publicJwk,
-      sealedPrivateKey: f.sealed,
-      createTime: now,
-      activateTime,
-      retireTime: null,
-    }));
-    const loaded = await Promise.all(records.map((r, i) => loadedKey(r, fresh[i]!.privateKey)));
+  async function store_(tx: KeyTx, fresh: Awaited<ReturnType<typeof generate>>[], stored: readonly KeyRecord[], activateTime: number, now: number): Promise<KeyInfo[]> {
+    const records: KeyRecord[] = fresh.map((f) => ({ kid: f.kid, alg: f.alg, publicJwk: f.publicJwk, sealedPrivateKey: f.sealed, createTime: now, activateTime, retireTime: null }));
     const algs = new Set(records.map((r) => r.alg));
-    let retiring: LoadedKey[] = [];
-    let written = false;
-    const infos = commitWith(() =>
-      store.transaction(() => {
-        retiring = [...keys.values()].filter((k) => algs.has(k.record.alg) && k.record.retireTime === null);
-        for (const k of retiring) store.keys.setRetireTime(k.record.kid, activateTime);
-        for (const r of records) store.keys.insert(r);
-        written = true;
-        return records.map((r) => info(r, now));
-      }),
-    );
-    if (!written) return infos;
-    for (const k of retiring) k.record.retireTime = activateTime;
-    for (const k of loaded) {
-      keys.set(k.record.kid, k);
-      logger.info("signing key created", { kid: k.record.kid, alg: k.record.alg, activateTime: new Date(activateTime).toISOString() });
-    }
-    changed();
-    return infos;
+    for (const r of stored) if (algs.has(r.alg) && r.retireTime === null) await tx.keys.setRetireTime(r.kid, activateTime);
+    for (const r of records) await tx.keys.insert(r);
+    await tx.changes.append({ kind: "key", id: records.map((r) => r.kid).join(" "), time: now, detail: { activateTime } });
+    for (const r of records) logger.info("signing key created", { kid: r.kid, alg: r.alg, activateTime: new Date(activateTime).toISOString() });
+    return records.map((r) => info(r, now));
   }
 
   /** The key that signs for `alg` at `now`: cached until the next activation or retirement. */
@@ -345,35 +341,52 @@ export async function createKeys(deps: KeysDeps) {
     };
   }
   const signers = new Map(SIGNING_ALGS.map((alg) => [alg, makeSigner(alg)]));
+  await load();
 
   return {
+    load,
+    purgeStore,
+
     /**
      * First start (or an algorithm with no signing key): one key per such
      * algorithm, active at once, since nothing can have cached a JWKS
-     * without it. Returns the keys created.
+     * without it. Generated first, then stored under the bootstrap lock:
+     * N replicas starting together on an empty store create one key per
+     * algorithm between them. Returns the keys this call created.
      */
     async ensureInitialKeys(): Promise<KeyInfo[]> {
-      const missing = SIGNING_ALGS.filter((alg) => ![...keys.values()].some((k) => k.record.alg === alg && k.record.retireTime === null));
+      const live = (r: KeyRecord) => r.retireTime === null;
+      const missingIn = (records: readonly KeyRecord[]) => SIGNING_ALGS.filter((alg) => !records.some((r) => r.alg === alg && live(r)));
+      const missing = missingIn([...keys.values()].map((k) => k.record));
       if (missing.length === 0) return [];
       const fresh = await Promise.all(missing.map(generate));
-      const now = clock.now();
-      return add(fresh, now, now, (write) => write());
+      const created = await store.transaction(async (tx) => {
+        await tx.lock("bootstrap");
+        const stored = await tx.keys.all();
+        const still = new Set(missingIn(stored));
+        const now = clock.now();
+        const mine = fresh.filter((f) => still.has(f.alg));
+        return mine.length > 0 ? store_(tx, mine, stored, now, now) : [];
+      });
+      await load();
+      return created;
     },
 
     /**
-     * RotateKeys: a new key for `alg` (every algorithm when undefined), published
-     * now and signing after the publish lead time, when the key it replaces
-     * retires. Generation runs first (async); `commitWith` receives the
-     * synchronous store write so a caller can run it inside its audit
-     * transaction. Returns the new (pending) keys.
+     * RotateKeys, inside the caller's transaction (its audit row commits with
+     * it): a new key for `alg` (every algorithm when undefined), published now
+     * and signing after the publish lead time, when the key it replaces
+     * retires. Refused while one is pending or past the key bound (checked on
+     * the stored rows, in the transaction, so two replicas rotating at once
+     * cannot both pass). Returns the new (pending) keys.
      */
-    async rotate(alg?: SigningAlg, commitWith: CommitWith = (write) => write()): Promise<KeyInfo[]> {
+    async rotate(alg: SigningAlg | undefined, tx: KeyTx): Promise<KeyInfo[]> {
       const algs = alg ? [alg] : [...SIGNING_ALGS];
-      checkRotation(algs, clock.now());
-      const fresh = await Promise.all(algs.map(generate));
       const now = clock.now();
-      // Again at commit time: two rotations racing must not both pass.
-      return add(fresh, now + leadMs, now, (write) => commitWith(() => (checkRotation(algs, now), write())));
+      const stored = await tx.keys.all();
+      checkRotation(algs, stored, now);
+      const fresh = await Promise.all(algs.map(generate));
+      return store_(tx, fresh, stored, now + leadMs, now);
     },
 
     /** ListKeys: every key still published, newest first. */

@@ -19,13 +19,18 @@ import { promisify } from "../../src/sdk/promisify.js";
 import { bearerInterceptor } from "../../src/sdk/token_source.js";
 import { createServer, type AuthzServer } from "../../src/server.js";
 import { listenGrpc } from "../../src/transports/grpc.js";
-import { openSqliteStore } from "../../src/store/sqlite/index.js";
+import { createHash } from "node:crypto";
+import { MIGRATIONS, openStore, storeOn, type Store } from "../../src/store/index.js";
+import { migrate } from "../../src/store/sql/migrate.js";
+import { openSqlite, type Db } from "../../src/store/sqlite/database.js";
 
 export interface TestServer {
   address: string;
   server: AuthzServer;
-  /** The SQLite store under the server (tests that break it on purpose). */
-  store: ReturnType<typeof openSqliteStore>;
+  /** The store under the server. */
+  store: Store;
+  /** SQLite's write connection, when the store is SQLite (tests that break it on purpose). */
+  sqlite: Db | undefined;
   clock: Clock;
   dataFile: string;
   config: Readonly<Config>;
@@ -54,9 +59,28 @@ export interface TestServerOptions {
   config?: Partial<Config>;
   /** Static routes for the embedded gateway (e.g. the web console), see GatewayOptions.staticRoutes. */
   staticRoutes?: GatewayOptions["staticRoutes"];
+  /** `sqlite` for tests that edit the SQLite file under the service; default: PostgreSQL when AUTHZ_TEST_DATABASE_URL is set. */
+  store?: "sqlite";
 }
 
-/** Starts the real server on an ephemeral loopback port over a real SQLite file. */
+/**
+ * The store a test server runs on: a real SQLite file, or, with
+ * AUTHZ_TEST_DATABASE_URL set, a real PostgreSQL database in a schema of its
+ * own (named after the data file, so a restart test finds its data again).
+ */
+export async function openTestStore(dataFile: string, kind?: "sqlite"): Promise<{ store: Store; sqlite: Db | undefined; databaseUrl: string; schema: string }> {
+  const databaseUrl = kind === "sqlite" ? "" : (process.env.AUTHZ_TEST_DATABASE_URL ?? "");
+  if (databaseUrl) {
+    const schema = `t_${createHash("sha256").update(dataFile).digest("hex").slice(0, 20)}`;
+    const store = await openStore({ databaseUrl, dataFile, storeTimeoutMs: 5_000, postgresPoolSize: 4, postgresSchema: schema, logger: silentLogger });
+    return { store, sqlite: undefined, databaseUrl, schema };
+  }
+  const db = openSqlite(dataFile, { busyTimeoutMs: 5_000 });
+  await migrate(db, MIGRATIONS.sqlite);
+  return { store: storeOn(db), sqlite: db.writer, databaseUrl: "", schema: "" };
+}
+
+/** Starts the real server on an ephemeral loopback port over a real store (SQLite file, or PostgreSQL). */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const dir = options.dataFile ? undefined : mkdtempSync(join(tmpdir(), "authz-test-"));
   const dataFile = options.dataFile ?? join(dir!, "authz.db");
@@ -65,8 +89,11 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   // The HTTP port is picked first so the issuer can be the gateway's real URL
   // (RFC 8414 discovery checks that they match).
   const httpPort = await freePort();
+  const { store, sqlite, databaseUrl } = await openTestStore(dataFile, options.store);
+  const kek = options.kek ?? randomBytes(32);
   const config = loadConfig({
     dataFile,
+    ...(databaseUrl ? { databaseUrl, keyEncryptionKey: kek.toString("base64url") } : {}),
     grpcAddress: "127.0.0.1:0",
     httpAddress: `127.0.0.1:${httpPort}`,
     shutdownGraceSeconds: 5,
@@ -75,10 +102,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...options.config,
   });
   const clock = options.clock ?? new ManualClock(Date.now());
-  const kek = options.kek ?? randomBytes(32);
-  const store = openSqliteStore(dataFile);
-  const server = await createServer({ config, store, clock, logger: options.logger ?? silentLogger, kek }).catch((err: unknown) => {
-    store.close();
+  const server = await createServer({ config, store, clock, logger: options.logger ?? silentLogger, kek }).catch(async (err: unknown) => {
+    await store.close();
     throw err;
   });
   const listener = await listenGrpc(server.grpc, config.grpcAddress, { maxConnections: config.grpcMaxConnections, handshakeTimeoutMs: config.grpcHandshakeTimeoutMs });
@@ -111,6 +136,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     address,
     server,
     store,
+    sqlite,
     clock,
     dataFile,
     config,

@@ -12,6 +12,7 @@ const logs: Array<Record<string, unknown>> = [];
 const waiting: Array<{ msg: string; resolve: () => void }> = [];
 beforeAll(async () => {
   t = await startTestServer({
+    store: "sqlite", // breaks the SQLite file under the service (PostgreSQL outages: test/replicas)
     logger: createLogger("info", (line) => {
       const parsed = JSON.parse(line) as Record<string, unknown>;
       logs.push(parsed);
@@ -39,7 +40,7 @@ async function fixture() {
 describe("disk full", () => {
   test("a write that needs room is UNAVAILABLE, not INTERNAL; issuance goes on from memory", async () => {
     const f = await fixture();
-    const db = t.store.db;
+    const db = t.sqlite!;
     db.exec("CREATE TABLE filler (b BLOB)");
     db.pragma(`max_page_count = ${Number(db.pragma("page_count", { simple: true }))}`);
     try {
@@ -57,14 +58,14 @@ describe("disk full", () => {
 
   test("when the store refuses every write, the usage counters are logged and kept, never crash the process, and are written once it accepts again", async () => {
     const f = await fixture();
-    const db = t.store.db;
+    const db = t.sqlite!;
     db.pragma("query_only = ON"); // every write now fails (SQLITE_READONLY), as on a full disk
     for (let i = 0; i < 5; i++) expect((await f.issue()).accessToken).toBeTruthy();
     await logged("flush issuance counters failed");
     expect(logs.find((l) => l.msg === "flush issuance counters failed")).toMatchObject({ level: "error" });
     expect((await f.issue()).accessToken).toBeTruthy(); // alive and serving
     db.pragma("query_only = OFF");
-    t.server.domain.clients.flushUsage();
+    await t.server.domain.clients.flushUsage();
     const stored = db.prepare("SELECT tokens_issued FROM clients WHERE client_id = ?").pluck().get(f.client.clientId);
     expect(stored).toBe(7); // the first issue, five while writes failed, one after
   });
@@ -75,8 +76,7 @@ describe("the store gone", () => {
     const cached = await fixture();
     const { client: uncached, secret: uncachedSecret } = await createClient(t);
     // The cached client's grant is warm; the uncached client is not in memory.
-    const broken = t.store.db;
-    broken.close();
+    await t.store.close(); // both connections: the store is gone
 
     // Hot path: issuance for a client, grant and API server in memory.
     expect((await cached.issue()).accessToken).toBeTruthy();

@@ -11,8 +11,8 @@ import type { GrantContext, GrantType, TokenResponseBody } from "./types.js";
 export const clientCredentials: GrantType = {
   grantType: "client_credentials",
   async handle({ request, client, deps }: GrantContext): Promise<TokenResponseBody> {
-    const apiServer = resolveTarget(request, deps.apiServers.findByAudience);
-    const access = deps.resolveAccess(client, apiServer);
+    const apiServer = await resolveTarget(request, deps.apiServers.findByAudience);
+    const access = await deps.resolveAccess(client, apiServer);
     if (!access) throw new InvalidTarget("client has no grant for this API server");
     const scopes = grantScopes(parseScope(request.scope), access.scopes, apiServer.enforcePolicies);
     return mintTokens(deps, client, apiServer, scopes);
@@ -25,13 +25,13 @@ export const clientCredentials: GrantType = {
  * invalid_target; neither -> invalid_target (a token must have an audience).
  * A value no API server could have is refused before any lookup.
  */
-export function resolveTarget(request: Pick<TokenRequest, "audience" | "resource">, findByAudience: (aud: string) => ApiServer | undefined): ApiServer {
+export async function resolveTarget(request: Pick<TokenRequest, "audience" | "resource">, findByAudience: (aud: string) => Promise<ApiServer | undefined>): Promise<ApiServer> {
   const { audience, resource } = request;
   if (resource !== undefined && !isAbsoluteUriWithoutFragment(resource)) throw new InvalidTarget("resource is not an absolute URI without fragment");
   if (audience !== undefined && resource !== undefined && audience !== resource) throw new InvalidTarget("audience and resource differ");
   const target = audience ?? resource;
   if (target === undefined) throw new InvalidTarget("no audience or resource", "an audience or resource parameter is required");
-  const apiServer = AUDIENCE.test(target) ? findByAudience(target) : undefined;
+  const apiServer = AUDIENCE.test(target) ? await findByAudience(target) : undefined;
   if (!apiServer) throw new InvalidTarget("unknown audience");
   return apiServer;
 }

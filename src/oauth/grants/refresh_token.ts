@@ -18,17 +18,17 @@ export const refreshToken: GrantType = {
     if (!REFRESH_TOKEN.test(request.refreshToken)) throw new InvalidGrant("malformed refresh token");
     const hash = sha256(request.refreshToken);
     const now = toSeconds(deps.now());
-    const record = deps.tokenState.findRefreshToken(hash);
+    const record = await deps.refreshTokens.find(hash);
     if (!record || record.clientId !== client.clientId) throw new InvalidGrant("unknown refresh token or other client");
     if (record.expiresAt <= now) throw new InvalidGrant("refresh token expired");
     if (record.issuedAtMs < client.tokensValidAfter) throw new InvalidGrant("refresh token predates a client revocation");
-    if (record.usedAt !== null || !deps.tokenState.markRefreshTokenUsed(hash, now)) {
-      deps.tokenState.revokeRefreshFamily(record.familyId);
+    if (record.usedAt !== null || !(await deps.refreshTokens.markUsed(hash, now))) {
+      await deps.refreshTokens.revokeFamily(record.familyId);
       throw new InvalidGrant("refresh token reuse; family revoked");
     }
-    const apiServer = deps.apiServers.get(record.apiServerId);
+    const apiServer = await deps.apiServers.get(record.apiServerId);
     if (!apiServer || !apiServer.allowOfflineAccess) throw new InvalidGrant("API server gone or offline access off");
-    const access = deps.resolveAccess(client, apiServer);
+    const access = await deps.resolveAccess(client, apiServer);
     if (!access || record.issuedAtMs < access.since) throw new InvalidGrant("grant removed or re-created since");
 
     // §6: the new scope must not exceed the original; it also never exceeds what

@@ -1,0 +1,71 @@
+import type { RefreshTokenRecord, RefreshTokenRepository } from "../../oauth/ports.js";
+import type { SqlExecutor } from "./executor.js";
+
+interface RefreshRow {
+  token_hash: Buffer;
+  family_id: string;
+  client_id: string;
+  api_server_id: string;
+  scope: string;
+  issued_at_ms: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+export function refreshTokenRepository(q: SqlExecutor): RefreshTokenRepository {
+  return {
+    async insert(r) {
+      await q.run("INSERT INTO refresh_tokens (token_hash, family_id, client_id, api_server_id, scope, issued_at_ms, expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
+        r.tokenHash,
+        r.familyId,
+        r.clientId,
+        r.apiServerId,
+        r.scope,
+        r.issuedAtMs,
+        r.expiresAt,
+        r.usedAt,
+      ]);
+    },
+    async find(hash) {
+      const row = await q.get<RefreshRow>("SELECT * FROM refresh_tokens WHERE token_hash = ?", [hash]);
+      if (!row) return undefined;
+      return {
+        tokenHash: Buffer.from(row.token_hash),
+        familyId: row.family_id,
+        clientId: row.client_id,
+        apiServerId: row.api_server_id,
+        scope: row.scope,
+        issuedAtMs: Number(row.issued_at_ms),
+        expiresAt: Number(row.expires_at),
+        usedAt: row.used_at === null ? null : Number(row.used_at),
+      } satisfies RefreshTokenRecord;
+    },
+    // One statement: of two replicas spending the same token at once, exactly one sees changes = 1.
+    markUsed: async (hash, at) => (await q.run("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL", [at, hash])).changes === 1,
+    revokeFamily: async (familyId) => void (await q.run("DELETE FROM refresh_tokens WHERE family_id = ?", [familyId])),
+  };
+}
+
+/** Revoked access tokens by jti, until they would have expired anyway. */
+export function revokedTokenRepository(q: SqlExecutor) {
+  return {
+    insert: async (jti: string, expiresAt: number) => void (await q.run("INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING", [jti, expiresAt])),
+    /** Every revocation still in force at `now` (epoch s): what a replica loads at start. */
+    live: async (now: number) => (await q.all<{ jti: string; expires_at: number }>("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > ?", [now])).map((r) => ({ jti: r.jti, expiresAt: Number(r.expires_at) })),
+  };
+}
+
+/** Client assertion ids (RFC 7523 §3): one unique insert, so across replicas each jti is accepted once. */
+export function assertionJtiRepository(q: SqlExecutor) {
+  return {
+    consume: async (clientId: string, jti: string, keepUntil: number) =>
+      (await q.run("INSERT INTO used_assertions (client_id, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT (client_id, jti) DO NOTHING", [clientId, jti, keepUntil])).changes === 1,
+  };
+}
+
+/** Drops token state whose tokens have expired anyway; returns how many rows went. */
+export async function purgeExpiredTokenState(q: SqlExecutor, now: number): Promise<number> {
+  let n = 0;
+  for (const table of ["revoked_tokens", "refresh_tokens", "used_assertions"]) n += (await q.run(`DELETE FROM ${table} WHERE expires_at <= ?`, [now])).changes;
+  return n;
+}
