@@ -102,6 +102,8 @@ export interface Config {
   storeTimeoutMs: number;
   /** PostgreSQL connections per replica. */
   postgresPoolSize: number;
+  /** A revocation watch stream with nothing to say sends a heartbeat this often, s (well inside watchers' staleness bound). */
+  watchHeartbeatSeconds: number;
   /**
    * Memory for the hot-path lookup caches (clients, grants, API servers), in
    * bytes (estimated); least recently used entries are evicted past it. The
@@ -150,6 +152,7 @@ export const defaults: Readonly<Config> = Object.freeze({
   changeFeedRetentionSeconds: 604_800, // 7 days
   storeTimeoutMs: 5_000, // 5 seconds
   postgresPoolSize: 10,
+  watchHeartbeatSeconds: 15,
 });
 
 /** Inclusive ranges of the numeric limits (integers). */
@@ -173,6 +176,7 @@ const LIMIT_RANGES: Partial<Record<keyof Config, readonly [number, number]>> = {
   changeFeedRetentionSeconds: [60, 31_536_000],
   storeTimeoutMs: [100, 120_000],
   postgresPoolSize: [1, 1_000],
+  watchHeartbeatSeconds: [1, 300],
 };
 
 /** Merges overrides over the defaults, validates, fills derived values and freezes. */

@@ -44,4 +44,5 @@ export const SERVICE_NAMES = [
   "authz.v1.AuditService",
   "authz.v1.TokenService",
   "authz.v1.OAuthService",
+  "authz.v1.RevocationService",
 ] as const;

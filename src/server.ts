@@ -22,6 +22,7 @@ import { activeAccessToken } from "./oauth/active_token.js";
 import type { AuthenticatedClient } from "./oauth/client_auth.js";
 import { oauthEndpoints } from "./oauth/endpoints.js";
 import { InvalidClientMetadata } from "./oauth/errors.js";
+import { INTROSPECT_MANAGEMENT_PERMISSION } from "./oauth/introspection.js";
 import { serverMetadata } from "./oauth/metadata.js";
 import type { OAuthDeps } from "./oauth/ports.js";
 import type { RegistrationDeps } from "./oauth/registration.js";
@@ -35,6 +36,7 @@ import { grantService } from "./rpc/grants.js";
 import { keyService } from "./rpc/keys.js";
 import { oauthService } from "./rpc/oauth.js";
 import { buildMethods } from "./rpc/service.js";
+import { revocationService } from "./rpc/revocations.js";
 import { tokenService } from "./rpc/tokens.js";
 import type { Store, StoreTx } from "./store/index.js";
 import { TokenBucket } from "./token_bucket.js";
@@ -140,6 +142,24 @@ async function applyChange(domain: Domain, change: Change): Promise<void> {
   }
 }
 
+/**
+ * The API server identifiers whose tokens a caller may see, by the
+ * introspection rule: those it has access to itself (a grant, or dynamic
+ * access for a dynamic client); the management API server only with
+ * tokens:introspect_management.
+ */
+async function visibleAudiences(store: Store, domain: Domain, caller: { clientId: string; scopes: readonly string[] }): Promise<Set<string>> {
+  const all = { terms: [], afterSeq: 0, limit: Number.MAX_SAFE_INTEGER };
+  const out = new Set<string>();
+  for (const grant of await store.grants.list(all, { clientId: caller.clientId, apiServerId: "" })) {
+    const server = await store.apiServers.get(grant.apiServerId);
+    if (server) out.add(server.identifier);
+  }
+  if ((await domain.clients.find(caller.clientId))?.dynamic) for (const s of await store.apiServers.list(all)) if (s.dynamicClientAccess) out.add(s.identifier);
+  if (!caller.scopes.includes(INTROSPECT_MANAGEMENT_PERMISSION)) out.delete(MANAGEMENT_AUDIENCE);
+  return out;
+}
+
 /** The narrow view of the domain the OAuth endpoints work with. */
 function oauthDeps(domain: Domain, deps: Deps, writes: Store): OAuthDeps {
   const { clients, apiServers, grants, keys, revocations } = domain;
@@ -227,6 +247,8 @@ export async function createServer(deps: Deps): Promise<AuthzServer> {
     return { clientId: found.client.clientId, scopes: found.scopes };
   };
   const pipeline = createPipeline({ verify, logger, maxUnaryCallMs: config.maxUnaryCallMs });
+  // Aborted as shutdown begins: long-lived streams end at once rather than hold the grace period.
+  const stopping = new AbortController();
   const { apiServers, clients, grants, audit, keys, revocations } = domain;
   const bindings = [
     apiServerService(apiServers, audit),
@@ -236,6 +258,7 @@ export async function createServer(deps: Deps): Promise<AuthzServer> {
     auditService(audit),
     tokenService(oauth),
     oauthService(oauthEndpoints({ oauth, registration: registrationDeps(domain, deps, writes), jwks: keys.jwks, metadata: serverMetadata(config.issuer, { registration: config.registrationEnabled }) })),
+    revocationService({ changes: store.changes, feed, audiencesOf: (caller) => visibleAudiences(store, domain!, caller), heartbeatMs: config.watchHeartbeatSeconds * 1000, closing: stopping.signal }),
   ];
   const methods = buildMethods(bindings, accessTable(descriptorRegistry(), SERVICE_NAMES));
 
@@ -267,6 +290,7 @@ export async function createServer(deps: Deps): Promise<AuthzServer> {
   let closing: Promise<void> | undefined;
   function shutdown(): Promise<void> {
     closing ??= new Promise<void>((resolve) => {
+      stopping.abort();
       clearInterval(purgeTimer);
       clearInterval(usageTimer);
       feed.stop();

@@ -52,6 +52,7 @@ describe("defaults", () => {
       changeFeedRetentionSeconds: 604_800,
       storeTimeoutMs: 5_000,
       postgresPoolSize: 10,
+      watchHeartbeatSeconds: 15,
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(defaults)).toBe(true);

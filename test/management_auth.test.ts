@@ -21,18 +21,27 @@ async function tokenFor(audience: string, apiServerId: string, scopes: string[])
   return res.accessToken;
 }
 
-/** Calls any RPC by path with an empty request; resolves the status code and metadata. */
+/** Calls any RPC by path with an empty request; resolves the status code and metadata (a stream: once it is served or refused). */
 function rawCall(path: string, token?: string): Promise<{ code: grpc.status; metadata: grpc.Metadata }> {
   const client = new grpc.Client(t.address, grpc.credentials.createInsecure());
   const md = new grpc.Metadata();
   if (token) md.set("authorization", `Bearer ${token}`);
   return new Promise((resolve) => {
-    client.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), md, (err) => {
+    const done = (code: grpc.status, metadata = new grpc.Metadata()) => {
       client.close();
-      resolve({ code: err?.code ?? grpc.status.OK, metadata: err?.metadata ?? new grpc.Metadata() });
-    });
+      resolve({ code, metadata });
+    };
+    if (streaming.has(path)) {
+      // A watch that is served answers with a first message and stays open: that is OK here.
+      const stream = client.makeServerStreamRequest(path, (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), md);
+      stream.once("data", () => (stream.cancel(), done(grpc.status.OK)));
+      stream.on("error", (err: grpc.ServiceError) => done(err.code, err.metadata));
+      return;
+    }
+    client.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), md, (err) => done(err?.code ?? grpc.status.OK, err?.metadata));
   });
 }
+const streaming = new Set(["/authz.v1.RevocationService/WatchRevocations"]);
 
 /** The HTTP request the google.api.http rule of `path` maps to, with dummy path variables. */
 function httpRoute(path: string): { method: string; url: string } {
@@ -54,8 +63,8 @@ beforeAll(async () => {
 afterAll(() => t.cleanup());
 
 test("every RPC of every service has an access rule; management RPCs name a permission", () => {
-  // ApiServer 5 + Client 6 + Grant 5 + Key 2 + Audit 1
-  expect(protectedMethods.length).toBe(19);
+  // ApiServer 5 + Client 6 + Grant 5 + Key 2 + Audit 1 + Revocation 1
+  expect(protectedMethods.length).toBe(20);
   for (const [path, rule] of protectedMethods) expect(rule.permission, path).toMatch(/^[a-z_]+:[a-z]+$/);
   expect(table.get("/authz.v1.TokenService/IssueToken")).toEqual({ public: true });
   expect(table.get("/authz.v1.OAuthService/GetJwks")).toEqual({ public: true });
@@ -122,12 +131,15 @@ describe("over HTTP", () => {
     const lacking = await tokenFor("urn:authz:management", managementId, ["audit:read"]);
     for (const [path, rule] of protectedMethods) {
       const { method, url } = httpRoute(path);
-      const send = (token?: string) =>
-        fetch(`${t.httpUrl}${url}`, {
+      const send = async (token?: string) => {
+        const res = await fetch(`${t.httpUrl}${url}`, {
           method,
           headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
           body: method === "GET" || method === "DELETE" ? undefined : "{}",
         });
+        if (streaming.has(path) && res.status === 200) await res.body?.cancel(); // a served watch stays open
+        return res;
+      };
       const none = await send();
       expect(none.status, path).toBe(401);
       expect(none.headers.get("www-authenticate"), path).toMatch(/^Bearer /);

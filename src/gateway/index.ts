@@ -1,4 +1,4 @@
-import { type FileRegistry } from "@bufbuild/protobuf";
+import { fromBinary, toJsonString, type FileRegistry } from "@bufbuild/protobuf";
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { defaults, type Config } from "../config.js";
 import { descriptorRegistry } from "../descriptor.js";
@@ -7,8 +7,8 @@ import { errorFields } from "../log.js";
 import { requestMetadata } from "./headers.js";
 import { BadPath, createMatcher, type Match } from "./match.js";
 import { buildRequest, GatewayError } from "./request.js";
-import { grpcCodeOf, toHttpResponse, type HttpResponse } from "./response.js";
-import { buildRoutes } from "./routes.js";
+import { grpcCodeOf, printOptions, toHttpResponse, type HttpResponse } from "./response.js";
+import { buildRoutes, type Route } from "./routes.js";
 import { transcoderSettings, UPSTREAM_TIMEOUT_MS, type TranscoderSettings } from "./settings.js";
 import type { Upstream } from "./upstream.js";
 
@@ -85,6 +85,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (body === "over") return sendLocal(res, 413, "request body too large", true);
 
     const request = buildRequest(registry, settings, found, q < 0 ? "" : url.slice(q + 1), req.headers["content-type"] ?? "", body);
+    if (found.route.stream) return stream(found.route, request, req, res, url);
     const gone = new AbortController();
     // The client hung up: cancel the call, as Envoy resets the upstream stream.
     const onClose = () => {
@@ -105,6 +106,36 @@ export function createGateway(options: GatewayOptions): Gateway {
     // Draining: no more requests on this connection, so close() is not held up by keep-alive.
     if (closing) response.close = true;
     send(res, response);
+  }
+
+  /**
+   * A server-streaming RPC as newline-delimited JSON (Envoy's
+   * print_options.stream_newline_delimited): one line per message, flushed as
+   * it comes; a failure before the first message is an ordinary error
+   * response, a failure after it ends the body (the status line is long gone).
+   */
+  async function stream(route: Route, request: Uint8Array, req: IncomingMessage, res: ServerResponse, url: string): Promise<void> {
+    const gone = new AbortController();
+    res.once("close", () => gone.abort());
+    streams.add(gone);
+    let started = false;
+    const options = printOptions(settings, registry);
+    const reply = await upstream
+      .stream({ route, request, headers: requestMetadata(req, url), deadline: Number.POSITIVE_INFINITY, signal: gone.signal, peer: req.socket.remoteAddress ?? "" }, async (bytes) => {
+      if (res.destroyed) return;
+      if (!started) {
+        started = true;
+        res.writeHead(200, { "content-type": "application/json", ...(closing ? { connection: "close" } : {}) });
+      }
+      const line = toJsonString(route.method.output, fromBinary(route.method.output, bytes), options) + "\n";
+      if (!res.write(line)) await new Promise<void>((resolve) => (res.once("drain", resolve), res.once("close", resolve)));
+    })
+      .finally(() => streams.delete(gone));
+    if (res.destroyed) return;
+    // Ended by close(): the connection is idle once the body is out, and close() waits for it.
+    if (started) return void res.end(() => closing && server.closeIdleConnections());
+    if (reply.code === 0) return send(res, { status: 200, headers: {}, contentType: "application/json", body: Buffer.alloc(0) });
+    send(res, toHttpResponse(route, reply, registry, settings));
   }
 
   const server = createHttpServer(
@@ -133,13 +164,16 @@ export function createGateway(options: GatewayOptions): Gateway {
     else socket.destroy();
   });
   let closing = false;
+  /** Streaming calls in flight: closing ends them (a watcher resumes from its cursor), or close() would wait for ever. */
+  const streams = new Set<AbortController>();
 
   return {
     server,
-    /** Stops accepting, lets in-flight requests finish (their connections then close), then closes the upstream. */
+    /** Stops accepting, lets in-flight requests finish (their connections then close) and ends streams, then closes the upstream. */
     close: () =>
       new Promise<void>((resolve) => {
         closing = true;
+        for (const s of streams) s.abort();
         server.close(() => {
           upstream.close();
           resolve();

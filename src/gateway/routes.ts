@@ -6,6 +6,8 @@ export interface Route {
   template: Template;
   /** `/<package>.<Service>/<Method>` */
   grpcPath: string;
+  /** A server-streaming RPC: its responses go out as newline-delimited JSON (Envoy's stream_newline_delimited). */
+  stream: boolean;
   method: DescMethod;
   /** "" (no body), "*" (whole request) or a top-level request field name. */
   body: string;
@@ -56,7 +58,9 @@ export function buildRoutes(registry: FileRegistry, services: readonly string[],
       } else if (autoMapping) {
         rules = [{ pattern: { case: "post", value: `/${service.typeName}/${method.name}` }, body: "*", responseBody: "", additionalBindings: [] }];
       } else continue;
-      if (method.methodKind !== "unary") throw new Error(`gateway: ${service.typeName}/${method.name} is streaming; the gateway transcodes unary RPCs only`);
+      if (method.methodKind !== "unary" && method.methodKind !== "server_streaming") {
+        throw new Error(`gateway: ${service.typeName}/${method.name} streams its requests; the gateway transcodes unary and server-streaming RPCs only`);
+      }
       for (const r of rules) {
         const route = toRoute(method, r);
         const key = `${route.httpMethod} ${templateKey(route.template)}`;
@@ -93,7 +97,7 @@ function toRoute(method: DescMethod, rule: HttpRule): Route {
     throw new Error(`gateway: ${grpcPath}: ${(err as Error).message}`);
   }
   for (const variable of template.variables) checkFieldPath(method.input, variable.fieldPath, grpcPath);
-  const route: Route = { httpMethod, template, grpcPath, method, body: rule.body, fieldRefs: new Map() };
+  const route: Route = { httpMethod, template, grpcPath, stream: method.methodKind === "server_streaming", method, body: rule.body, fieldRefs: new Map() };
   if (rule.body && rule.body !== "*") {
     const field = topField(method.input, rule.body, grpcPath);
     if (field.message?.typeName === HTTP_BODY) route.httpBodyRequestField = field;

@@ -9,7 +9,7 @@ import type { UrlUnescapeSpec } from "./match.js";
 export interface TranscoderSettings {
   readonly services: readonly string[];
   readonly protoDescriptor: string;
-  readonly printOptions: Readonly<{ addWhitespace: boolean; alwaysPrintPrimitiveFields: boolean; alwaysPrintEnumsAsInts: boolean; preserveProtoFieldNames: boolean }>;
+  readonly printOptions: Readonly<{ addWhitespace: boolean; alwaysPrintPrimitiveFields: boolean; alwaysPrintEnumsAsInts: boolean; preserveProtoFieldNames: boolean; streamNewlineDelimited: boolean }>;
   readonly convertGrpcStatus: boolean;
   readonly autoMapping: boolean;
   readonly matchIncomingRequestRoute: boolean;
@@ -32,6 +32,8 @@ export const transcoderSettings: TranscoderSettings = Object.freeze({
     alwaysPrintPrimitiveFields: true,
     alwaysPrintEnumsAsInts: false,
     preserveProtoFieldNames: true,
+    /** Server-streaming responses (WatchRevocations) as one JSON object per line, not one JSON array. */
+    streamNewlineDelimited: true,
   }),
   /** gRPC errors become a google.rpc.Status JSON body. */
   convertGrpcStatus: true,
@@ -80,6 +82,6 @@ export const UPSTREAM_TIMEOUT_MS = 15_000;
  *   the query value win.
  * - Plain HTTP/1.1 only: no h2c and no native gRPC pass-through on the HTTP
  *   port (gRPC clients use the gRPC port).
- * - Streaming RPCs are not transcoded (there are none); start-up fails if one
- *   has an HTTP rule.
+ * - Client-streaming RPCs are not transcoded (there are none); start-up fails
+ *   if one has an HTTP rule. Server streaming is (newline-delimited JSON).
  */

@@ -36,6 +36,12 @@ export interface UpstreamReply {
 /** Where transcoded calls go: the service in this process, or a real gRPC connection (what Envoy has). */
 export interface Upstream {
   unary(call: UpstreamCall): Promise<UpstreamReply>;
+  /**
+   * A server-streaming call: each response, protobuf-encoded, goes to
+   * `onMessage` (whose promise is back-pressure); resolves with the final
+   * status (headers of a failure before any message included).
+   */
+  stream(call: UpstreamCall, onMessage: (message: Uint8Array) => Promise<void>): Promise<UpstreamReply>;
   close(): void;
 }
 
@@ -63,6 +69,18 @@ export function inProcessUpstream(methods: ReadonlyMap<string, Method>, pipeline
       const field = call.route.httpBodyResponseField;
       const httpBody = field ? ((outcome.response as Record<string, unknown>)[field.localName] as UpstreamReply["httpBody"]) : undefined;
       return httpBody ? { code: GrpcCode.OK, message: "", headers, httpBody } : { code: GrpcCode.OK, message: "", headers, body: method.encode(outcome.response) };
+    },
+    async stream(call, onMessage) {
+      const method = methods.get(call.route.grpcPath);
+      if (!method || !method.stream) return { code: GrpcCode.UNIMPLEMENTED, message: `${call.route.grpcPath} is not served`, headers: {} };
+      const { ctx, cancel } = pipeline.context({ method: method.path, requestHeaders: firstValues(call.headers), deadline: call.deadline, peer: call.peer });
+      if (call.signal.aborted) cancel();
+      else call.signal.addEventListener("abort", cancel, { once: true });
+      const outcome = await pipeline.stream(method, method.decode(call.request), ctx, (response) => onMessage(method.encode(response)));
+      call.signal.removeEventListener("abort", cancel);
+      if (outcome.ok) return { code: GrpcCode.OK, message: "", headers: {} };
+      const { failure } = outcome;
+      return { code: failure.code, message: failure.message, statusDetails: statusDetails(failure), headers: failure.headers };
     },
     close() {},
   };
@@ -112,6 +130,26 @@ export function loopbackUpstream(target: string, maxResponseBytes: number): Upst
           },
           { once: true },
         );
+      });
+    },
+    stream(call, onMessage) {
+      return new Promise((resolve) => {
+        const md = new grpc.Metadata();
+        for (const [name, value] of call.headers) md.add(name, value);
+        const request = Buffer.from(call.request.buffer, call.request.byteOffset, call.request.byteLength);
+        const stream = client.makeServerStreamRequest(call.route.grpcPath, identity, identity, request, md, { deadline: call.deadline });
+        let initial: grpc.Metadata | undefined;
+        stream.on("metadata", (m: grpc.Metadata) => (initial = m));
+        stream.on("data", (message: Buffer) => {
+          stream.pause();
+          void onMessage(message).finally(() => stream.resume());
+        });
+        stream.on("error", () => {}); // the status below says it all
+        stream.on("status", (status: grpc.StatusObject) => {
+          const raw = status.metadata?.get("grpc-status-details-bin")[0];
+          resolve({ code: status.code, message: status.details ?? "", statusDetails: raw instanceof Buffer ? raw : undefined, headers: textHeaders(initial ?? status.metadata) });
+        });
+        call.signal.addEventListener("abort", () => stream.cancel(), { once: true });
       });
     },
     close: () => client.close(),

@@ -79,7 +79,8 @@ export interface RevocationEvent {
   scopes: string[];
   /**
    * Why, as a stable code: `token_revoked`, `client_disabled`, `client_deleted`,
-   * `secret_revoked`, `grant_deleted`, `grant_narrowed`, `api_server_deleted`.
+   * `secret_revoked`, `grant_deleted`, `grant_narrowed`, `api_server_deleted`,
+   * `permissions_removed`.
    */
   reason: string;
   /** credential-change: CAEP `change_type` (`revoke` or `delete`). */
