@@ -8,7 +8,7 @@ import { createInterface } from "node:readline";
 import { afterAll, describe, expect, test } from "vitest";
 import { ApiServerServiceClient } from "../gen/authz/v1/api_server.js";
 import { IssueTokenRequest, TokenServiceClient } from "../gen/authz/v1/token.js";
-import { promisify } from "../src/sdk/promisify.js";
+import { promisify } from "./helpers/promisify.js";
 
 const BIN = new URL("../bin/authz.js", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "authz-cli-"));

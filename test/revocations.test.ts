@@ -8,7 +8,7 @@ import { RevocationServiceClient, WatchRevocationsRequest, type WatchRevocations
 import { IssueTokenRequest } from "../gen/authz/v1/token.js";
 import { decodeJwt } from "jose";
 import { MANAGEMENT_API_SERVER_ID } from "../src/domain/constants.js";
-import { bearerInterceptor } from "../src/sdk/token_source.js";
+import { bearerInterceptor } from "../sdk/src/index.js";
 import { createApiServer, createClient, grant } from "./helpers/oauth.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { managementToken } from "./security/helpers.js";

@@ -9,7 +9,7 @@ import { FileDescriptorProto } from "../gen/google/protobuf/descriptor.js";
 import { IssueTokenRequest } from "../gen/authz/v1/token.js";
 import { createLogger } from "../src/log.js";
 import type { Route } from "../src/gateway/routes.js";
-import { promisify } from "../src/sdk/promisify.js";
+import { promisify } from "./helpers/promisify.js";
 import { createApiServer, createClient, grant } from "./helpers/oauth.js";
 import { rpcError, startTestServer, type TestServer } from "./helpers/server.js";
 

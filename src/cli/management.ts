@@ -1,17 +1,13 @@
-import * as grpc from "@grpc/grpc-js";
+// The operator commands are a client of authz like any other: they use the
+// SDK package (workspace `sdk/`), its promise clients and token source.
 import { parseArgs } from "node:util";
-import {
-  ApiServerServiceClient,
-  CreateApiServerRequest,
-  TokenDialect,
-  type ApiServer,
-} from "../../gen/authz/v1/api_server.js";
-import { ClientServiceClient, CreateClientRequest, TokenEndpointAuthMethod, type Client } from "../../gen/authz/v1/client.js";
-import { SigningAlg } from "../../gen/authz/v1/common.js";
-import { CreateGrantRequest, GrantServiceClient, type Grant } from "../../gen/authz/v1/grant.js";
+import { TokenDialect, type ApiServer } from "../../sdk/src/gen/authz/v1/api_server.js";
+import { TokenEndpointAuthMethod, type Client } from "../../sdk/src/gen/authz/v1/client.js";
+import { SigningAlg } from "../../sdk/src/gen/authz/v1/common.js";
+import type { Grant } from "../../sdk/src/gen/authz/v1/grant.js";
+import { createAuthzClients, TokenSource, type AuthzClients } from "../../sdk/src/index.js";
 import { defaults } from "../config.js";
-import { promisify } from "../sdk/promisify.js";
-import { bearerInterceptor, TokenSource } from "../sdk/token_source.js";
+import { MANAGEMENT_AUDIENCE } from "../domain/constants.js";
 import { table } from "./table.js";
 
 export const MANAGEMENT_HELP = `Operator commands (call a running authz over gRPC with a management token):
@@ -63,39 +59,31 @@ export async function runManagementCommand(resource: string, args: string[], env
   const adminSecret = values["admin-client-secret"] ?? env.AUTHZ_ADMIN_CLIENT_SECRET;
   if (!adminId || !adminSecret) throw new UsageError("admin credentials are required: set AUTHZ_ADMIN_CLIENT_ID and AUTHZ_ADMIN_CLIENT_SECRET");
 
-  const source = new TokenSource({ address, clientId: adminId, clientSecret: adminSecret, audience: "urn:authz:management" });
-  const creds = grpc.credentials.createInsecure();
-  const options = { interceptors: [bearerInterceptor(source)] };
+  // No retries: an operator command reports a failure at once rather than wait it out.
+  const source = new TokenSource({ address, clientId: adminId, clientSecret: adminSecret, audience: MANAGEMENT_AUDIENCE, retry: { maxAttempts: 1 } });
+  const authz = createAuthzClients({ address, token: source });
   const print = (value: unknown, render: () => string) => out(values.json ? JSON.stringify(value, null, 2) + "\n" : render());
   try {
     switch (resource) {
       case "api-servers":
-        return await using(new ApiServerServiceClient(address, creds, options), (api) => apiServers(api, verb, id, values, print));
+        return await apiServers(authz.apiServers, verb, id, values, print);
       case "clients":
-        return await using(new ClientServiceClient(address, creds, options), (api) => clients(api, verb, id, values, print));
+        return await clients(authz.clients, verb, id, values, print);
       case "grants":
-        return await using(new GrantServiceClient(address, creds, options), (api) => grants(api, verb, id, values, print));
+        return await grants(authz.grants, verb, id, values, print);
       default:
         throw new UsageError(`unknown resource ${resource}`);
     }
   } finally {
+    authz.close();
     source.close();
-  }
-}
-
-/** Runs `fn` with a promisified client and closes its channel afterwards. */
-async function using<C extends grpc.Client, R>(client: C, fn: (api: ReturnType<typeof promisify<C>>) => Promise<R>): Promise<R> {
-  try {
-    return await fn(promisify(client));
-  } finally {
-    client.close();
   }
 }
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>["values"];
 type Print = (value: unknown, render: () => string) => void;
 
-async function apiServers(api: ReturnType<typeof promisify<ApiServerServiceClient>>, verb: string | undefined, id: string | undefined, v: Values, print: Print) {
+async function apiServers(api: AuthzClients["apiServers"], verb: string | undefined, id: string | undefined, v: Values, print: Print) {
   const rows = (list: ApiServer[]) => table(["id", "name", "identifier", "alg", "lifetime", "permissions"], list.map((s) => [s.id, s.name, s.identifier, SigningAlg[s.signingAlg].replace("SIGNING_ALG_", ""), String(s.tokenLifetimeSeconds), s.permissions.map((p) => p.value).join(" ")]));
   switch (verb) {
     case "list": {
@@ -109,8 +97,7 @@ async function apiServers(api: ReturnType<typeof promisify<ApiServerServiceClien
     case "create": {
       const alg = v["signing-alg"] ? SigningAlg[`SIGNING_ALG_${v["signing-alg"].toUpperCase()}` as keyof typeof SigningAlg] : SigningAlg.SIGNING_ALG_UNSPECIFIED;
       if (alg === undefined) throw new UsageError("--signing-alg must be ES256, RS256 or EdDSA");
-      const { apiServer } = await api.createApiServer(
-        CreateApiServerRequest.fromPartial({
+      const { apiServer } = await api.createApiServer({
           apiServer: {
             name: need(v.name, "--name"),
             identifier: need(v.identifier, "--identifier"),
@@ -120,8 +107,7 @@ async function apiServers(api: ReturnType<typeof promisify<ApiServerServiceClien
             enforcePolicies: v["enforce-policies"] ?? false,
             tokenDialect: v["authz-dialect"] ? TokenDialect.TOKEN_DIALECT_ACCESS_TOKEN_AUTHZ : TokenDialect.TOKEN_DIALECT_UNSPECIFIED,
           },
-        }),
-      );
+        });
       return print(apiServer, () => rows([apiServer!])), 0;
     }
     case "delete":
@@ -132,7 +118,7 @@ async function apiServers(api: ReturnType<typeof promisify<ApiServerServiceClien
   }
 }
 
-async function clients(api: ReturnType<typeof promisify<ClientServiceClient>>, verb: string | undefined, id: string | undefined, v: Values, print: Print) {
+async function clients(api: AuthzClients["clients"], verb: string | undefined, id: string | undefined, v: Values, print: Print) {
   const rows = (list: Client[]) => table(["client_id", "name", "auth method", "disabled", "dynamic", "tokens issued"], list.map((c) => [c.clientId, c.name, TokenEndpointAuthMethod[c.tokenEndpointAuthMethod].replace("TOKEN_ENDPOINT_AUTH_METHOD_", "").toLowerCase(), String(c.disabled), String(c.dynamic), String(c.usage?.tokensIssued ?? 0)]));
   switch (verb) {
     case "list": {
@@ -147,7 +133,7 @@ async function clients(api: ReturnType<typeof promisify<ClientServiceClient>>, v
       const method = v["auth-method"] ?? "client_secret_basic";
       const authMethod = TokenEndpointAuthMethod[`TOKEN_ENDPOINT_AUTH_METHOD_${method.toUpperCase()}` as keyof typeof TokenEndpointAuthMethod];
       if (authMethod === undefined) throw new UsageError("--auth-method must be client_secret_basic or client_secret_post");
-      const res = await api.createClient(CreateClientRequest.fromPartial({ client: { name: need(v.name, "--name"), tokenEndpointAuthMethod: authMethod, grantTypes: v["grant-type"] ?? [] } }));
+      const res = await api.createClient({ client: { name: need(v.name, "--name"), tokenEndpointAuthMethod: authMethod, grantTypes: v["grant-type"] ?? [] } });
       return print(res, () => rows([res.client!]) + `\nclient_secret (shown once, store it now): ${res.clientSecret}\n`), 0;
     }
     case "delete":
@@ -158,7 +144,7 @@ async function clients(api: ReturnType<typeof promisify<ClientServiceClient>>, v
   }
 }
 
-async function grants(api: ReturnType<typeof promisify<GrantServiceClient>>, verb: string | undefined, id: string | undefined, v: Values, print: Print) {
+async function grants(api: AuthzClients["grants"], verb: string | undefined, id: string | undefined, v: Values, print: Print) {
   const rows = (list: Grant[]) => table(["id", "client_id", "api_server_id", "scopes"], list.map((g) => [g.id, g.clientId, g.apiServerId, g.allowAllScopes ? "(all)" : g.scopes.join(" ")]));
   switch (verb) {
     case "list": {
@@ -172,9 +158,9 @@ async function grants(api: ReturnType<typeof promisify<GrantServiceClient>>, ver
       return print(grant, () => rows([grant!])), 0;
     }
     case "create": {
-      const { grant } = await api.createGrant(
-        CreateGrantRequest.fromPartial({ grant: { clientId: need(v["client-id"], "--client-id"), apiServerId: need(v["api-server-id"], "--api-server-id"), scopes: v.scope ?? [], allowAllScopes: v["all-scopes"] ?? false } }),
-      );
+      const { grant } = await api.createGrant({
+        grant: { clientId: need(v["client-id"], "--client-id"), apiServerId: need(v["api-server-id"], "--api-server-id"), scopes: v.scope ?? [], allowAllScopes: v["all-scopes"] ?? false },
+      });
       return print(grant, () => rows([grant!])), 0;
     }
     case "delete":

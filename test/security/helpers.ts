@@ -5,8 +5,8 @@ import { GrantServiceClient } from "../../gen/authz/v1/grant.js";
 import { KeyServiceClient } from "../../gen/authz/v1/key.js";
 import { IssueTokenRequest } from "../../gen/authz/v1/token.js";
 import { MANAGEMENT_API_SERVER_ID, MANAGEMENT_AUDIENCE } from "../../src/domain/constants.js";
-import { promisify } from "../../src/sdk/promisify.js";
-import { bearerInterceptor } from "../../src/sdk/token_source.js";
+import { promisify } from "../helpers/promisify.js";
+import { bearerInterceptor } from "../../sdk/src/index.js";
 import { createClient, grant } from "../helpers/oauth.js";
 import type { TestServer } from "../helpers/server.js";
 

@@ -1,0 +1,27 @@
+/**
+ * Reading a bearer token from an `Authorization` header (RFC 6750 §2.1).
+ *
+ * @module
+ */
+import { TokenVerificationError } from "./errors.js";
+
+/** RFC 6750 §2.1 b64token. */
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/**
+ * The bearer token of an `Authorization` header value. No header, or another
+ * scheme (e.g. Basic) -> `ERR_TOKEN_MISSING` (RFC 6750 §3.1: no error code);
+ * `Bearer` with a missing or malformed token, or several headers ->
+ * `ERR_TOKEN_MALFORMED`.
+ */
+export function bearerToken(header: string | readonly string[] | undefined | null): string {
+  if (Array.isArray(header)) {
+    if (header.length > 1) throw new TokenVerificationError("ERR_TOKEN_MALFORMED", "more than one Authorization header");
+    header = header[0];
+  }
+  if (typeof header !== "string" || header.trim() === "") throw new TokenVerificationError("ERR_TOKEN_MISSING", "no bearer token");
+  const [, scheme = "", token = ""] = /^\s*(\S+)(?:\s+(.*?))?\s*$/.exec(header) ?? [];
+  if (scheme.toLowerCase() !== "bearer") throw new TokenVerificationError("ERR_TOKEN_MISSING", "no bearer token");
+  if (!B64TOKEN.test(token)) throw new TokenVerificationError("ERR_TOKEN_MALFORMED", "the bearer token is malformed");
+  return token;
+}
