@@ -25,6 +25,12 @@ export interface Config {
   httpAddress: string;
   /** Run the embedded HTTP gateway (off for Envoy deployments). Env AUTHZ_GATEWAY=false to disable. */
   gateway: boolean;
+  /**
+   * host:port of a listener serving only the web console, for Envoy
+   * deployments (Envoy routes /console/ there); empty: none. The embedded
+   * gateway serves the console at /console/ anyway. Env AUTHZ_CONSOLE_ADDRESS.
+   */
+  consoleAddress: string;
   /** The `iss` of issued tokens and the base of the metadata endpoints. Env AUTHZ_ISSUER. Defaults to http://<httpAddress>. */
   issuer: string;
   /** Longest a graceful shutdown waits for in-flight calls before cancelling them, 0..3600. */
@@ -121,6 +127,7 @@ export const defaults: Readonly<Config> = Object.freeze({
   grpcAddress: "127.0.0.1:50051",
   httpAddress: "127.0.0.1:8080",
   gateway: true,
+  consoleAddress: "",
   issuer: "",
   shutdownGraceSeconds: 10, // 10 seconds
   logLevel: "info",
@@ -186,6 +193,7 @@ export function loadConfig(overrides: Partial<Config> = {}): Readonly<Config> {
   const problems = [
     checkAddress("grpcAddress", config.grpcAddress),
     checkAddress("httpAddress", config.httpAddress),
+    config.consoleAddress ? checkAddress("consoleAddress", config.consoleAddress) : undefined,
     config.dataFile ? undefined : "dataFile must not be empty",
     !config.databaseUrl || /^postgres(ql)?:\/\//.test(config.databaseUrl) ? undefined : "databaseUrl must be a postgres:// URL",
     // Replicas on several machines must open the same sealed keys: the key comes from the environment, not a local file.

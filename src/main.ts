@@ -1,8 +1,10 @@
+import type { Server as HttpServer } from "node:http";
 import { parseArgs } from "node:util";
 import { adminBanner, resetAdminSecret } from "./cli/admin.js";
 import { MANAGEMENT_HELP, MANAGEMENT_RESOURCES, runManagementCommand, UsageError } from "./cli/management.js";
 import { systemClock } from "./clock.js";
 import { ConfigError, defaults, loadConfig, type Config } from "./config.js";
+import { createConsoleRoutes, createConsoleServer } from "./console/serve.js";
 import { createGateway, httpLimits, type Gateway } from "./gateway/index.js";
 import { loopbackUpstream } from "./gateway/upstream.js";
 import { transcoderSettings } from "./gateway/settings.js";
@@ -29,6 +31,8 @@ Serve options (each also read from the environment variable shown):
   --grpc-address H:P      gRPC listen address                AUTHZ_GRPC_ADDRESS  (default ${defaults.grpcAddress})
   --http-address H:P      HTTP gateway listen address        AUTHZ_HTTP_ADDRESS  (default ${defaults.httpAddress})
   --no-gateway            gRPC only (for Envoy deployments)  AUTHZ_GATEWAY=false
+  --console-address H:P   serve only the web console there (behind Envoy)  AUTHZ_CONSOLE_ADDRESS (default: none;
+                          the HTTP gateway serves it at /console/ anyway)
   --gateway-upstream U    in-process | loopback              AUTHZ_GATEWAY_UPSTREAM (default ${defaults.gatewayUpstream})
   --issuer URL            token issuer and metadata base     AUTHZ_ISSUER        (default http://<http-address>)
   --log-level LEVEL       debug, info, warn, error           AUTHZ_LOG_LEVEL     (default ${defaults.logLevel})
@@ -54,6 +58,7 @@ export function configFromArgs(args: string[], env: NodeJS.ProcessEnv): Partial<
       "grpc-address": { type: "string" },
       "http-address": { type: "string" },
       "no-gateway": { type: "boolean" },
+      "console-address": { type: "string" },
       "gateway-upstream": { type: "string" },
       "key-publish-lead-seconds": { type: "string" },
       "jwks-max-age-seconds": { type: "string" },
@@ -70,6 +75,7 @@ export function configFromArgs(args: string[], env: NodeJS.ProcessEnv): Partial<
     grpcAddress: values["grpc-address"] ?? env.AUTHZ_GRPC_ADDRESS,
     httpAddress: values["http-address"] ?? env.AUTHZ_HTTP_ADDRESS,
     gateway: values["no-gateway"] ? false : envBool(env, "AUTHZ_GATEWAY"),
+    consoleAddress: values["console-address"] ?? env.AUTHZ_CONSOLE_ADDRESS,
     gatewayUpstream: (values["gateway-upstream"] ?? env.AUTHZ_GATEWAY_UPSTREAM) as Config["gatewayUpstream"] | undefined,
     keyPublishLeadSeconds: envNumber(values["key-publish-lead-seconds"] ?? env.AUTHZ_KEY_PUBLISH_LEAD_SECONDS),
     jwksMaxAgeSeconds: envNumber(values["jwks-max-age-seconds"] ?? env.AUTHZ_JWKS_MAX_AGE_SECONDS),
@@ -145,6 +151,7 @@ async function serve(args: string[]): Promise<void> {
   }
   let gateway: Gateway | undefined;
   let listener: GrpcListener | undefined;
+  let consoleServer: HttpServer | undefined;
   // Signal handlers go in before the "listening" lines announce readiness: a
   // SIGTERM right after them must find a handler, not the default (instant death).
   let stopping = false;
@@ -155,6 +162,7 @@ async function serve(args: string[]): Promise<void> {
     stopping = true;
     logger.info("shutting down", { signal });
     listener?.close();
+    consoleServer?.close();
     (gateway?.close() ?? Promise.resolve())
       .then(() => server.shutdown())
       .then(
@@ -186,7 +194,7 @@ async function serve(args: string[]): Promise<void> {
         config.gatewayUpstream === "loopback"
           ? loopbackUpstream(`${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${port}`, transcoderSettings.maxResponseBodySize * 2)
           : server.inProcess;
-      gateway = createGateway({ upstream, logger, limits: httpLimits(config) });
+      gateway = createGateway({ upstream, logger, limits: httpLimits(config), staticRoutes: createConsoleRoutes() });
       const http = splitAddress(config.httpAddress);
       await new Promise<void>((resolve, reject) => gateway!.server.once("error", reject).listen(http.port, http.host, resolve)).catch((err: Error) => {
         throw new ListenError(`cannot listen on ${config.httpAddress} (HTTP): ${err.message}`);
@@ -194,10 +202,20 @@ async function serve(args: string[]): Promise<void> {
       const bound = gateway.server.address();
       logger.info("http listening", { address: config.httpAddress, port: typeof bound === "object" && bound ? bound.port : http.port, upstream: config.gatewayUpstream });
     }
+    if (config.consoleAddress) {
+      consoleServer = createConsoleServer();
+      const at = splitAddress(config.consoleAddress);
+      await new Promise<void>((resolve, reject) => consoleServer!.once("error", reject).listen(at.port, at.host, resolve)).catch((err: Error) => {
+        throw new ListenError(`cannot listen on ${config.consoleAddress} (console): ${err.message}`);
+      });
+      const bound = consoleServer.address();
+      logger.info("console listening", { address: config.consoleAddress, port: typeof bound === "object" && bound ? bound.port : at.port });
+    }
   } catch (err) {
     // A port in use must not leave the other listener (and the store) open
     // with nobody to stop them: the process would neither serve nor exit.
     listener?.close();
+    consoleServer?.close();
     await gateway?.close();
     await server.shutdown();
     throw err;

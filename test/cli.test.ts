@@ -251,6 +251,17 @@ describe("serving", () => {
     expect(r.stderr.join("\n")).not.toContain(accessToken);
   });
 
+  test("behind Envoy: --no-gateway with --console-address serves the console alone there, and nothing else", async () => {
+    const r = await serve(["--data-file", join(dir, "console", "authz.db"), "--no-gateway", "--grpc-address", "127.0.0.1:0", "--console-address", "127.0.0.1:0"]);
+    const { port } = (await r.logged("console listening")) as { port: number };
+    const page = await fetch(`http://127.0.0.1:${port}/console/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toBe("text/html; charset=utf-8");
+    expect((await fetch(`http://127.0.0.1:${port}/v1/api-servers`)).status).toBe(404);
+    expect((await fetch(`http://127.0.0.1:${port}/oauth/token`, { method: "POST" })).status).toBe(404);
+    expect(await stop(r)).toBe(0);
+  });
+
   test("flags win over environment variables", async () => {
     const dataFile = join(dir, "precedence.db");
     const r = await serve(["--data-file", dataFile, "--grpc-address", "127.0.0.1:0", "--log-level", "info", "--no-gateway"], {
@@ -278,6 +289,11 @@ describe("a newcomer's first start", () => {
     const { access_token } = (await res.json()) as { access_token: string };
     const list = await fetch(`http://127.0.0.1:${first.httpPort}/v1/api-servers`, { headers: { authorization: `Bearer ${access_token}` } });
     expect(list.status).toBe(200);
+    // The web console is on the same port (npm ci built it; the harness rebuilds it if its sources are newer).
+    const page = await fetch(`http://127.0.0.1:${first.httpPort}/console/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-security-policy")).toContain("default-src 'none'");
+    expect(await page.text()).toMatch(/<script type="module"[^>]* src="\/console\/assets\/index-[\w-]+\.js"/);
 
     const env = { AUTHZ_GRPC_ADDRESS: `127.0.0.1:${first.grpcPort}`, AUTHZ_ADMIN_CLIENT_ID: admin!.id, AUTHZ_ADMIN_CLIENT_SECRET: admin!.secret };
     const created = await run(["api-servers", "create", "--name", "Orders", "--identifier", "https://orders.cli.example.com", "--permission", "orders:read=Read orders", "--json"], env);
