@@ -21,6 +21,7 @@ describe("defaults", () => {
       grpcAddress: "127.0.0.1:50051",
       httpAddress: "127.0.0.1:8080",
       gateway: true,
+      consoleAddress: "",
       issuer: "http://127.0.0.1:8080",
       shutdownGraceSeconds: 10,
       logLevel: "info",
