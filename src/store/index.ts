@@ -55,11 +55,28 @@ function data(q: SqlExecutor, tx?: SqlTransaction): StoreData {
   };
 }
 
+/**
+ * The repositories outside a caller's transaction. An API server's insert and
+ * update write two tables (the row, then its audiences): each runs in a
+ * transaction of its own, so a taken audience leaves nothing half-written.
+ */
+function standalone(db: SqlDatabase): StoreData {
+  const d = data(db);
+  return {
+    ...d,
+    apiServers: {
+      ...d.apiServers,
+      insert: (server) => db.transaction((tx) => apiServerRepository(tx).insert(server)),
+      update: (server) => db.transaction((tx) => apiServerRepository(tx).update(server)),
+    },
+  };
+}
+
 /** The store over an open database. */
 export function storeOn(db: SqlDatabase): Store {
   return {
     dialect: db.dialect,
-    ...data(db),
+    ...standalone(db),
     transaction: (fn) => db.transaction((tx) => fn({ ...data(tx, tx), lock: (name) => tx.lock(LOCKS[name]) })),
     purgeExpired: (now) => purgeExpiredTokenState(db, now),
     notified: db.onChangesNotified?.bind(db),

@@ -25,7 +25,7 @@ export function grantRepository(q: SqlExecutor): GrantRepository {
         );
         return { ...grant, seq: Number(row!.seq) };
       } catch (err) {
-        if (err instanceof UniqueViolation) throw new AlreadyExists("a grant for this client and API server already exists");
+        if (err instanceof UniqueViolation) throw new AlreadyExists(`a grant for client ${JSON.stringify(grant.clientId)} on API server ${JSON.stringify(grant.apiServerId)} already exists`);
         throw err;
       }
     },
@@ -54,11 +54,18 @@ export function grantRepository(q: SqlExecutor): GrantRepository {
       const gone = new Set(removed);
       const changed: Grant[] = [];
       for (const row of await q.all<Row>("SELECT * FROM grants WHERE api_server_id = ?", [apiServerId])) {
-        const grant = fromRow(row)!;
-        const kept = grant.scopes.filter((s) => !gone.has(s));
-        if (kept.length === grant.scopes.length) continue;
-        await q.run("UPDATE grants SET scopes = ?, update_time = ?, version = version + 1 WHERE id = ?", [JSON.stringify(kept), at, grant.id]);
-        changed.push({ ...grant, scopes: kept, updateTime: at, version: grant.version + 1 });
+        // Compare-and-set on the version: a grant another transaction updated
+        // meanwhile (PostgreSQL, another replica) is read again, never overwritten.
+        for (let grant = fromRow(row); grant; grant = fromRow(await q.get<Row>("SELECT * FROM grants WHERE id = ?", [grant.id]))) {
+          const kept = grant.scopes.filter((s) => !gone.has(s));
+          if (kept.length === grant.scopes.length) break;
+          const next = { ...grant, scopes: kept, updateTime: at, version: grant.version + 1 };
+          const { changes } = await q.run("UPDATE grants SET scopes = ?, update_time = ?, version = ? WHERE id = ? AND version = ?", [JSON.stringify(kept), at, next.version, grant.id, grant.version]);
+          if (changes === 1) {
+            changed.push(next);
+            break;
+          }
+        }
       }
       return changed;
     },

@@ -29,12 +29,21 @@ export function openSqlite(file: string, options: { busyTimeoutMs: number }): Sq
   const onWriter = executor(writer);
   const onReader = executor(reader);
   let queue: Promise<unknown> = Promise.resolve();
+  // A statement that writes but returns rows (INSERT ... RETURNING) is read
+  // through `get`/`all` too: outside a transaction it must go to the write
+  // connection (the reader is read-only), as its own transaction.
+  const writes = new Map<string, boolean>();
+  const isWrite = (sql: string) => {
+    let w = writes.get(sql);
+    if (w === undefined) writes.set(sql, (w = !guard(() => writer.prepare(sql)).readonly));
+    return w;
+  };
 
   return {
     dialect: "sqlite",
     writer,
-    all: onReader.all,
-    get: onReader.get,
+    all: async (sql, params) => (isWrite(sql) ? transaction((tx) => tx.all(sql, params)) : onReader.all(sql, params)),
+    get: async (sql, params) => (isWrite(sql) ? transaction((tx) => tx.get(sql, params)) : onReader.get(sql, params)),
     // A write outside a transaction is its own transaction, in line with the others.
     run: (sql, params) => transaction((tx) => tx.run(sql, params)),
     transaction,

@@ -1,0 +1,114 @@
+// OAuth and key-ring state (src/oauth/ports.ts, src/tokens/keys.ts, the
+// store's revoked tokens, assertion ids and purgeExpired), on both engines.
+import { beforeAll, expect, test } from "vitest";
+import type { Store } from "../../src/store/index.js";
+import { keyRecord, refreshToken, T0, uid } from "./fixtures.js";
+import { describeEngines, type TestDatabase } from "./harness.js";
+
+/** Epoch seconds for token state. */
+const NOW = T0 / 1000;
+
+describeEngines("store contract: token state and keys", (engine) => {
+  let db: TestDatabase;
+  let store: Store;
+  beforeAll(async () => {
+    db = await engine.database();
+    store = db.store;
+  });
+
+  test("refresh tokens: find returns the record as written; markUsed succeeds once, then reports reuse", async () => {
+    const r = refreshToken();
+    await store.refreshTokens.insert(r);
+    expect(await store.refreshTokens.find(r.tokenHash)).toStrictEqual(r);
+    expect(await store.refreshTokens.find(Buffer.from(r.tokenHash).reverse())).toBeUndefined();
+    expect(await store.refreshTokens.markUsed(r.tokenHash, NOW + 10)).toBe(true);
+    expect(await store.refreshTokens.markUsed(r.tokenHash, NOW + 11)).toBe(false);
+    expect(await store.refreshTokens.find(r.tokenHash)).toStrictEqual({ ...r, usedAt: NOW + 10 });
+    expect(await store.refreshTokens.markUsed(refreshToken().tokenHash, NOW)).toBe(false);
+  });
+
+  test("refresh tokens are single use across replicas: of concurrent spends from two store instances exactly one wins", async () => {
+    const peer = await db.peer();
+    const tokens = Array.from({ length: 25 }, () => refreshToken());
+    for (const t of tokens) await store.refreshTokens.insert(t);
+    const results = await Promise.all(
+      tokens.map(async (t, i) => {
+        const here = () => store.refreshTokens.markUsed(t.tokenHash, NOW + i);
+        const there = () => peer.markUsed(t.tokenHash.toString("base64"), NOW + i);
+        return Promise.all(i % 2 ? [here(), there(), here()] : [there(), here(), there()]);
+      }),
+    );
+    for (const wins of results) expect(wins.filter(Boolean)).toHaveLength(1);
+    for (const t of tokens) expect((await store.refreshTokens.find(t.tokenHash))?.usedAt).not.toBeNull();
+  });
+
+  test("revokeFamily removes every token of that family and no other", async () => {
+    const family = uid("fam");
+    const mine = [refreshToken({ familyId: family }), refreshToken({ familyId: family, usedAt: NOW })];
+    const other = refreshToken();
+    for (const r of [...mine, other]) await store.refreshTokens.insert(r);
+    await store.refreshTokens.revokeFamily(family);
+    for (const r of mine) expect(await store.refreshTokens.find(r.tokenHash)).toBeUndefined();
+    expect(await store.refreshTokens.find(other.tokenHash)).toStrictEqual(other);
+  });
+
+  test("an assertion jti is consumed exactly once per client, under concurrency from two replicas", async () => {
+    const peer = await db.peer();
+    const clientId = uid("cl");
+    const jtis = Array.from({ length: 10 }, () => uid("jti"));
+    const results = await Promise.all(jtis.map((jti) => Promise.all([0, 1, 2, 3].map((i) => (i % 2 ? peer.consume(clientId, jti, NOW + 60) : store.assertionJtis.consume(clientId, jti, NOW + 60))))));
+    for (const accepted of results) expect(accepted.filter(Boolean)).toHaveLength(1);
+    expect(await store.assertionJtis.consume(uid("other-client"), jtis[0]!, NOW + 60)).toBe(true);
+    expect(await store.assertionJtis.consume(clientId, jtis[0]!, NOW + 60)).toBe(false);
+  });
+
+  test("revoked tokens: insert is idempotent; live lists those still in force at `now`", async () => {
+    const [expired, edge, live] = [uid("jti"), uid("jti"), uid("jti")];
+    await store.revokedTokens.insert(expired, NOW - 1);
+    await store.revokedTokens.insert(edge, NOW);
+    await store.revokedTokens.insert(live, NOW + 3600);
+    await store.revokedTokens.insert(live, NOW + 7200); // again: no error, the first expiry stays
+    const inForce = (await store.revokedTokens.live(NOW)).filter((r) => [expired, edge, live].includes(r.jti));
+    expect(inForce).toStrictEqual([{ jti: live, expiresAt: NOW + 3600 }]);
+  });
+
+  test("keys: all() in creation order with the sealed bytes intact; setRetireTime and delete", async () => {
+    const fresh = (await engine.database()).store;
+    const later = keyRecord({ createTime: T0 + 2, alg: "EdDSA" });
+    const first = keyRecord({ createTime: T0 + 1, alg: "RS256" });
+    const sameTime = [keyRecord({ kid: `b${uid("k")}`, createTime: T0 + 3 }), keyRecord({ kid: `a${uid("k")}`, createTime: T0 + 3 })];
+    for (const k of [later, first, ...sameTime]) await fresh.keys.insert(k);
+    const sorted = [first, later, ...[...sameTime].sort((x, y) => (x.kid < y.kid ? -1 : 1))];
+    expect(await fresh.keys.all()).toStrictEqual(sorted);
+    await fresh.keys.setRetireTime(first.kid, T0 + 86_400_000);
+    await fresh.keys.delete(later.kid);
+    expect(await fresh.keys.all()).toStrictEqual([{ ...first, retireTime: T0 + 86_400_000 }, ...sorted.slice(2)]);
+    await fresh.transaction(async (tx) => {
+      await tx.keys.delete(first.kid);
+      expect((await fresh.keys.all()).map((k) => k.kid)).toContain(first.kid); // not committed yet
+    });
+    expect((await fresh.keys.all()).map((k) => k.kid)).toEqual(sorted.slice(2).map((k) => k.kid));
+  });
+
+  test("purgeExpired drops revocations, refresh tokens and assertion ids expired at `now`, returns how many, keeps the rest", async () => {
+    const fresh = (await engine.database()).store;
+    const clientId = uid("cl");
+    const expiredTokens = [refreshToken({ expiresAt: NOW - 100 }), refreshToken({ expiresAt: NOW })];
+    const liveToken = refreshToken({ expiresAt: NOW + 1 });
+    for (const r of [...expiredTokens, liveToken]) await fresh.refreshTokens.insert(r);
+    const [goneJti, keptJti] = [uid("jti"), uid("jti")];
+    await fresh.revokedTokens.insert(goneJti, NOW);
+    await fresh.revokedTokens.insert(keptJti, NOW + 1);
+    const [goneAssertion, keptAssertion] = [uid("a"), uid("a")];
+    await fresh.assertionJtis.consume(clientId, goneAssertion, NOW - 1);
+    await fresh.assertionJtis.consume(clientId, keptAssertion, NOW + 60);
+
+    expect(await fresh.purgeExpired(NOW)).toBe(expiredTokens.length + 1 + 1);
+    for (const r of expiredTokens) expect(await fresh.refreshTokens.find(r.tokenHash)).toBeUndefined();
+    expect(await fresh.refreshTokens.find(liveToken.tokenHash)).toStrictEqual(liveToken);
+    expect((await fresh.revokedTokens.live(NOW - 10)).map((r) => r.jti)).toEqual([keptJti]);
+    expect(await fresh.assertionJtis.consume(clientId, goneAssertion, NOW + 60)).toBe(true); // forgotten: its assertion has expired anyway
+    expect(await fresh.assertionJtis.consume(clientId, keptAssertion, NOW + 60)).toBe(false);
+    expect(await fresh.purgeExpired(NOW)).toBe(0);
+  });
+});
