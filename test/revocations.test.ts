@@ -4,7 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { UpdateClientRequest } from "../gen/authz/v1/client.js";
 import { DeleteGrantRequest } from "../gen/authz/v1/grant.js";
-import { RevocationServiceClient, WatchRevocationsRequest, type WatchRevocationsResponse } from "../gen/authz/v1/revocation.js";
+import { RevocationServiceClient, WatchRevocationsRequest } from "../gen/authz/v1/revocation.js";
 import { IssueTokenRequest } from "../gen/authz/v1/token.js";
 import { decodeJwt } from "jose";
 import { MANAGEMENT_API_SERVER_ID } from "../src/domain/constants.js";
@@ -12,8 +12,8 @@ import { bearerInterceptor } from "../sdk/src/index.js";
 import { createApiServer, createClient, grant } from "./helpers/oauth.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { managementToken } from "./security/helpers.js";
+import { openWatch } from "./helpers/watch.js";
 
-const DEADLINE_MS = 5_000;
 const SESSION_REVOKED = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
 const CREDENTIAL_CHANGE = "https://schemas.openid.net/secevent/caep/event-type/credential-change";
 
@@ -41,46 +41,7 @@ beforeAll(async () => {
 });
 afterAll(() => t.cleanup());
 
-/** A watch over gRPC whose messages are read one at a time, each with a deadline. */
-function watch(request: Partial<WatchRevocationsRequest> = {}, token = watcherToken) {
-  const client = new RevocationServiceClient(t.address, grpc.credentials.createInsecure(), { interceptors: [bearerInterceptor(async () => token)] });
-  const call = client.watchRevocations(WatchRevocationsRequest.fromPartial(request));
-  const messages: WatchRevocationsResponse[] = [];
-  let failure: grpc.ServiceError | undefined;
-  let ended = false;
-  let notify: (() => void) | undefined;
-  call.on("data", (m: WatchRevocationsResponse) => (messages.push(m), notify?.()));
-  call.on("error", (err: grpc.ServiceError) => ((failure = err), notify?.()));
-  call.on("end", () => ((ended = true), notify?.()));
-  const waitFor = <T,>(ready: () => T | undefined, what: string): Promise<T> =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${what} within ${DEADLINE_MS} ms`)), DEADLINE_MS);
-      const check = () => {
-        const value = ready();
-        if (value !== undefined) return (clearTimeout(timer), (notify = undefined), resolve(value));
-        notify = check;
-      };
-      check();
-    });
-  return {
-    /** The next message, heartbeats included. */
-    next: () =>
-      waitFor<WatchRevocationsResponse | grpc.ServiceError>(() => messages.shift() ?? failure, "message").then((m) => {
-        if (m instanceof Error) throw m;
-        return m;
-      }),
-    /** The next message that carries events (heartbeats skipped). */
-    async nextEvents() {
-      for (;;) {
-        const m = await this.next();
-        if (m.events.length > 0) return m;
-      }
-    },
-    /** The error the stream ends with. */
-    failure: () => waitFor(() => failure ?? (ended ? new Error("the stream ended OK") : undefined), "error").then((e) => e as grpc.ServiceError),
-    close: () => (call.cancel(), client.close()),
-  };
-}
+const watch = (request: Partial<WatchRevocationsRequest> = {}, token = watcherToken) => openWatch(t.address, token, request);
 
 async function issue(audience: string): Promise<string> {
   const res = await t.clients.tokens.issueToken(IssueTokenRequest.fromPartial({ client: { clientId: subject.clientId, clientSecret: subject.secret }, audience }));

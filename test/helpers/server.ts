@@ -1,6 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
 import { randomBytes } from "node:crypto";
-import { createServer as createNetServer } from "node:net";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +14,7 @@ import { loadConfig, type Config } from "../../src/config.js";
 import { createGateway, httpLimits, type GatewayOptions } from "../../src/gateway/index.js";
 import { loopbackUpstream } from "../../src/gateway/upstream.js";
 import { silentLogger, type Logger } from "../../src/log.js";
+import { freePort } from "./ports.js";
 import { promisify } from "./promisify.js";
 import { bearerInterceptor } from "../../sdk/src/index.js";
 import { createServer, type AuthzServer } from "../../src/server.js";
@@ -165,16 +165,6 @@ function makeClients(address: string, tokens: ReturnType<typeof promisify<TokenS
     audit: promisify(new AuditServiceClient(address, creds, managed)),
     tokens,
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createNetServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-    probe.on("error", reject);
-  });
 }
 
 /** Runs `fn` expecting a gRPC error; returns it for assertions. */
