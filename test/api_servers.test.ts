@@ -1,6 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { CreateApiServerRequest, ListApiServersRequest, TokenDialect, UpdateApiServerRequest, type ApiServer } from "../gen/authz/v1/api_server.js";
+import { ApiServer as ApiServerCodec, CreateApiServerRequest, ListApiServersRequest, TokenDialect, UpdateApiServerRequest, type ApiServer } from "../gen/authz/v1/api_server.js";
 import { CreateClientRequest, ListClientsRequest } from "../gen/authz/v1/client.js";
 import { SigningAlg } from "../gen/authz/v1/common.js";
 import { ManualClock } from "../src/clock.js";
@@ -224,6 +224,8 @@ describe("the built-in management API server", () => {
     const longer = await rpcError(update({ id: m.id, tokenLifetimeSeconds: 2_592_000, name: "mine" }, ["token_lifetime_seconds", "name"]));
     expect(longer.code).toBe(grpc.status.FAILED_PRECONDITION);
     expect(longer.details).toMatch(/token_lifetime_seconds, name/);
+    const alias = await rpcError(update({ id: m.id, tokenLifetime: 2_592_000 }, ["token_lifetime"]));
+    expect(alias.code).toBe(grpc.status.FAILED_PRECONDITION);
     expect(await get(m.id)).toEqual(m);
     // The admin still manages API servers.
     expect((await create()).id).toBeTruthy();
@@ -364,6 +366,68 @@ describe("validation: every bad field, all at once, and nothing written", () => 
     }
     const all = await rpcError(update({ id: s.id, name: "x" }, ["name", "colour", "id", "identifier"]));
     expect(violations(all).map((v) => v.description)).toEqual([expect.stringContaining("colour"), expect.stringContaining("id is output only"), expect.stringContaining("identifier is immutable")]);
+    expect(await get(s.id)).toEqual(s);
+  });
+});
+
+describe("Auth0 spellings: enum aliases and token_lifetime", () => {
+  test("typed alias values are the canonical numbers; JSON prints the canonical name (declared first)", async () => {
+    const s = await create({ signingAlg: SigningAlg.RS256, tokenDialect: TokenDialect.ACCESS_TOKEN_AUTHZ });
+    expect(s).toMatchObject({ signingAlg: SigningAlg.SIGNING_ALG_RS256, tokenDialect: TokenDialect.TOKEN_DIALECT_ACCESS_TOKEN_AUTHZ });
+    expect(ApiServerCodec.toJSON(s)).toMatchObject({ signingAlg: "SIGNING_ALG_RS256", tokenDialect: "TOKEN_DIALECT_ACCESS_TOKEN_AUTHZ" });
+    expect((await create({ signingAlg: SigningAlg.EDDSA })).signingAlg).toBe(SigningAlg.SIGNING_ALG_EDDSA);
+  });
+
+  test("token_lifetime sets the lifetime; both spellings agreeing is fine; responses carry it in both", async () => {
+    expect(await create({ tokenLifetime: 3600 })).toMatchObject({ tokenLifetimeSeconds: 3600, tokenLifetime: 3600 });
+    expect(await create({ tokenLifetime: 900, tokenLifetimeSeconds: 900 })).toMatchObject({ tokenLifetimeSeconds: 900, tokenLifetime: 900 });
+    expect(await create()).toMatchObject({ tokenLifetimeSeconds: 86_400, tokenLifetime: 86_400 });
+  });
+
+  test("different values, or an alias out of range, are violations on token_lifetime, reported with the others; nothing is written", async () => {
+    const before = await countAll();
+    const clash = await rpcError(create({ name: "", tokenLifetime: 900, tokenLifetimeSeconds: 600 }));
+    expect(clash.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(violatedFields(clash).sort()).toEqual(["api_server.name", "api_server.token_lifetime"]);
+    const short = await rpcError(create({ tokenLifetime: 5 }));
+    expect(violations(short)).toEqual([{ field: "api_server.token_lifetime", description: expect.stringContaining("60..2592000") }]);
+    expect(await countAll()).toBe(before);
+  });
+
+  test("update masks: token_lifetime alone replaces the lifetime; the spelling outside the mask is ignored; both in the mask must agree", async () => {
+    const s = await create({ tokenLifetimeSeconds: 600 });
+    expect(await update({ id: s.id, tokenLifetime: 1200, tokenLifetimeSeconds: 1 }, ["token_lifetime"])).toMatchObject({ tokenLifetimeSeconds: 1200, tokenLifetime: 1200 });
+    expect((await update({ id: s.id, tokenLifetimeSeconds: 300, tokenLifetime: 7 }, ["token_lifetime_seconds"])).tokenLifetimeSeconds).toBe(300);
+    expect((await update({ id: s.id }, ["token_lifetime"])).tokenLifetimeSeconds).toBe(86_400); // 0: the default, as token_lifetime_seconds
+    const current = await get(s.id);
+    const clash = await rpcError(update({ id: s.id, tokenLifetime: 900, tokenLifetimeSeconds: 600 }, ["token_lifetime", "token_lifetime_seconds"]));
+    expect(violatedFields(clash)).toEqual(["api_server.token_lifetime"]);
+    expect(await get(s.id)).toEqual(current);
+  });
+});
+
+describe("validate_only (AIP-163)", () => {
+  test("create: the preview has no id or etag and every violation is reported; nothing is written either way", async () => {
+    const before = await countAll();
+    const identifier = ident("preview");
+    const { apiServer } = await api().createApiServer(CreateApiServerRequest.fromPartial({ apiServer: { name: "Preview", identifier, tokenLifetime: 120 }, validateOnly: true }));
+    expect(apiServer).toMatchObject({ id: "", etag: "", name: "Preview", identifier, tokenLifetimeSeconds: 120, signingAlg: SigningAlg.SIGNING_ALG_ES256 });
+    const err = await rpcError(api().createApiServer(CreateApiServerRequest.fromPartial({ apiServer: { name: "", identifier: "has space" }, validateOnly: true })));
+    expect(violatedFields(err).sort()).toEqual(["api_server.identifier", "api_server.name"]);
+    expect(await countAll()).toBe(before);
+    expect((await create({ identifier })).identifier).toBe(identifier); // the identifier was not taken
+  });
+
+  test("update: the preview is the merged resource; the mask, etag and id are checked; nothing changes", async () => {
+    const s = await create();
+    const preview = await api().updateApiServer(UpdateApiServerRequest.fromPartial({ apiServer: { id: s.id, name: "Next", etag: s.etag }, updateMask: ["name"], validateOnly: true }));
+    expect(preview.apiServer).toMatchObject({ id: s.id, name: "Next", identifier: s.identifier });
+    expect(await get(s.id)).toEqual(s);
+    const check = (apiServer: Partial<ApiServer>, updateMask: string[]) => rpcError(api().updateApiServer(UpdateApiServerRequest.fromPartial({ apiServer, updateMask, validateOnly: true })));
+    expect((await check({ id: s.id, name: "" }, ["name"])).code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect((await check({ id: s.id, identifier: ident() }, ["identifier"])).code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect((await check({ id: s.id, name: "x", etag: "stale" }, ["name"])).code).toBe(grpc.status.ABORTED);
+    expect((await check({ id: "as_AAAAAAAAAAAAAAAAAAAAAA", name: "x" }, ["name"])).code).toBe(grpc.status.NOT_FOUND);
     expect(await get(s.id)).toEqual(s);
   });
 });

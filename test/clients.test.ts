@@ -113,6 +113,14 @@ describe("create, get, list", () => {
     await refused(a.client!.clientId, b.clientSecret);
   });
 
+  test("the RFC 7591 alias values are the canonical methods to typed callers, and print canonically", async () => {
+    const { client } = await clients().createClient(CreateClientRequest.fromPartial({ client: { name: "alias", tokenEndpointAuthMethod: TokenEndpointAuthMethod.CLIENT_SECRET_POST } }));
+    expect(client!.tokenEndpointAuthMethod).toBe(TokenEndpointAuthMethod.TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_POST);
+    expect(Client.toJSON(client!)).toMatchObject({ tokenEndpointAuthMethod: "TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_POST" });
+    const { client: basic } = await clients().updateClient(UpdateClientRequest.fromPartial({ client: { clientId: client!.clientId, tokenEndpointAuthMethod: TokenEndpointAuthMethod.CLIENT_SECRET_BASIC }, updateMask: ["token_endpoint_auth_method"] }));
+    expect(basic!.tokenEndpointAuthMethod).toBe(TokenEndpointAuthMethod.TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_BASIC);
+  });
+
   test("server-set fields sent on create are ignored: id, dynamic, secrets, usage", async () => {
     const res = await clients().createClient(
       CreateClientRequest.fromPartial({ client: { name: "sneaky", clientId: "cl_mine", dynamic: true, secrets: [{ id: "sec_x" }], usage: { tokensIssued: 99 } } }),

@@ -56,6 +56,12 @@ export interface ApiServerInput {
   permissions: Permission[];
   signingAlg: string | undefined;
   tokenLifetimeSeconds: number;
+  /**
+   * `token_lifetime`, the Auth0/Faable name of tokenLifetimeSeconds (proto3
+   * has no field aliases): 0 or undefined is not given; given beside a
+   * different tokenLifetimeSeconds, a violation.
+   */
+  tokenLifetime?: number;
   tokenDialect: string | undefined;
   enforcePolicies: boolean;
   allowOfflineAccess: boolean;
@@ -78,6 +84,7 @@ const UPDATABLE: Record<string, keyof ApiServerInput> = {
   permissions: "permissions",
   signing_alg: "signingAlg",
   token_lifetime_seconds: "tokenLifetimeSeconds",
+  token_lifetime: "tokenLifetime",
   token_dialect: "tokenDialect",
   enforce_policies: "enforcePolicies",
   allow_offline_access: "allowOfflineAccess",
@@ -116,24 +123,23 @@ export function createApiServers(deps: ApiServersDeps) {
     return server;
   }
 
-  async function create(input: ApiServerInput, tx: DomainTx, options: { system?: boolean } = {}): Promise<ApiServer> {
+  /**
+   * The API server a create would make, every violation at once; nothing is
+   * written (AIP-163 validate_only shows it without its id).
+   */
+  function checkCreate(input: ApiServerInput, options: { system?: boolean } = {}): ApiServer {
     const v = new Violations();
     const fields = validate(input, v, "api_server.");
     checkIdentifier(input.identifier, v, "api_server.identifier", options.system === true);
     v.throwIfAny();
     const now = clock.now();
-    const server: ApiServer = {
-      seq: 0,
-      id: newId("as"),
-      identifier: input.identifier,
-      ...fields,
-      system: options.system === true,
-      createTime: now,
-      updateTime: now,
-      version: 1,
-    };
+    return { seq: 0, id: "", identifier: input.identifier, ...fields, system: options.system === true, createTime: now, updateTime: now, version: 1 };
+  }
+
+  async function create(input: ApiServerInput, tx: DomainTx, options: { system?: boolean } = {}): Promise<ApiServer> {
+    const server = { ...checkCreate(input, options), id: newId("as") };
     const created = await tx.apiServers.insert(server);
-    await tx.changes.append(change(created, now, {}));
+    await tx.changes.append(change(created, server.createTime, {}));
     return created;
   }
 
@@ -144,19 +150,29 @@ export function createApiServers(deps: ApiServersDeps) {
     return toPage(await store.apiServers.list(query), query, boundTo);
   }
 
-  async function update(id: string, input: ApiServerInput, mask: string[], etag: string, tx: DomainTx): Promise<ApiServer> {
+  /**
+   * The API server an update would leave (mask, etag and every violation of
+   * the merged resource checked), and the current one; nothing is written.
+   */
+  async function checkUpdate(id: string, input: ApiServerInput, mask: string[], etag: string, from: Pick<DomainData, "apiServers">): Promise<{ current: ApiServer; next: ApiServer }> {
     const v = new Violations();
     if (!id) v.add("api_server.id", "is required");
     checkUpdateMask(mask, v, { updatable: Object.keys(UPDATABLE), immutable: IMMUTABLE, outputOnly: OUTPUT_ONLY });
     v.throwIfAny();
-    const current = await get(id, "api_server.id", tx);
+    const current = await get(id, "api_server.id", from);
     checkEtag(etag, etagOfApiServer(current), "API server");
     if (current.system) checkSystemUpdate(mask);
     const merged: ApiServerInput = toInput(current);
     for (const path of mask) (merged as unknown as Record<string, unknown>)[UPDATABLE[path]!] = input[UPDATABLE[path]!];
+    // `token_lifetime` without token_lifetime_seconds replaces the lifetime: the current value does not contradict it.
+    if (mask.includes("token_lifetime") && !mask.includes("token_lifetime_seconds")) merged.tokenLifetimeSeconds = 0;
     const fields = validate(merged, v, "api_server.");
     v.throwIfAny();
-    const next: ApiServer = { ...current, ...fields, updateTime: clock.now(), version: current.version + 1 };
+    return { current, next: { ...current, ...fields, updateTime: clock.now(), version: current.version + 1 } };
+  }
+
+  async function update(id: string, input: ApiServerInput, mask: string[], etag: string, tx: DomainTx): Promise<ApiServer> {
+    const { current, next } = await checkUpdate(id, input, mask, etag, tx);
     if (!(await tx.apiServers.update(next))) throw new Aborted("the API server changed concurrently; read it again");
     // A permission that no longer exists is removed from every grant (the
     // Auth0 behaviour): grants never name scopes the API server lacks.
@@ -183,7 +199,20 @@ export function createApiServers(deps: ApiServersDeps) {
     byAudience.deleteWhere((audience, cached) => cached.id === apiServerId || audiences.includes(audience));
   }
 
-  return { create, get, findByAudience: byAudience.get, list, update, delete: remove, invalidate };
+  return {
+    create,
+    /** AIP-163 validate_only of a create: what it would make (no id), or its violations. */
+    checkCreate,
+    get,
+    findByAudience: byAudience.get,
+    list,
+    update,
+    /** AIP-163 validate_only of an update: the API server it would leave, or its violations (reads outside any transaction). */
+    checkUpdate: async (id: string, input: ApiServerInput, mask: string[], etag: string) => (await checkUpdate(id, input, mask, etag, store)).next,
+    delete: remove,
+    invalidate,
+    cacheStats: byAudience.stats,
+  };
 }
 
 /**
@@ -265,8 +294,9 @@ function validate(input: ApiServerInput, v: Violations, prefix: string): Validat
   const tokenDialect = input.tokenDialect ?? "access_token";
   if (!TOKEN_DIALECTS.includes(tokenDialect as TokenDialect)) v.add(`${prefix}token_dialect`, "must be ACCESS_TOKEN or ACCESS_TOKEN_AUTHZ");
 
-  const tokenLifetimeSeconds = input.tokenLifetimeSeconds || DEFAULT_TOKEN_LIFETIME_SECONDS;
-  if (!inRange(tokenLifetimeSeconds, TOKEN_LIFETIME)) v.add(`${prefix}token_lifetime_seconds`, `must be ${TOKEN_LIFETIME.min}..${TOKEN_LIFETIME.max} (0 for the default)`);
+  const lifetime = lifetimeOf(input, v, prefix);
+  const tokenLifetimeSeconds = lifetime.seconds || DEFAULT_TOKEN_LIFETIME_SECONDS;
+  if (!inRange(tokenLifetimeSeconds, TOKEN_LIFETIME)) v.add(lifetime.field, `must be ${TOKEN_LIFETIME.min}..${TOKEN_LIFETIME.max} (0 for the default)`);
   const refreshTokenLifetimeSeconds = input.refreshTokenLifetimeSeconds || DEFAULT_REFRESH_TOKEN_LIFETIME_SECONDS;
   if (!inRange(refreshTokenLifetimeSeconds, REFRESH_LIFETIME)) {
     v.add(`${prefix}refresh_token_lifetime_seconds`, `must be ${REFRESH_LIFETIME.min}..${REFRESH_LIFETIME.max} (0 for the default)`);
@@ -292,6 +322,18 @@ function validate(input: ApiServerInput, v: Violations, prefix: string): Validat
     dynamicClientAccess: input.dynamicClientAccess,
     dynamicClientScopes,
   };
+}
+
+/**
+ * token_lifetime_seconds, or its alias token_lifetime (0 is not given for
+ * either), with the field it came from (so a violation names what the caller
+ * sent); both given and different is a violation on the alias.
+ */
+function lifetimeOf(input: ApiServerInput, v: Violations, prefix: string): { seconds: number; field: string } {
+  const seconds = input.tokenLifetimeSeconds;
+  const alias = input.tokenLifetime ?? 0;
+  if (seconds && alias && seconds !== alias) v.add(`${prefix}token_lifetime`, "is token_lifetime_seconds by another name: set one of them, or both to the same value");
+  return seconds || !alias ? { seconds, field: `${prefix}token_lifetime_seconds` } : { seconds: alias, field: `${prefix}token_lifetime` };
 }
 
 function inRange(n: number, r: { min: number; max: number }): boolean {

@@ -10,7 +10,8 @@ import { buildRequest, GatewayError } from "./request.js";
 import { grpcCodeOf, printOptions, toHttpResponse, type HttpResponse } from "./response.js";
 import { buildRoutes, type Route } from "./routes.js";
 import { transcoderSettings, UPSTREAM_TIMEOUT_MS, type TranscoderSettings } from "./settings.js";
-import type { Upstream } from "./upstream.js";
+import { UndecodableFields, withDecodeViolations } from "./undecodable.js";
+import type { Upstream, UpstreamReply } from "./upstream.js";
 
 export interface GatewayOptions {
   /** Where transcoded calls go: in-process (the pipeline) or loopback (a real gRPC connection). */
@@ -84,23 +85,48 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (body === "gone") return;
     if (body === "over") return sendLocal(res, 413, "request body too large", true);
 
-    const request = buildRequest(registry, settings, found, q < 0 ? "" : url.slice(q + 1), req.headers["content-type"] ?? "", body);
+    let request: Uint8Array;
+    try {
+      request = buildRequest(registry, settings, found, q < 0 ? "" : url.slice(q + 1), req.headers["content-type"] ?? "", body);
+    } catch (err) {
+      if (err instanceof UndecodableFields) return undecodableAnswer(found.route, err, req, res, url);
+      throw err;
+    }
     if (found.route.stream) return stream(found.route, request, req, res, url);
+    const reply = await call(found.route, request, req, res, url);
+    if (reply) respond(res, found.route, reply);
+  }
+
+  /** One unary upstream call for this HTTP request; undefined when the client hung up (the call is cancelled, as Envoy resets the upstream stream). */
+  async function call(route: Route, request: Uint8Array, req: IncomingMessage, res: ServerResponse, url: string): Promise<UpstreamReply | undefined> {
     const gone = new AbortController();
-    // The client hung up: cancel the call, as Envoy resets the upstream stream.
     const onClose = () => {
       if (!res.writableFinished) gone.abort();
     };
     res.once("close", onClose);
-    const reply = await upstream.unary({ route: found.route, request, headers: requestMetadata(req, url), deadline: Date.now() + UPSTREAM_TIMEOUT_MS, signal: gone.signal, peer: req.socket.remoteAddress ?? "" });
+    const reply = await upstream.unary({ route, request, headers: requestMetadata(req, url), deadline: Date.now() + UPSTREAM_TIMEOUT_MS, signal: gone.signal, peer: req.socket.remoteAddress ?? "" });
     res.off("close", onClose);
-    if (gone.signal.aborted || res.destroyed) return;
+    return gone.signal.aborted || res.destroyed ? undefined : reply;
+  }
+
+  /**
+   * A request with undecodable fields (never sent as is): a 400 naming each
+   * of them, with the service's violations of the other fields when the
+   * method can check them without writing (validate_only).
+   */
+  async function undecodableAnswer(route: Route, err: UndecodableFields, req: IncomingMessage, res: ServerResponse, url: string): Promise<void> {
+    if (route.stream || !err.validateOnly) return respond(res, route, withDecodeViolations(err, registry));
+    const checked = await call(route, err.validateOnly, req, res, url);
+    if (checked) respond(res, route, withDecodeViolations(err, registry, checked));
+  }
+
+  function respond(res: ServerResponse, route: Route, reply: UpstreamReply): void {
     let response: HttpResponse;
     try {
-      response = toHttpResponse(found.route, reply, registry, settings);
+      response = toHttpResponse(route, reply, registry, settings);
     } catch (fault) {
       // A response the gateway cannot render (bad bytes, a type missing from the descriptor): 500, never a crash.
-      logger.error("gateway cannot render the response", { method: found.route.grpcPath, ...errorFields(fault) });
+      logger.error("gateway cannot render the response", { method: route.grpcPath, ...errorFields(fault) });
       response = localResponse(500, "the service's response could not be transcoded");
     }
     // Draining: no more requests on this connection, so close() is not held up by keep-alive.

@@ -1,9 +1,10 @@
-import { fromJson, toBinary, type DescField, type DescMessage, type FileRegistry, type JsonValue } from "@bufbuild/protobuf";
+import { fromJson, ScalarType, toBinary, type DescEnum, type DescField, type DescMessage, type FileRegistry, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import type { Match } from "./match.js";
 import { BadEncoding, unescape } from "./percent.js";
 import type { FieldRef, Route } from "./routes.js";
 import type { TranscoderSettings } from "./settings.js";
+import { hasOwnJsonForm, undecodable } from "./undecodable.js";
 
 /** A request the gateway refuses before calling the service: HTTP status + message. */
 export class GatewayError extends Error {
@@ -19,8 +20,6 @@ export class GatewayError extends Error {
 /** Well-known message types whose proto3 JSON form is a string, so they can come from a query parameter. */
 const STRING_WKTS = new Set(["google.protobuf.FieldMask", "google.protobuf.Timestamp", "google.protobuf.Duration"]);
 const WRAPPERS = /^google\.protobuf\.(Bool|String|Bytes|Int32|UInt32|Int64|UInt64|Float|Double)Value$/;
-/** Message types with a special JSON form; their contents are left to the parser. */
-const SPECIAL_JSON = /^google\.protobuf\.(Any|Struct|Value|ListValue|Timestamp|Duration|FieldMask|Empty|\w+Value)$/;
 const JSON_CONTENT_TYPE = /^application\/([a-z0-9.+-]+\+)?json\s*(;|$)/i;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -78,18 +77,21 @@ export function buildRequest(
   return encode(registry, input, json, bindings, settings);
 }
 
-/** JSON + bindings -> protobuf bytes of the request message. */
+/**
+ * JSON + bindings -> protobuf bytes of the request message. A request that
+ * does not decode is refused with every undecodable field named
+ * (UndecodableFields), or, when no single field is to blame, the decoder's
+ * message.
+ */
 function encode(registry: FileRegistry, input: DescMessage, json: Record<string, JsonValue>, bindings: Binding[], settings: TranscoderSettings): Uint8Array {
   const setBy = new Map<string, "path" | "query">();
   for (const b of bindings) weave(json, b, setBy, settings.requestValidationOptions.rejectBindingBodyFieldCollisions);
+  const read = readAsEnvoy(input, json, settings.caseInsensitiveEnumParsing) as JsonObject;
   let message;
   try {
-    // Unknown fields are dropped first (Envoy's ignore_unknown_fields); an
-    // unknown enum *value* stays an error, as in protobuf's
-    // ProtoStreamObjectWriter, which Envoy runs with ignore_unknown_enum_values off.
-    message = fromJson(input, dropUnknownFields(input, json) as JsonValue, { registry });
+    message = fromJson(input, read, { registry });
   } catch (err) {
-    throw new GatewayError(400, (err as Error).message.replace(/^cannot decode message [\w.]+ from JSON: /, "invalid value: "));
+    throw undecodable(registry, input, read, settings.caseInsensitiveEnumParsing) ?? new GatewayError(400, (err as Error).message.replace(/^cannot decode message [\w.]+ from JSON: /, "invalid value: "));
   }
   return toBinary(input, message);
 }
@@ -115,20 +117,41 @@ function withHttpBody(registry: FileRegistry, route: Route, bindings: Binding[],
   return out;
 }
 
-/** Removes object keys that name no field, recursively through message-typed fields. */
-function dropUnknownFields(message: DescMessage, json: JsonValue): JsonValue {
-  if (typeof json !== "object" || json === null || Array.isArray(json) || SPECIAL_JSON.test(message.typeName)) return json;
+/**
+ * The JSON as Envoy's request translator (protobuf's ProtoStreamObjectWriter)
+ * reads it, recursively through message-typed fields: keys that name no field
+ * are dropped (Envoy runs it with ignore_unknown_fields), and enum strings
+ * are resolved as protobuf's DataPiece::ToEnum does (see enumValue). An
+ * unknown enum value stays an error: Envoy leaves ignore_unknown_enum_values off.
+ */
+function readAsEnvoy(message: DescMessage, json: JsonValue, caseInsensitive: boolean): JsonValue {
+  if (typeof json !== "object" || json === null || Array.isArray(json) || hasOwnJsonForm(message)) return json;
   const out: Record<string, JsonValue> = {};
   for (const [key, value] of Object.entries(json)) {
     const field = message.fields.find((f) => f.name === key || f.jsonName === key);
     if (!field) continue;
-    if (field.fieldKind === "message") out[key] = dropUnknownFields(field.message, value);
-    else if (field.fieldKind === "list" && field.listKind === "message" && Array.isArray(value)) out[key] = value.map((v) => dropUnknownFields(field.message, v));
-    else if (field.fieldKind === "map" && field.mapKind === "message" && typeof value === "object" && value !== null && !Array.isArray(value)) {
-      out[key] = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, dropUnknownFields(field.message, v)]));
-    } else out[key] = value;
+    const one = (v: JsonValue): JsonValue => (field.message ? readAsEnvoy(field.message, v, caseInsensitive) : field.enum ? enumValue(field.enum, v, caseInsensitive) : v);
+    if (field.fieldKind === "list" && Array.isArray(value)) out[key] = value.map(one);
+    else if (field.fieldKind === "map" && typeof value === "object" && value !== null && !Array.isArray(value)) out[key] = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, one(v)]));
+    else out[key] = field.fieldKind === "list" || field.fieldKind === "map" ? value : one(value);
   }
   return out;
+}
+
+/**
+ * An enum value given as a string, looked up in protobuf's order
+ * (DataPiece::ToEnum, used by Envoy's transcoder for the body and for path and
+ * query bindings alike): the name as written; a number written as a string,
+ * if the enum declares it; then, with case_insensitive_enum_parsing, the name
+ * upper-cased (ASCII) with `-` read as `_`, so "rs256" and "client-secret-post"
+ * find RS256 and CLIENT_SECRET_POST. Anything else is left for the decoder to refuse.
+ */
+function enumValue(desc: DescEnum, value: JsonValue, caseInsensitive: boolean): JsonValue {
+  if (typeof value !== "string" || desc.values.some((v) => v.name === value)) return value;
+  if (/^-?\d+$/.test(value) && desc.value[Number(value)]) return Number(value);
+  if (!caseInsensitive) return value;
+  const normalized = value.replace(/[a-z-]/g, (c) => (c === "-" ? "_" : c.toUpperCase()));
+  return desc.values.some((v) => v.name === normalized) ? normalized : value;
 }
 
 function parseJson(body: Buffer): JsonValue {
@@ -254,12 +277,9 @@ function keyOf(node: Record<string, JsonValue>, name: string): string | undefine
 /** A binding's string as the JSON value the proto3 JSON mapping expects for the field. */
 function jsonValue(field: DescField, value: string): JsonValue {
   const kind = field.fieldKind === "list" ? field.listKind : field.fieldKind;
-  if (kind === "scalar" && (field.fieldKind === "scalar" || field.fieldKind === "list") && field.scalar === 8 /* BOOL */) {
-    if (value !== "true" && value !== "false") throw new GatewayError(400, `${field.name} must be true or false`);
-    return value === "true";
-  }
-  // Enums by name or by number (proto3 JSON takes numbers as JSON numbers).
-  if (kind === "enum" && /^-?\d+$/.test(value)) return Number(value);
+  // Bools as JSON booleans; any other text is left for the decoder to refuse (and name).
+  if (kind === "scalar" && (field.fieldKind === "scalar" || field.fieldKind === "list") && field.scalar === ScalarType.BOOL && (value === "true" || value === "false")) return value === "true";
+  // Enums stay strings: names, and numbers written as strings, are resolved with the body's (enumValue).
   if (field.fieldKind === "message" && field.message.typeName === "google.protobuf.FieldMask") {
     // Accept snake_case paths too (the JSON form is lowerCamel).
     return value

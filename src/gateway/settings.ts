@@ -17,6 +17,7 @@ export interface TranscoderSettings {
   readonly queryParamUnescapePlus: boolean;
   readonly urlUnescapeSpec: UrlUnescapeSpec;
   readonly matchUnregisteredCustomVerb: boolean;
+  readonly caseInsensitiveEnumParsing: boolean;
   readonly requestValidationOptions: Readonly<{ rejectUnknownMethod: boolean; rejectUnknownQueryParameters: boolean; rejectBindingBodyFieldCollisions: boolean }>;
   readonly maxRequestBodySize: number;
   readonly maxResponseBodySize: number;
@@ -49,6 +50,13 @@ export const transcoderSettings: TranscoderSettings = Object.freeze({
   urlUnescapeSpec: "ALL_CHARACTERS_EXCEPT_RESERVED",
   /** `:suffix` is a custom verb only when some route registers it (`:rotateSecret`, `:rotate`...). */
   matchUnregisteredCustomVerb: false,
+  /**
+   * An enum name that matches no value is tried again upper-cased, `-` as `_`
+   * (protobuf's JsonParseOptions): Auth0-style "RS256", "access_token_authz",
+   * "client_secret_post" find the proto's alias values (allow_alias). Body and
+   * path/query bindings alike; responses still print the canonical names.
+   */
+  caseInsensitiveEnumParsing: true,
   requestValidationOptions: Object.freeze({
     /** Unmapped path -> 404 (instead of passing it through). */
     rejectUnknownMethod: true,
@@ -80,6 +88,12 @@ export const UPSTREAM_TIMEOUT_MS = 15_000;
  *   literally.
  * - A query parameter that contradicts a path variable is a 400; Envoy lets
  *   the query value win.
+ * - A JSON request with fields that do not decode (a wrong type, an unknown
+ *   enum name) is a 400 google.rpc.BadRequest naming every such field by its
+ *   proto path; when the method takes AIP-163 validate_only, the service
+ *   checks the other fields (writing nothing) and its violations come in the
+ *   same answer (gateway/undecodable.ts). Envoy answers the first decode
+ *   error alone, as a text/plain 400, without calling the service.
  * - Plain HTTP/1.1 only: no h2c and no native gRPC pass-through on the HTTP
  *   port (gRPC clients use the gRPC port).
  * - Client-streaming RPCs are not transcoded (there are none); start-up fails

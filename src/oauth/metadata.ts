@@ -1,8 +1,7 @@
 // RFC 8414 OAuth 2.0 Authorization Server Metadata.
 import { SIGNING_ALGS } from "../domain/api_servers.js";
-
-const AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"];
-const ASSERTION_ALGS = ["ES256", "ES384", "RS256", "PS256", "EdDSA"];
+import { AUTH_METHODS } from "../domain/constants.js";
+import { ASSERTION_ALGS } from "./client_auth.js";
 
 /** Built once at start: what this server actually supports. */
 export function serverMetadata(issuer: string, options: { registration: boolean }): Record<string, unknown> {

@@ -81,3 +81,57 @@ test("unknown JSON fields are ignored (as Envoy does) and the request succeeds",
   const res = await rest(target, token, "POST", "/v1/api-servers", { name: "x", identifier: uniqueIdentifier(), colour: "blue" });
   expect(res.status).toBe(200);
 });
+
+/**
+ * OneLogin-style validation answers: one 400 names every bad field, the ones
+ * that do not even decode (an unknown enum name, a wrong JSON type) among
+ * them, by proto field path. The embedded gateway has the service check the
+ * rest (validate_only) and merges; Envoy answers the first decode error alone,
+ * as text (src/gateway/settings.ts), so against Envoy only the 400 and the
+ * unchanged store are expected.
+ */
+const badRequestFields = (json: any): string[] =>
+  (json?.details ?? []).filter((d: { "@type": string }) => d["@type"] === "type.googleapis.com/google.rpc.BadRequest").flatMap((d: any) => d.field_violations.map((v: { field: string }) => v.field));
+
+test("a field that does not decode is named together with every other bad field, and nothing is created", async () => {
+  const before = await count();
+  const res = await rest(target, token, "POST", "/v1/api-servers", { name: "", signing_alg: "RS256X", token_lifetime_seconds: 5 });
+  expect(res.status).toBe(400);
+  expect(await count()).toBe(before);
+  if (target.envoy) return;
+  expect(res.json.code).toBe(3);
+  expect(badRequestFields(res.json).sort()).toEqual(["api_server.identifier", "api_server.name", "api_server.signing_alg", "api_server.token_lifetime_seconds"]);
+  expect(res.json.message).toContain('api_server.signing_alg: "RS256X" is not one of');
+});
+
+test("wrong JSON types deep in the body are named by their index, beside the domain's violations of the rest", async () => {
+  const before = await count();
+  const body = { name: "x".repeat(201), identifier: uniqueIdentifier(), enforce_policies: "yes", permissions: [{ value: "ok:read" }, { value: 5 }, { value: "a b" }] };
+  const res = await rest(target, token, "POST", "/v1/api-servers", body);
+  expect(res.status).toBe(400);
+  expect(await count()).toBe(before);
+  if (target.envoy) return;
+  expect(badRequestFields(res.json).sort()).toEqual(["api_server.enforce_policies", "api_server.name", "api_server.permissions[1].value", "api_server.permissions[2].value"]);
+});
+
+test("an update with an undecodable field reports the merged resource's violations too, and changes nothing", async () => {
+  const created = (await rest(target, token, "POST", "/v1/api-servers", { name: "Kept", identifier: uniqueIdentifier() })).json.api_server;
+  const res = await rest(target, token, "PATCH", `/v1/api-servers/${created.id}?update_mask=name,token_dialect`, { name: "", token_dialect: "JWT" });
+  expect(res.status).toBe(400);
+  const after = (await rest(target, token, "GET", `/v1/api-servers/${created.id}`)).json.api_server;
+  expect(after).toEqual(created);
+  if (target.envoy) return;
+  expect(badRequestFields(res.json).sort()).toEqual(["api_server.name", "api_server.token_dialect"]);
+});
+
+test("a bad entry of a repeated or map field is named by its index or key", async () => {
+  const before = await count();
+  const server = await rest(target, token, "POST", "/v1/api-servers", { name: "", identifier: uniqueIdentifier(), audiences: [uniqueIdentifier(), 7] });
+  expect(server.status).toBe(400);
+  expect(await count()).toBe(before);
+  const client = await rest(target, token, "POST", "/v1/clients", { name: "m", metadata: { team: "ok", cost: 5 } });
+  expect(client.status).toBe(400);
+  if (target.envoy) return;
+  expect(badRequestFields(server.json).sort()).toEqual(["api_server.audiences[1]", "api_server.name"]);
+  expect(badRequestFields(client.json)).toEqual(['client.metadata["cost"]']);
+});

@@ -92,6 +92,57 @@ describe("API servers", () => {
     expect(seen).toEqual([0, 1, 2, 3, 4].map((i) => `${prefix}/${i}`));
   });
 
+  test("enum names as Auth0-style callers write them (aliases, any case) are accepted; responses print the canonical names", async () => {
+    const cases: Array<[Record<string, string>, Record<string, string>]> = [
+      [{ signing_alg: "RS256", token_dialect: "access_token_authz" }, { signing_alg: "SIGNING_ALG_RS256", token_dialect: "TOKEN_DIALECT_ACCESS_TOKEN_AUTHZ" }],
+      [{ signing_alg: "EdDSA", token_dialect: "access_token" }, { signing_alg: "SIGNING_ALG_EDDSA", token_dialect: "TOKEN_DIALECT_ACCESS_TOKEN" }],
+      [{ signing_alg: "es256", token_dialect: "TOKEN_DIALECT_ACCESS_TOKEN_AUTHZ" }, { signing_alg: "SIGNING_ALG_ES256", token_dialect: "TOKEN_DIALECT_ACCESS_TOKEN_AUTHZ" }],
+    ];
+    for (const [sent, printed] of cases) {
+      const created = await rest(target, token, "POST", "/v1/api-servers", apiServerBody(sent));
+      expect(created.status, JSON.stringify(sent)).toBe(200);
+      expect(created.json.api_server, JSON.stringify(sent)).toMatchObject(printed);
+      expect((await rest(target, token, "GET", `/v1/api-servers/${created.json.api_server.id}`)).json.api_server).toMatchObject(printed);
+    }
+    const patched = await rest(target, token, "PATCH", `/v1/api-servers/${(await rest(target, token, "POST", "/v1/api-servers", apiServerBody())).json.api_server.id}?update_mask=signing_alg`, { signing_alg: "rs256" });
+    expect(patched.json.api_server.signing_alg).toBe("SIGNING_ALG_RS256");
+  });
+
+  test("token_lifetime is token_lifetime_seconds by its Auth0 name: on create, in an update mask, printed beside it; two different values are refused", async () => {
+    const created = await rest(target, token, "POST", "/v1/api-servers", apiServerBody({ token_lifetime: 7200 }));
+    expect(created.json.api_server).toMatchObject({ token_lifetime_seconds: 7200, token_lifetime: 7200 });
+    const id = created.json.api_server.id;
+    const patched = await rest(target, token, "PATCH", `/v1/api-servers/${id}?update_mask=token_lifetime`, { token_lifetime: 600, token_lifetime_seconds: 1 });
+    expect(patched.status).toBe(200); // token_lifetime_seconds is not in the mask: ignored
+    expect(patched.json.api_server).toMatchObject({ token_lifetime_seconds: 600, token_lifetime: 600 });
+    const same = await rest(target, token, "POST", "/v1/api-servers", apiServerBody({ token_lifetime: 900, token_lifetime_seconds: 900 }));
+    expect(same.json.api_server.token_lifetime_seconds).toBe(900);
+
+    const clash = await rest(target, token, "POST", "/v1/api-servers", apiServerBody({ name: "", token_lifetime: 900, token_lifetime_seconds: 600 }));
+    expect(clash.status).toBe(400);
+    const fields = clash.json.details.flatMap((d: { field_violations?: Array<{ field: string }> }) => (d.field_violations ?? []).map((v) => v.field));
+    expect(fields.sort()).toEqual(["api_server.name", "api_server.token_lifetime"]);
+    const both = await rest(target, token, "PATCH", `/v1/api-servers/${id}?update_mask=token_lifetime,token_lifetime_seconds`, { token_lifetime: 900, token_lifetime_seconds: 600 });
+    expect(both.status).toBe(400);
+    expect((await rest(target, token, "GET", `/v1/api-servers/${id}`)).json.api_server.token_lifetime_seconds).toBe(600);
+  });
+
+  test("validate_only (AIP-163): a create or update is checked and previewed, nothing is written", async () => {
+    const body = apiServerBody({ token_lifetime: 3600 });
+    const preview = await rest(target, token, "POST", "/v1/api-servers?validate_only=true", body);
+    expect(preview.status).toBe(200);
+    expect(preview.json.api_server).toMatchObject({ id: "", etag: "", name: body.name, identifier: body.identifier, token_lifetime_seconds: 3600 });
+    const filter = encodeURIComponent(`identifier = "${body.identifier}"`);
+    expect((await rest(target, token, "GET", `/v1/api-servers?filter=${filter}`)).json.api_servers).toEqual([]);
+    const refused = await rest(target, token, "POST", "/v1/api-servers?validate_only=true", { ...body, name: "" });
+    expect(refused.status).toBe(400);
+
+    const created = (await rest(target, token, "POST", "/v1/api-servers", body)).json.api_server;
+    const updated = await rest(target, token, "PATCH", `/v1/api-servers/${created.id}?update_mask=name&validate_only=true`, { name: "Previewed" });
+    expect(updated.json.api_server).toMatchObject({ id: created.id, name: "Previewed" });
+    expect((await rest(target, token, "GET", `/v1/api-servers/${created.id}`)).json.api_server).toEqual(created);
+  });
+
   test("the built-in management API server cannot be deleted", async () => {
     const list = await rest(target, token, "GET", `/v1/api-servers?filter=${encodeURIComponent('identifier = "urn:authz:management"')}`);
     const id = list.json.api_servers[0].id;
@@ -120,6 +171,21 @@ describe("clients and grants", () => {
     expect(disabled.json.client.disabled).toBe(true);
     expect((await rest(target, token, "DELETE", `/v1/clients/${id}`)).status).toBe(200);
     expect((await rest(target, token, "GET", `/v1/clients/${id}`)).status).toBe(404);
+  });
+
+  test("token_endpoint_auth_method by its RFC 7591 name on create and update; responses print the canonical name", async () => {
+    const created = await rest(target, token, "POST", "/v1/clients", { name: "rfc7591", token_endpoint_auth_method: "client_secret_post" });
+    expect(created.status).toBe(200);
+    expect(created.json.client.token_endpoint_auth_method).toBe("TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_POST");
+    const id = created.json.client.client_id;
+    const basic = await rest(target, token, "PATCH", `/v1/clients/${id}?update_mask=token_endpoint_auth_method`, { token_endpoint_auth_method: "client_secret_basic" });
+    expect(basic.json.client.token_endpoint_auth_method).toBe("TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_BASIC");
+    const jwks = { keys: [{ kty: "OKP", crv: "Ed25519", x: "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", kid: "k1" }] };
+    const jwt = await rest(target, token, "PATCH", `/v1/clients/${id}?update_mask=token_endpoint_auth_method,jwks`, { token_endpoint_auth_method: "private_key_jwt", jwks });
+    expect(jwt.status).toBe(200);
+    expect((await rest(target, token, "GET", `/v1/clients/${id}`)).json.client.token_endpoint_auth_method).toBe("TOKEN_ENDPOINT_AUTH_METHOD_PRIVATE_KEY_JWT");
+    const bad = await rest(target, token, "POST", "/v1/clients", { name: "x", token_endpoint_auth_method: "client_secret_jwt" });
+    expect(bad.status).toBe(400);
   });
 
   test("grant CRUD, list by client, unknown scopes named, duplicates 409", async () => {

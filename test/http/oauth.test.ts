@@ -14,10 +14,10 @@ beforeAll(async () => {
 });
 afterAll(() => target.close());
 
-/** An API server, a client of the given auth method, and a grant, created over REST. */
-async function setup(method = "TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_BASIC", scopes = ["orders:read"], grantTypes: string[] = []) {
+/** An API server, a client of the given auth method (none given: the default, client_secret_basic), and a grant, created over REST. */
+async function setup(method?: string, scopes = ["orders:read"], grantTypes: string[] = []) {
   const server = (await rest(target, admin, "POST", "/v1/api-servers", { name: "Orders", identifier: uniqueIdentifier(), permissions: [{ value: "orders:read" }, { value: "orders:write" }] })).json.api_server;
-  const created = (await rest(target, admin, "POST", "/v1/clients", { name: "svc", token_endpoint_auth_method: method, grant_types: grantTypes })).json;
+  const created = (await rest(target, admin, "POST", "/v1/clients", { name: "svc", ...(method ? { token_endpoint_auth_method: method } : {}), grant_types: grantTypes })).json;
   await rest(target, admin, "POST", "/v1/grants", { client_id: created.client.client_id, api_server_id: server.id, scopes });
   return { server, clientId: created.client.client_id as string, secret: created.client_secret as string };
 }
@@ -78,10 +78,13 @@ describe("POST /oauth/token", () => {
     expect(body.expires_in).toBe(86400);
   });
 
-  test("JSON body with client_secret_post (AuthAction style) and the RFC 8707 resource parameter", async () => {
-    const { server, clientId, secret } = await setup("TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_POST");
-    const json = await post("/oauth/token", JSON.stringify({ grant_type: "client_credentials", client_id: clientId, client_secret: secret, audience: server.identifier }), { "content-type": "application/json" });
+  test("AuthAction's JSON body with client_secret_post against a default client, and the RFC 8707 resource parameter", async () => {
+    const { server, clientId, secret } = await setup();
+    const json = await post("/oauth/token", JSON.stringify({ client_id: clientId, client_secret: secret, audience: server.identifier, grant_type: "client_credentials" }), { "content-type": "application/json" });
     expect(json.status).toBe(200);
+    const body = (await json.json()) as Record<string, unknown>;
+    expect(Object.keys(body).sort()).toEqual(["access_token", "expires_in", "scope", "token_type"]);
+    expect(body).toMatchObject({ access_token: expect.stringMatching(/^ey/), token_type: "Bearer", expires_in: 86400 });
     const form = await post("/oauth/token", new URLSearchParams({ grant_type: "client_credentials", client_id: clientId, client_secret: secret, resource: server.identifier }), FORM);
     expect(form.status).toBe(200);
   });

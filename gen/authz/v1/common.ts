@@ -10,7 +10,15 @@ export const protobufPackage = "authz.v1";
 
 export const protobufFileName = "authz/v1/common.proto";
 
-/** Signing algorithm of the access tokens an API server's tokens are signed with. */
+/**
+ * Signing algorithm of the access tokens an API server's tokens are signed with.
+ *
+ * The unprefixed values are aliases with the JOSE names (RFC 7518 §3.1,
+ * RFC 8037 §3.1) that Auth0-style callers send, e.g. `"signing_alg": "RS256"`
+ * (HTTP/JSON parses enum names case-insensitively, so `EdDSA` is EDDSA).
+ * Responses always carry the canonical SIGNING_ALG_* name: proto3 JSON prints
+ * the first value declared for a number, so the aliases come last.
+ */
 export enum SigningAlg {
   /** SIGNING_ALG_UNSPECIFIED - Not set: ES256 on create. */
   SIGNING_ALG_UNSPECIFIED = 0,
@@ -20,6 +28,12 @@ export enum SigningAlg {
   SIGNING_ALG_RS256 = 2,
   /** SIGNING_ALG_EDDSA - Ed25519 (RFC 8037). */
   SIGNING_ALG_EDDSA = 3,
+  /** ES256 - Alias of SIGNING_ALG_ES256. */
+  ES256 = 1,
+  /** RS256 - Alias of SIGNING_ALG_RS256. */
+  RS256 = 2,
+  /** EDDSA - Alias of SIGNING_ALG_EDDSA. */
+  EDDSA = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -37,6 +51,15 @@ export function signingAlgFromJSON(object: any): SigningAlg {
     case 3:
     case "SIGNING_ALG_EDDSA":
       return SigningAlg.SIGNING_ALG_EDDSA;
+    case 1:
+    case "ES256":
+      return SigningAlg.ES256;
+    case 2:
+    case "RS256":
+      return SigningAlg.RS256;
+    case 3:
+    case "EDDSA":
+      return SigningAlg.EDDSA;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -54,6 +77,12 @@ export function signingAlgToJSON(object: SigningAlg): string {
       return "SIGNING_ALG_RS256";
     case SigningAlg.SIGNING_ALG_EDDSA:
       return "SIGNING_ALG_EDDSA";
+    case SigningAlg.ES256:
+      return "ES256";
+    case SigningAlg.RS256:
+      return "RS256";
+    case SigningAlg.EDDSA:
+      return "EDDSA";
     case SigningAlg.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

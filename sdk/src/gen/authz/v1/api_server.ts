@@ -26,7 +26,14 @@ export const protobufPackage = "authz.v1";
 
 export const protobufFileName = "authz/v1/api_server.proto";
 
-/** The claim set of an API server's tokens. */
+/**
+ * The claim set of an API server's tokens.
+ *
+ * The unprefixed values are aliases with the Auth0 dialect names
+ * (`"token_dialect": "access_token_authz"`; HTTP/JSON parses enum names
+ * case-insensitively). Responses print the canonical TOKEN_DIALECT_* name
+ * (declared first).
+ */
 export enum TokenDialect {
   /** TOKEN_DIALECT_UNSPECIFIED - Not set: ACCESS_TOKEN on create. */
   TOKEN_DIALECT_UNSPECIFIED = 0,
@@ -34,6 +41,10 @@ export enum TokenDialect {
   TOKEN_DIALECT_ACCESS_TOKEN = 1,
   /** TOKEN_DIALECT_ACCESS_TOKEN_AUTHZ - As ACCESS_TOKEN, plus a `permissions` array claim with the granted scopes. */
   TOKEN_DIALECT_ACCESS_TOKEN_AUTHZ = 2,
+  /** ACCESS_TOKEN - Alias of TOKEN_DIALECT_ACCESS_TOKEN. */
+  ACCESS_TOKEN = 1,
+  /** ACCESS_TOKEN_AUTHZ - Alias of TOKEN_DIALECT_ACCESS_TOKEN_AUTHZ. */
+  ACCESS_TOKEN_AUTHZ = 2,
   UNRECOGNIZED = -1,
 }
 
@@ -48,6 +59,12 @@ export function tokenDialectFromJSON(object: any): TokenDialect {
     case 2:
     case "TOKEN_DIALECT_ACCESS_TOKEN_AUTHZ":
       return TokenDialect.TOKEN_DIALECT_ACCESS_TOKEN_AUTHZ;
+    case 1:
+    case "ACCESS_TOKEN":
+      return TokenDialect.ACCESS_TOKEN;
+    case 2:
+    case "ACCESS_TOKEN_AUTHZ":
+      return TokenDialect.ACCESS_TOKEN_AUTHZ;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -63,6 +80,10 @@ export function tokenDialectToJSON(object: TokenDialect): string {
       return "TOKEN_DIALECT_ACCESS_TOKEN";
     case TokenDialect.TOKEN_DIALECT_ACCESS_TOKEN_AUTHZ:
       return "TOKEN_DIALECT_ACCESS_TOKEN_AUTHZ";
+    case TokenDialect.ACCESS_TOKEN:
+      return "ACCESS_TOKEN";
+    case TokenDialect.ACCESS_TOKEN_AUTHZ:
+      return "ACCESS_TOKEN_AUTHZ";
     case TokenDialect.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -138,6 +159,13 @@ export interface ApiServer {
   etag: string;
   /** True for the built-in management API server, which cannot be deleted. */
   system: boolean;
+  /**
+   * The Auth0/Faable spelling of `token_lifetime_seconds` (proto3 has no field
+   * aliases): on input either may be set, and setting both to different
+   * values is a violation on this field; an update mask may name either.
+   * Responses carry the same value in both.
+   */
+  tokenLifetime: number;
 }
 
 /** One permission an API server defines. */
@@ -149,7 +177,16 @@ export interface Permission {
 }
 
 export interface CreateApiServerRequest {
-  apiServer?: ApiServer | undefined;
+  apiServer?:
+    | ApiServer
+    | undefined;
+  /**
+   * AIP-163: check the request as a create would (every violation at once)
+   * and write nothing. The response is the API server as it would be created,
+   * without id or etag; the identifier's and audiences' uniqueness is only
+   * checked by a real create.
+   */
+  validateOnly: boolean;
 }
 
 export interface CreateApiServerResponse {
@@ -189,7 +226,15 @@ export interface UpdateApiServerRequest {
     | ApiServer
     | undefined;
   /** Fields to replace, by proto name (e.g. `name`, `permissions`). Required. */
-  updateMask?: string[] | undefined;
+  updateMask?:
+    | string[]
+    | undefined;
+  /**
+   * AIP-163: check the update as it would be made (mask, etag, every
+   * violation of the merged resource) and write nothing; the response is the
+   * API server as it would be after the update.
+   */
+  validateOnly: boolean;
 }
 
 export interface UpdateApiServerResponse {
@@ -226,6 +271,7 @@ function createBaseApiServer(): ApiServer {
     updateTime: undefined,
     etag: "",
     system: false,
+    tokenLifetime: 0,
   };
 }
 
@@ -287,6 +333,9 @@ export const ApiServer: MessageFns<ApiServer> = {
     }
     if (message.system !== false) {
       writer.uint32(152).bool(message.system);
+    }
+    if (message.tokenLifetime !== 0) {
+      writer.uint32(160).uint32(message.tokenLifetime);
     }
     return writer;
   },
@@ -456,6 +505,14 @@ export const ApiServer: MessageFns<ApiServer> = {
             message.system = reader.bool();
             continue;
           }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.tokenLifetime = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -537,6 +594,11 @@ export const ApiServer: MessageFns<ApiServer> = {
         : undefined,
       etag: isSet(object.etag) ? globalThis.String(object.etag) : "",
       system: isSet(object.system) ? globalThis.Boolean(object.system) : false,
+      tokenLifetime: isSet(object.tokenLifetime)
+        ? globalThis.Number(object.tokenLifetime)
+        : isSet(object.token_lifetime)
+        ? globalThis.Number(object.token_lifetime)
+        : 0,
     };
   },
 
@@ -599,6 +661,9 @@ export const ApiServer: MessageFns<ApiServer> = {
     if (message.system !== false) {
       obj.system = message.system;
     }
+    if (message.tokenLifetime !== 0) {
+      obj.tokenLifetime = Math.round(message.tokenLifetime);
+    }
     return obj;
   },
 
@@ -626,6 +691,7 @@ export const ApiServer: MessageFns<ApiServer> = {
     message.updateTime = object.updateTime ?? undefined;
     message.etag = object.etag ?? "";
     message.system = object.system ?? false;
+    message.tokenLifetime = object.tokenLifetime ?? 0;
     return message;
   },
 };
@@ -716,13 +782,16 @@ export const Permission: MessageFns<Permission> = {
 };
 
 function createBaseCreateApiServerRequest(): CreateApiServerRequest {
-  return { apiServer: undefined };
+  return { apiServer: undefined, validateOnly: false };
 }
 
 export const CreateApiServerRequest: MessageFns<CreateApiServerRequest> = {
   encode(message: CreateApiServerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.apiServer !== undefined) {
       ApiServer.encode(message.apiServer, writer.uint32(10).fork()).join();
+    }
+    if (message.validateOnly !== false) {
+      writer.uint32(16).bool(message.validateOnly);
     }
     return writer;
   },
@@ -748,6 +817,14 @@ export const CreateApiServerRequest: MessageFns<CreateApiServerRequest> = {
             message.apiServer = ApiServer.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.validateOnly = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -767,6 +844,11 @@ export const CreateApiServerRequest: MessageFns<CreateApiServerRequest> = {
         : isSet(object.api_server)
         ? ApiServer.fromJSON(object.api_server)
         : undefined,
+      validateOnly: isSet(object.validateOnly)
+        ? globalThis.Boolean(object.validateOnly)
+        : isSet(object.validate_only)
+        ? globalThis.Boolean(object.validate_only)
+        : false,
     };
   },
 
@@ -774,6 +856,9 @@ export const CreateApiServerRequest: MessageFns<CreateApiServerRequest> = {
     const obj: any = {};
     if (message.apiServer !== undefined) {
       obj.apiServer = ApiServer.toJSON(message.apiServer);
+    }
+    if (message.validateOnly !== false) {
+      obj.validateOnly = message.validateOnly;
     }
     return obj;
   },
@@ -786,6 +871,7 @@ export const CreateApiServerRequest: MessageFns<CreateApiServerRequest> = {
     message.apiServer = (object.apiServer !== undefined && object.apiServer !== null)
       ? ApiServer.fromPartial(object.apiServer)
       : undefined;
+    message.validateOnly = object.validateOnly ?? false;
     return message;
   },
 };
@@ -1210,7 +1296,7 @@ export const ListApiServersResponse: MessageFns<ListApiServersResponse> = {
 };
 
 function createBaseUpdateApiServerRequest(): UpdateApiServerRequest {
-  return { apiServer: undefined, updateMask: undefined };
+  return { apiServer: undefined, updateMask: undefined, validateOnly: false };
 }
 
 export const UpdateApiServerRequest: MessageFns<UpdateApiServerRequest> = {
@@ -1220,6 +1306,9 @@ export const UpdateApiServerRequest: MessageFns<UpdateApiServerRequest> = {
     }
     if (message.updateMask !== undefined) {
       FieldMask.encode(FieldMask.wrap(message.updateMask), writer.uint32(18).fork()).join();
+    }
+    if (message.validateOnly !== false) {
+      writer.uint32(24).bool(message.validateOnly);
     }
     return writer;
   },
@@ -1253,6 +1342,14 @@ export const UpdateApiServerRequest: MessageFns<UpdateApiServerRequest> = {
             message.updateMask = FieldMask.unwrap(FieldMask.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.validateOnly = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1277,6 +1374,11 @@ export const UpdateApiServerRequest: MessageFns<UpdateApiServerRequest> = {
         : isSet(object.update_mask)
         ? FieldMask.unwrap(FieldMask.fromJSON(object.update_mask))
         : undefined,
+      validateOnly: isSet(object.validateOnly)
+        ? globalThis.Boolean(object.validateOnly)
+        : isSet(object.validate_only)
+        ? globalThis.Boolean(object.validate_only)
+        : false,
     };
   },
 
@@ -1287,6 +1389,9 @@ export const UpdateApiServerRequest: MessageFns<UpdateApiServerRequest> = {
     }
     if (message.updateMask !== undefined) {
       obj.updateMask = FieldMask.toJSON(FieldMask.wrap(message.updateMask));
+    }
+    if (message.validateOnly !== false) {
+      obj.validateOnly = message.validateOnly;
     }
     return obj;
   },
@@ -1300,6 +1405,7 @@ export const UpdateApiServerRequest: MessageFns<UpdateApiServerRequest> = {
       ? ApiServer.fromPartial(object.apiServer)
       : undefined;
     message.updateMask = object.updateMask ?? undefined;
+    message.validateOnly = object.validateOnly ?? false;
     return message;
   },
 };

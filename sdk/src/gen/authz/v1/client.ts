@@ -60,6 +60,12 @@ export function clientTypeToJSON(object: ClientType): string {
   }
 }
 
+/**
+ * The unprefixed values are aliases with the RFC 7591 §2 names
+ * (`"token_endpoint_auth_method": "client_secret_post"`; HTTP/JSON parses enum
+ * names case-insensitively). Responses print the canonical
+ * TOKEN_ENDPOINT_AUTH_METHOD_* name (declared first).
+ */
 export enum TokenEndpointAuthMethod {
   TOKEN_ENDPOINT_AUTH_METHOD_UNSPECIFIED = 0,
   /** TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_BASIC - RFC 6749 §2.3.1 HTTP Basic. */
@@ -68,6 +74,12 @@ export enum TokenEndpointAuthMethod {
   TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_POST = 2,
   /** TOKEN_ENDPOINT_AUTH_METHOD_PRIVATE_KEY_JWT - RFC 7523 §2.2 JWT assertion signed with a key in `jwks`. */
   TOKEN_ENDPOINT_AUTH_METHOD_PRIVATE_KEY_JWT = 3,
+  /** CLIENT_SECRET_BASIC - Alias of TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_BASIC. */
+  CLIENT_SECRET_BASIC = 1,
+  /** CLIENT_SECRET_POST - Alias of TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_POST. */
+  CLIENT_SECRET_POST = 2,
+  /** PRIVATE_KEY_JWT - Alias of TOKEN_ENDPOINT_AUTH_METHOD_PRIVATE_KEY_JWT. */
+  PRIVATE_KEY_JWT = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -85,6 +97,15 @@ export function tokenEndpointAuthMethodFromJSON(object: any): TokenEndpointAuthM
     case 3:
     case "TOKEN_ENDPOINT_AUTH_METHOD_PRIVATE_KEY_JWT":
       return TokenEndpointAuthMethod.TOKEN_ENDPOINT_AUTH_METHOD_PRIVATE_KEY_JWT;
+    case 1:
+    case "CLIENT_SECRET_BASIC":
+      return TokenEndpointAuthMethod.CLIENT_SECRET_BASIC;
+    case 2:
+    case "CLIENT_SECRET_POST":
+      return TokenEndpointAuthMethod.CLIENT_SECRET_POST;
+    case 3:
+    case "PRIVATE_KEY_JWT":
+      return TokenEndpointAuthMethod.PRIVATE_KEY_JWT;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -102,6 +123,12 @@ export function tokenEndpointAuthMethodToJSON(object: TokenEndpointAuthMethod): 
       return "TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_POST";
     case TokenEndpointAuthMethod.TOKEN_ENDPOINT_AUTH_METHOD_PRIVATE_KEY_JWT:
       return "TOKEN_ENDPOINT_AUTH_METHOD_PRIVATE_KEY_JWT";
+    case TokenEndpointAuthMethod.CLIENT_SECRET_BASIC:
+      return "CLIENT_SECRET_BASIC";
+    case TokenEndpointAuthMethod.CLIENT_SECRET_POST:
+      return "CLIENT_SECRET_POST";
+    case TokenEndpointAuthMethod.PRIVATE_KEY_JWT:
+      return "PRIVATE_KEY_JWT";
     case TokenEndpointAuthMethod.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
