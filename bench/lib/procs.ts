@@ -1,40 +1,87 @@
+// Child processes: spawn (pinned to a core when taskset works), wait for a
+// readiness line, collect JSON output, stop, read RSS. Every process started
+// here is remembered by pid and stopped by pid when the harness exits.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 
 /** Whether `taskset` can pin processes (server on core 0, load on core 1). */
 export const canPin = spawnSync("taskset", ["-c", "0", "true"]).status === 0;
 
-/** Spawns `node <args>`, pinned to `core` when possible. */
-export function spawnNode(args: string[], options: { core?: number; env?: NodeJS.ProcessEnv; stdio?: "pipe" | "inherit" } = {}): ChildProcess {
-  const node = [process.execPath, "--import", "tsx", ...args];
-  const [cmd, ...rest] = canPin && options.core !== undefined ? ["taskset", "-c", String(options.core), ...node] : node;
-  return spawn(cmd!, rest, { env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
+const live = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const p of live) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+});
+
+/** Stops every child this harness started that is still running (the safety net at the end of a run). */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...live].map((p) => stopProcess(p, 5000)));
 }
 
-/** Resolves the first stdout/stderr line matching `pattern`; rejects if the process exits first. */
-export function waitForLine(proc: ChildProcess, pattern: RegExp): Promise<RegExpExecArray> {
+/** Spawns `cmd args`, pinned to `core` when possible (taskset execs, so the pid is the command's). */
+export function spawnCmd(cmd: string, args: string[], options: { core?: number; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
+  const [c, ...rest] = canPin && options.core !== undefined ? ["taskset", "-c", String(options.core), cmd, ...args] : [cmd, ...args];
+  const proc = spawn(c!, rest, { env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
+  live.add(proc);
+  proc.once("exit", () => live.delete(proc));
+  return proc;
+}
+
+/** Spawns `node --import tsx <args>` (TypeScript entry points). */
+export function spawnNode(args: string[], options: { core?: number; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
+  return spawnCmd(process.execPath, ["--import", "tsx", ...args], options);
+}
+
+/**
+ * Resolves the first stdout/stderr line matching `pattern`; rejects if the
+ * process exits first or after `timeoutMs`. After the match the output is
+ * still drained (a full pipe would block the child) but no longer split into
+ * lines: a server logging a line per request must not cost the harness CPU.
+ */
+export function waitForLine(proc: ChildProcess, pattern: RegExp, timeoutMs = 60_000): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
-    const onLine = (line: string) => {
-      const m = pattern.exec(line);
-      if (m) resolve(m);
-    };
     const output: string[] = [];
-    createInterface({ input: proc.stdout! }).on("line", (l) => (output.push(l), onLine(l)));
-    createInterface({ input: proc.stderr! }).on("line", (l) => (output.push(l), onLine(l)));
-    proc.once("exit", (code) => reject(new Error(`process exited (${code}) before ${pattern}: ${output.slice(-5).join(" | ")}`)));
+    const readers = [createInterface({ input: proc.stdout! }), createInterface({ input: proc.stderr! })];
+    const timer = setTimeout(() => reject(new Error(`no ${pattern} within ${timeoutMs} ms: ${output.slice(-5).join(" | ")}`)), timeoutMs);
+    const onLine = (line: string) => {
+      output.push(line);
+      if (output.length > 20) output.shift();
+      const m = pattern.exec(line);
+      if (m) {
+        clearTimeout(timer);
+        for (const r of readers) r.close();
+        proc.stdout!.resume();
+        proc.stderr!.resume();
+        resolve(m);
+      }
+    };
+    for (const r of readers) r.on("line", onLine);
+    proc.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`process exited (${code}) before ${pattern}: ${output.slice(-5).join(" | ")}`));
+    });
   });
 }
 
 /** Collects a child's whole stdout and parses it as JSON when it exits 0. */
-export function jsonResult<T>(proc: ChildProcess): Promise<T> {
+export function jsonResult<T>(proc: ChildProcess, timeoutMs = 600_000): Promise<T> {
   let out = "";
   let err = "";
   proc.stdout!.on("data", (d: Buffer) => (out += d));
   proc.stderr!.on("data", (d: Buffer) => (err += d));
-  return new Promise((resolve, reject) =>
-    proc.once("exit", (code) => (code === 0 ? resolve(JSON.parse(out) as T) : reject(new Error(`exit ${code}: ${err.slice(-500)}`)))),
-  );
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+    proc.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      if (code !== 0) return reject(new Error(`exit ${code ?? signal}: ${(err || out).slice(-500)}`));
+      try {
+        resolve(JSON.parse(out) as T);
+      } catch {
+        reject(new Error(`not JSON: ${out.slice(0, 200)}`));
+      }
+    });
+  });
 }
 
 export function freePort(): Promise<number> {
@@ -47,9 +94,35 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function stopProcess(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null) return;
+/** SIGTERM, then SIGKILL after `graceMs`. */
+export async function stopProcess(proc: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = new Promise((resolve) => proc.once("exit", resolve));
   proc.kill("SIGTERM");
+  const timer = setTimeout(() => proc.kill("SIGKILL"), graceMs);
   await exited;
+  clearTimeout(timer);
+}
+
+/** Resident set size of a process in bytes (VmRSS in /proc/<pid>/status). */
+export function rssBytes(pid: number): number {
+  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Runs `fn` over `items` with at most `limit` in flight; results in input order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }

@@ -1,0 +1,199 @@
+// Scenarios for server features still to come. Each is wired only when the
+// server has what it needs (a `serve` flag in `--help`, or the gRPC service
+// answering); until then it records "pending: ..." and measures nothing.
+// - gateway upstream: HTTP issuance/introspection with --gateway-upstream
+//   loopback vs in-process;
+// - PostgreSQL vs SQLite: the store-size scenarios with --database-url;
+// - --workers 2 vs 1 (server and load generator unpinned on both cores);
+// - replica change propagation: a change on replica A until replica B acts on
+//   it (two servers on one --database-url), p50/p99;
+// - revocation to verifier: RevokeToken until the WatchRevocations stream
+//   delivers the event for that jti, p50/p99.
+import * as grpc from "@grpc/grpc-js";
+import { randomBytes } from "node:crypto";
+import { ClientServiceService, CreateClientRequest, TokenEndpointAuthMethod } from "../../gen/authz/v1/client.js";
+import { CreateGrantRequest, DeleteGrantRequest, GrantServiceService } from "../../gen/authz/v1/grant.js";
+import { IssueTokenRequest, RevokeTokenRequest, TokenServiceService } from "../../gen/authz/v1/token.js";
+import { hasFlag, startAuthz, type Authz } from "../lib/authz.js";
+import { createFixture } from "../lib/fixtures.js";
+import { log, plan } from "../lib/plan.js";
+import { startPostgres, type Postgres } from "../lib/postgres.js";
+import { sleep } from "../lib/procs.js";
+import { record, type LaterResult } from "../lib/results.js";
+import { bearer, unary } from "../lib/rpc.js";
+import { percentile } from "../lib/stats.js";
+import { compareServers, STORE_SCENARIOS, type Comparison } from "./store_size.js";
+
+const pending = (why: string): LaterResult => ({ status: `pending: ${why}` });
+
+/** One PostgreSQL for the scenarios that need it, started on first use, stopped after the last. */
+let pgShared: Promise<Postgres> | undefined;
+const postgres = () => (pgShared ??= startPostgres());
+/** A smoke run only checks that a wired scenario works: its first cell. */
+const smokeCut = (scenarios: typeof STORE_SCENARIOS) => (plan.smoke ? scenarios.slice(0, 1) : scenarios);
+const summary = (rows: Comparison[], a: string, b: string) => rows.map((r) => `${r.scenario} ${b}/${a} ${r.ratio.toFixed(2)}`).join(", ");
+const table = (rows: Comparison[]) => rows.map((r) => ({ scenario: r.scenario, a: r.a.rps.median, b: r.b.rps.median, ratio: r.ratio }));
+
+export async function gatewayUpstreamScenario(): Promise<LaterResult> {
+  if (!hasFlag("--gateway-upstream")) return pending("serve has no --gateway-upstream flag");
+  const mode = (m: string) => ({ options: { flags: ["--gateway-upstream", m] }, n: plan.n });
+  const rows = await compareServers((w) => `gateway[${w === "a" ? "loopback" : "in-process"}]`, mode("loopback"), mode("in-process"), { runs: plan.laterRuns, scenarios: smokeCut(STORE_SCENARIOS.filter(([s]) => s.startsWith("http."))) });
+  return { status: "measured", data: { summary: summary(rows, "loopback", "in-process"), rows: table(rows) } };
+}
+
+export async function postgresScenario(): Promise<LaterResult> {
+  if (!hasFlag("--database-url")) return pending("serve has no --database-url flag");
+  const pg = await postgres();
+  {
+    const url = await pg.newDatabase();
+    const rows = await compareServers((w) => (w === "a" ? "db[sqlite]" : "db[postgres]"), { options: {}, n: plan.n }, { options: { flags: ["--database-url", url] }, n: plan.n }, { runs: plan.laterRuns, scenarios: smokeCut(STORE_SCENARIOS) });
+    return { status: "measured", data: { summary: summary(rows, "sqlite", "postgres"), rows: table(rows) } };
+  }
+}
+
+export async function workersScenario(): Promise<LaterResult> {
+  if (!hasFlag("--workers")) return pending("serve has no --workers flag");
+  const c = Math.max(...plan.concurrency);
+  const workers = (n: number) => ({ options: { flags: ["--workers", String(n)], core: null }, n: plan.n });
+  const rows = await compareServers((w) => `workers[${w === "a" ? 1 : 2}]`, workers(1), workers(2), { c, loadCore: null, runs: plan.laterRuns, scenarios: smokeCut(STORE_SCENARIOS.filter(([s]) => s.includes(".issue."))) });
+  return { status: "measured", data: { summary: `unpinned, c=${c}: ${summary(rows, "1", "2")}`, rows: table(rows) } };
+}
+
+const latencySummary = (name: string, ms: number[]) => {
+  const s = Float64Array.from(ms).sort();
+  return { name, samples: ms.length, p50: percentile(s, 50), p99: percentile(s, 99), max: s[s.length - 1] ?? NaN };
+};
+
+/** Polls `check` (1 ms apart) until it is true; ms from `since`, or undefined after `limitMs`. */
+async function until(check: () => Promise<boolean>, since: number, limitMs = 10_000): Promise<number | undefined> {
+  while (performance.now() - since < limitMs) {
+    if (await check()) return performance.now() - since;
+    await sleep(1);
+  }
+  return undefined;
+}
+
+export async function replicaScenario(): Promise<LaterResult> {
+  if (!hasFlag("--database-url")) return pending("serve has no --database-url flag (replicas share one database)");
+  const pg = await postgres();
+  const servers: Authz[] = [];
+  try {
+    const url = await pg.newDatabase();
+    const shared = { flags: ["--database-url", url], env: { AUTHZ_KEY_ENCRYPTION_KEY: randomBytes(32).toString("base64url") }, admin: { id: `bench-admin-${randomBytes(4).toString("hex")}`, secret: randomBytes(32).toString("base64url") } };
+    const a = await startAuthz(shared); // first alone: it creates the schema and the admin client
+    servers.push(a);
+    const b = await startAuthz(shared);
+    servers.push(b);
+    const f = (await createFixture(a, 4, () => "ES256")).byAlg.ES256;
+    const created: number[] = [];
+    const deleted: number[] = [];
+    let lost = 0;
+    for (let i = 0; i < plan.latencySamples; i++) {
+      const c = await unary(a.channel, ClientServiceService.createClient, CreateClientRequest.fromPartial({ client: { name: `replica ${i}`, tokenEndpointAuthMethod: TokenEndpointAuthMethod.TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_POST } }), a.adminMetadata);
+      const client = { clientId: c.client!.clientId, clientSecret: c.clientSecret };
+      const issueOnB = () =>
+        unary(b.channel, TokenServiceService.issueToken, IssueTokenRequest.fromPartial({ client, audience: f.audiences[0]! })).then(
+          () => true,
+          () => false,
+        );
+      await issueOnB(); // B has now seen (and may cache) "no grant"
+      const t0 = performance.now();
+      const { grant } = await unary(a.channel, GrantServiceService.createGrant, CreateGrantRequest.fromPartial({ grant: { clientId: client.clientId, apiServerId: f.apiServerIds[0]!, scopes: ["orders:read"] } }), a.adminMetadata);
+      const up = await until(issueOnB, t0);
+      if (up === undefined) lost++;
+      else created.push(up);
+      const t1 = performance.now();
+      await unary(a.channel, GrantServiceService.deleteGrant, DeleteGrantRequest.fromPartial({ id: grant!.id }), a.adminMetadata);
+      const down = await until(async () => !(await issueOnB()), t1);
+      if (down === undefined) lost++;
+      else deleted.push(down);
+    }
+    const stats = [latencySummary("grant created on A -> issuance on B", created), latencySummary("grant deleted on A -> refused on B", deleted)];
+    return { status: lost ? `measured (${lost} changes not seen on B within 10 s)` : "measured", data: { summary: stats.map((s) => `${s.name}: p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms`).join("; "), stats } };
+  } finally {
+    for (const s of servers) await s.stop();
+  }
+}
+
+interface RevocationModule {
+  RevocationServiceService: {
+    watchRevocations: { path: string; requestSerialize(v: unknown): Buffer; responseDeserialize(b: Buffer): { events: Array<{ subject?: { jti: string } }> } };
+  };
+  WatchRevocationsRequest: { fromPartial(v: object): unknown };
+}
+
+export async function revocationScenario(): Promise<LaterResult> {
+  // The generated client is loaded at run time: the service is new and may still change shape.
+  const spec = "../../gen/authz/v1/revocation.js";
+  let mod: RevocationModule;
+  try {
+    mod = (await import(spec)) as RevocationModule;
+  } catch {
+    return pending("no generated RevocationService client in gen/");
+  }
+  const def = mod.RevocationServiceService.watchRevocations;
+  const authz = await startAuthz();
+  try {
+    const fixture = await createFixture(authz, 4, () => "ES256");
+    const f = fixture.byAlg.ES256;
+    const { accessToken } = await unary(authz.channel, TokenServiceService.issueToken, IssueTokenRequest.fromPartial({ client: fixture.introspector, audience: "urn:authz:management", scope: "tokens:introspect" }));
+    const waiting = new Map<string, (t: number) => void>();
+    const stream = authz.channel.makeServerStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, mod.WatchRevocationsRequest.fromPartial({}), bearer(accessToken), { deadline: Date.now() + 600_000 });
+    let streamError: grpc.ServiceError | undefined;
+    let messages = 0;
+    stream.on("data", (m: { events: Array<{ subject?: { jti: string } }> }) => {
+      messages++;
+      const t = performance.now();
+      for (const e of m.events) {
+        const jti = e.subject?.jti;
+        if (jti) waiting.get(jti)?.(t);
+      }
+    });
+    stream.on("error", (err: grpc.ServiceError) => (streamError = err));
+    await sleep(1000);
+    if (streamError?.code === grpc.status.UNIMPLEMENTED) return pending("the server does not implement RevocationService.WatchRevocations");
+    if (streamError) return { status: `failed: WatchRevocations ${grpc.status[streamError.code]} ${streamError.details}` };
+    const latencies: number[] = [];
+    let lost = 0;
+    for (let i = 0; i < plan.latencySamples; i++) {
+      const client = f.clients[i % f.clients.length]!;
+      const { accessToken: token } = await unary(authz.channel, TokenServiceService.issueToken, IssueTokenRequest.fromPartial({ client, audience: f.audiences[i % f.clients.length]! }));
+      const jti = (JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString()) as { jti: string }).jti;
+      const seen = new Promise<number>((resolve) => waiting.set(jti, resolve));
+      const t0 = performance.now();
+      await unary(authz.channel, TokenServiceService.revokeToken, RevokeTokenRequest.fromPartial({ client, token }));
+      const t = await Promise.race([seen, sleep(10_000).then(() => undefined)]);
+      waiting.delete(jti);
+      if (t === undefined) lost++;
+      else latencies.push(t - t0);
+    }
+    stream.cancel();
+    const s = latencySummary("RevokeToken -> WatchRevocations event", latencies);
+    log(`revocation: p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms (${messages} stream messages)`);
+    return { status: lost ? `measured (${lost} revocations not seen within 10 s)` : "measured", data: { summary: `${s.name}: p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms`, stats: s } };
+  } finally {
+    await authz.stop();
+  }
+}
+
+export const LATER: Array<[string, () => Promise<LaterResult>]> = [
+  ["gateway upstream (in-process vs loopback)", gatewayUpstreamScenario],
+  ["PostgreSQL vs SQLite", postgresScenario],
+  ["--workers 2 vs 1", workersScenario],
+  ["replica change propagation", replicaScenario],
+  ["revocation to verifier", revocationScenario],
+];
+
+/** Runs every later scenario; a failure is recorded, never fatal to the run. */
+export async function laterScenarios(): Promise<void> {
+  for (const [name, run] of LATER) {
+    try {
+      record.later[name] = await run();
+    } catch (err) {
+      record.later[name] = { status: `failed: ${(err as Error).message.split("\n")[0]}` };
+      process.exitCode = 1; // a wired scenario that fails fails the run (CI must see it)
+    }
+    log(`${name}: ${record.later[name]!.status}`);
+  }
+  if (pgShared) await (await pgShared.catch(() => undefined))?.stop();
+}
