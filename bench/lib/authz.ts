@@ -54,7 +54,8 @@ export interface Authz {
 export async function startAuthz(options: AuthzOptions = {}): Promise<Authz> {
   const [grpcPort, httpPort] = [await freePort(), await freePort()];
   const admin = options.admin ?? { id: `bench-admin-${randomBytes(4).toString("hex")}`, secret: randomBytes(32).toString("base64url") };
-  const flags = options.flags ?? [];
+  // Each server's operations listener on a port of its own (several servers run at once).
+  const flags = [...(hasFlag("--ops-address") ? ["--ops-address", "127.0.0.1:0"] : []), ...(options.flags ?? [])];
   const data = flags.includes("--database-url") ? [] : ["--data-file", options.dataFile ?? join(mkdtempSync(join(scratch, "authz-")), "authz.db")];
   const proc = spawnNode([MAIN, "serve", ...data, "--grpc-address", `127.0.0.1:${grpcPort}`, "--http-address", `127.0.0.1:${httpPort}`, ...flags], {
     core: options.core === null ? undefined : (options.core ?? SERVER_CORE),

@@ -7,6 +7,7 @@ import { spawnSync, type ChildProcess } from "node:child_process";
 import { chmodSync, chownSync, mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
+import { binDir } from "../../test/helpers/postgres.js";
 import { scratch, SERVER_CORE } from "./plan.js";
 import { freePort, spawnCmd, stopProcess, waitForLine } from "./procs.js";
 
@@ -32,7 +33,8 @@ export async function startPostgres(): Promise<Postgres> {
     chmodSync(dir, 0o700);
     chownSync(dir, user.uid, user.gid);
   }
-  const as = (cmd: string, args: string[]) => (user ? ["runuser", ["-u", "postgres", "--", cmd, ...args]] : [cmd, args]) as [string, string[]];
+  const bin = binDir();
+  const as = (cmd: string, args: string[]) => (user ? ["runuser", ["-u", "postgres", "--", join(bin, cmd), ...args]] : [join(bin, cmd), args]) as [string, string[]];
   const [initCmd, initArgs] = as("initdb", ["-D", join(dir, "data"), "-U", "bench", "--auth=trust", "-E", "UTF8", "--no-sync"]);
   const init = spawnSync(initCmd, initArgs, { encoding: "utf8", timeout: 120_000 });
   if (init.status !== 0) throw new Error(`initdb failed: ${(init.error?.message ?? init.stderr).slice(-300)}`);

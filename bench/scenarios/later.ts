@@ -7,9 +7,8 @@
 // - --workers 2 vs 1 (server and load generator unpinned on both cores);
 // - replica change propagation: a change on replica A until replica B acts on
 //   it (two servers on one --database-url), p50/p99;
-// - revocation to verifier: RevokeToken until the WatchRevocations stream
-//   delivers the event for that jti, p50/p99.
-import * as grpc from "@grpc/grpc-js";
+// - revocation to verifier: RevokeToken on replica A until the SDK verifier
+//   (watch on replica B, no introspection) refuses the token, p50/p99.
 import { randomBytes } from "node:crypto";
 import { ClientServiceService, CreateClientRequest, TokenEndpointAuthMethod } from "../../gen/authz/v1/client.js";
 import { CreateGrantRequest, DeleteGrantRequest, GrantServiceService } from "../../gen/authz/v1/grant.js";
@@ -20,7 +19,8 @@ import { log, plan } from "../lib/plan.js";
 import { startPostgres, type Postgres } from "../lib/postgres.js";
 import { sleep } from "../lib/procs.js";
 import { record, type LaterResult } from "../lib/results.js";
-import { bearer, unary } from "../lib/rpc.js";
+import { unary } from "../lib/rpc.js";
+import { createVerifier, TokenSource } from "../../sdk/src/index.js";
 import { percentile } from "../lib/stats.js";
 import { compareServers, STORE_SCENARIOS, type Comparison } from "./store_size.js";
 
@@ -115,64 +115,73 @@ export async function replicaScenario(): Promise<LaterResult> {
   }
 }
 
-interface RevocationModule {
-  RevocationServiceService: {
-    watchRevocations: { path: string; requestSerialize(v: unknown): Buffer; responseDeserialize(b: Buffer): { events: Array<{ subject?: { jti: string } }> } };
-  };
-  WatchRevocationsRequest: { fromPartial(v: object): unknown };
-}
-
+/**
+ * Issue 14's bound: a token revoked on replica A is refused by a resource
+ * server verifying locally (the SDK verifier, watch on, no introspection)
+ * whose watch is connected to replica B. Time from the RevokeToken call on A
+ * to the verifier's refusal on B's side, per token.
+ */
 export async function revocationScenario(): Promise<LaterResult> {
-  // The generated client is loaded at run time: the service is new and may still change shape.
-  const spec = "../../gen/authz/v1/revocation.js";
-  let mod: RevocationModule;
+  if (!hasFlag("--database-url")) return pending("serve has no --database-url flag (replicas share one database)");
+  const pg = await postgres();
+  const servers: Authz[] = [];
+  const issuer = "http://authz.bench";
   try {
-    mod = (await import(spec)) as RevocationModule;
-  } catch {
-    return pending("no generated RevocationService client in gen/");
-  }
-  const def = mod.RevocationServiceService.watchRevocations;
-  const authz = await startAuthz();
-  try {
-    const fixture = await createFixture(authz, 4, () => "ES256");
+    const url = await pg.newDatabase();
+    const shared = {
+      flags: ["--database-url", url],
+      env: { AUTHZ_KEY_ENCRYPTION_KEY: randomBytes(32).toString("base64url"), AUTHZ_ISSUER: issuer },
+      admin: { id: `bench-admin-${randomBytes(4).toString("hex")}`, secret: randomBytes(32).toString("base64url") },
+    };
+    const a = await startAuthz(shared);
+    servers.push(a);
+    const b = await startAuthz(shared);
+    servers.push(b);
+    const fixture = await createFixture(a, 4, () => "ES256");
     const f = fixture.byAlg.ES256;
-    const { accessToken } = await unary(authz.channel, TokenServiceService.issueToken, IssueTokenRequest.fromPartial({ client: fixture.introspector, audience: "urn:authz:management", scope: "tokens:introspect" }));
-    const waiting = new Map<string, (t: number) => void>();
-    const stream = authz.channel.makeServerStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, mod.WatchRevocationsRequest.fromPartial({}), bearer(accessToken), { deadline: Date.now() + 600_000 });
-    let streamError: grpc.ServiceError | undefined;
-    let messages = 0;
-    stream.on("data", (m: { events: Array<{ subject?: { jti: string } }> }) => {
-      messages++;
-      const t = performance.now();
-      for (const e of m.events) {
-        const jti = e.subject?.jti;
-        if (jti) waiting.get(jti)?.(t);
-      }
+    const arrived = new Map<string, () => void>();
+    const verifier = createVerifier({
+      issuer,
+      audience: f.audiences,
+      algorithms: ["ES256"],
+      jwksUri: `${b.httpBase}/.well-known/jwks.json`,
+      watch: {
+        address: b.grpcTarget,
+        token: new TokenSource({ address: b.grpcTarget, ...fixture.introspector, audience: "urn:authz:management", scope: "tokens:introspect" }),
+        failMode: "closed",
+        onEvents: (events) => {
+          for (const e of events) if (e.subject?.jti) arrived.get(e.subject.jti)?.();
+        },
+      },
     });
-    stream.on("error", (err: grpc.ServiceError) => (streamError = err));
-    await sleep(1000);
-    if (streamError?.code === grpc.status.UNIMPLEMENTED) return pending("the server does not implement RevocationService.WatchRevocations");
-    if (streamError) return { status: `failed: WatchRevocations ${grpc.status[streamError.code]} ${streamError.details}` };
     const latencies: number[] = [];
     let lost = 0;
+    let wrong = 0;
     for (let i = 0; i < plan.latencySamples; i++) {
       const client = f.clients[i % f.clients.length]!;
-      const { accessToken: token } = await unary(authz.channel, TokenServiceService.issueToken, IssueTokenRequest.fromPartial({ client, audience: f.audiences[i % f.clients.length]! }));
-      const jti = (JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString()) as { jti: string }).jti;
-      const seen = new Promise<number>((resolve) => waiting.set(jti, resolve));
+      const { accessToken: token } = await unary(b.channel, TokenServiceService.issueToken, IssueTokenRequest.fromPartial({ client, audience: f.audiences[i % f.clients.length]! }));
+      const { jti } = await verifier.verify(token); // valid, and the watch is live (fail closed would refuse otherwise)
+      const seen = new Promise<boolean>((resolve) => arrived.set(jti, () => resolve(true)));
       const t0 = performance.now();
-      await unary(authz.channel, TokenServiceService.revokeToken, RevokeTokenRequest.fromPartial({ client, token }));
-      const t = await Promise.race([seen, sleep(10_000).then(() => undefined)]);
-      waiting.delete(jti);
-      if (t === undefined) lost++;
-      else latencies.push(t - t0);
+      await unary(a.channel, TokenServiceService.revokeToken, RevokeTokenRequest.fromPartial({ client, token }));
+      const ok = await Promise.race([seen, sleep(10_000).then(() => false)]);
+      arrived.delete(jti);
+      const refused = await verifier.verify(token).then(
+        () => false,
+        (err: { code?: string }) => err.code === "ERR_TOKEN_REVOKED",
+      );
+      if (!ok) lost++;
+      else if (!refused) wrong++;
+      else latencies.push(performance.now() - t0);
     }
-    stream.cancel();
-    const s = latencySummary("RevokeToken -> WatchRevocations event", latencies);
-    log(`revocation: p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms (${messages} stream messages)`);
-    return { status: lost ? `measured (${lost} revocations not seen within 10 s)` : "measured", data: { summary: `${s.name}: p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms`, stats: s } };
+    verifier.close();
+    const s = latencySummary("revoked on replica A -> refused by a local verifier watching replica B", latencies);
+    log(`revocation: p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms`);
+    const problems = [lost ? `${lost} not seen within 10 s` : "", wrong ? `${wrong} seen but not refused` : ""].filter(Boolean).join(", ");
+    if (wrong) process.exitCode = 1;
+    return { status: problems ? `measured (${problems})` : "measured", data: { summary: `${s.name}: p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms`, stats: s } };
   } finally {
-    await authz.stop();
+    for (const s of servers) await s.stop();
   }
 }
 
