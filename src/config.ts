@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { CLIENT_ID } from "./domain/constants.js";
 
 /**
@@ -31,6 +32,13 @@ export interface Config {
    * gateway serves the console at /console/ anyway. Env AUTHZ_CONSOLE_ADDRESS.
    */
   consoleAddress: string;
+  /**
+   * host:port of the operations listener: Prometheus `/metrics`, `/healthz`
+   * (liveness) and `/readyz` (readiness), off the public ports. Empty: none, and no call is counted.
+   * Env AUTHZ_OPS_ADDRESS. With --workers N the supervising process serves it,
+   * metrics summed over the replicas.
+   */
+  opsAddress: string;
   /** The `iss` of issued tokens and the base of the metadata endpoints. Env AUTHZ_ISSUER. Defaults to http://<httpAddress>. */
   issuer: string;
   /** Longest a graceful shutdown waits for in-flight calls before cancelling them, 0..3600. */
@@ -98,7 +106,7 @@ export interface Config {
   maxPublishedKeysPerAlg: number;
   /** Serve registration without an initial access token (anyone may register). Explicit opt-in. Env AUTHZ_REGISTRATION_OPEN=true. */
   registrationOpen: boolean;
-  /** Registrations per minute this replica accepts (a token bucket, burst the same); more is 429. */
+  /** Registrations per minute the deployment accepts (a token bucket, burst the same; each replica its share, see replicaCount); more is 429. */
   registrationRatePerMinute: number;
   /** How often a replica reads the change feed without a wake-up hint, ms (PostgreSQL NOTIFY wakes it sooner). */
   changeFeedPollMs: number;
@@ -116,6 +124,50 @@ export interface Config {
    * default keeps about 100,000 clients with their grants.
    */
   lookupCacheMaxBytes: number;
+
+  // --- Rate limits. Rates and bursts are for the whole deployment: each replica
+  // enforces its share (rate / replicaCount, burst / replicaCount rounded up).
+  /**
+   * Replica processes sharing the limits below (every node's `--workers`
+   * counted). 0: this node's workers (1 without --workers). Env AUTHZ_REPLICA_COUNT.
+   */
+  replicaCount: number;
+  /**
+   * Token requests per second one client may make (token endpoint and
+   * TokenService.IssueToken), after it authenticated; more is 429 slow_down
+   * with Retry-After / RESOURCE_EXHAUSTED with RetryInfo. 0: unlimited. A
+   * client's metadata `authz.rate_limit_per_second` (and
+   * `authz.rate_limit_burst`) overrides it. Env AUTHZ_TOKEN_RATE_PER_SECOND.
+   */
+  tokenRatePerSecond: number;
+  /** Token requests one client may make at once above that rate (the bucket size). Env AUTHZ_TOKEN_RATE_BURST. */
+  tokenRateBurst: number;
+  /**
+   * Failed client authentications per minute allowed per client_id and per
+   * source address (each its own bucket, burst authFailureBurst). A source over
+   * it is refused (slow_down) before its credentials are checked; a failure for
+   * a client_id over it refuses that source too. Successes never count. 0: off.
+   */
+  authFailuresPerMinute: number;
+  /** Failed client authentications allowed at once per client_id and per source address. */
+  authFailureBurst: number;
+  /**
+   * Request header naming the caller's address for the per-source limits,
+   * its last comma-separated value (`x-forwarded-for` behind a proxy that
+   * appends the peer, e.g. Envoy with use_remote_address). Empty: the
+   * connection's peer address. Env AUTHZ_CLIENT_ADDRESS_HEADER.
+   */
+  clientAddressHeader: string;
+  /** Buckets each limit (per-client tokens, failures by client_id, by source) keeps at most; least recently used go first (~200 bytes each). */
+  rateLimitMaxEntries: number;
+
+  // --- Operations.
+  /** How often readiness probes the store, ms. */
+  readinessProbeIntervalMs: number;
+  /** A store probe slower than this counts as the store unreachable (not ready), ms. */
+  readinessProbeTimeoutMs: number;
+  /** API server ids that get their own value of the `api_server` metric label (the first seen); the rest are `other`. */
+  metricsApiServerLabels: number;
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -128,6 +180,7 @@ export const defaults: Readonly<Config> = Object.freeze({
   httpAddress: "127.0.0.1:8080",
   gateway: true,
   consoleAddress: "",
+  opsAddress: "127.0.0.1:9464",
   issuer: "",
   shutdownGraceSeconds: 10, // 10 seconds
   logLevel: "info",
@@ -160,6 +213,16 @@ export const defaults: Readonly<Config> = Object.freeze({
   storeTimeoutMs: 5_000, // 5 seconds
   postgresPoolSize: 10,
   watchHeartbeatSeconds: 15,
+  replicaCount: 0, // this node's workers
+  tokenRatePerSecond: 100,
+  tokenRateBurst: 200,
+  authFailuresPerMinute: 30,
+  authFailureBurst: 20,
+  clientAddressHeader: "",
+  rateLimitMaxEntries: 50_000,
+  readinessProbeIntervalMs: 5_000, // 5 seconds
+  readinessProbeTimeoutMs: 2_000, // 2 seconds
+  metricsApiServerLabels: 100,
 });
 
 /** Inclusive ranges of the numeric limits (integers). */
@@ -184,6 +247,15 @@ const LIMIT_RANGES: Partial<Record<keyof Config, readonly [number, number]>> = {
   storeTimeoutMs: [100, 120_000],
   postgresPoolSize: [1, 1_000],
   watchHeartbeatSeconds: [1, 300],
+  replicaCount: [0, 10_000],
+  tokenRatePerSecond: [0, 1_000_000],
+  tokenRateBurst: [1, 1_000_000],
+  authFailuresPerMinute: [0, 1_000_000],
+  authFailureBurst: [1, 1_000_000],
+  rateLimitMaxEntries: [100, 10_000_000],
+  readinessProbeIntervalMs: [100, 600_000],
+  readinessProbeTimeoutMs: [10, 120_000],
+  metricsApiServerLabels: [0, 10_000],
 };
 
 /** Merges overrides over the defaults, validates, fills derived values and freezes. */
@@ -194,6 +266,8 @@ export function loadConfig(overrides: Partial<Config> = {}): Readonly<Config> {
     checkAddress("grpcAddress", config.grpcAddress),
     checkAddress("httpAddress", config.httpAddress),
     config.consoleAddress ? checkAddress("consoleAddress", config.consoleAddress) : undefined,
+    config.opsAddress ? checkAddress("opsAddress", config.opsAddress) : undefined,
+    config.clientAddressHeader === "" || /^[a-z0-9-]{1,64}$/.test(config.clientAddressHeader) ? undefined : "clientAddressHeader must be a lower-case header name",
     config.dataFile ? undefined : "dataFile must not be empty",
     !config.databaseUrl || /^postgres(ql)?:\/\//.test(config.databaseUrl) ? undefined : "databaseUrl must be a postgres:// URL",
     // Replicas on several machines must open the same sealed keys: the key comes from the environment, not a local file.
@@ -231,6 +305,7 @@ export function loadConfig(overrides: Partial<Config> = {}): Readonly<Config> {
     }),
   ].filter((p): p is string => p !== undefined);
   if (problems.length > 0) throw new ConfigError(problems);
+  if (config.replicaCount === 0) config.replicaCount = config.workers === "auto" ? availableParallelism() : config.workers;
   return Object.freeze(config);
 }
 

@@ -147,6 +147,26 @@ export class Unavailable extends AuthzError {
   }
 }
 
+/**
+ * A rate limit or quota: retry after `retryAfterSeconds`. By the table: HTTP
+ * 429 with Retry-After (OAuth endpoints: a `slow_down` body), gRPC
+ * RESOURCE_EXHAUSTED with google.rpc.RetryInfo and ErrorInfo reason `slow_down`.
+ */
+export class ResourceExhausted extends AuthzError {
+  override name = "ResourceExhausted";
+  constructor(
+    message: string,
+    retryAfterSeconds: number,
+    /** Which limit (a fixed set: the `limit` label of authz_rate_limited_total). */
+    readonly limit: RateLimitName,
+    cause?: unknown,
+  ) {
+    super("resource_exhausted", message, { cause, retryAfterSeconds, reason: "slow_down", headers: { "retry-after": String(retryAfterSeconds) } });
+  }
+}
+
+export type RateLimitName = "token_rate" | "auth_failures_source" | "auth_failures_client" | "registration";
+
 /** The caller gave up (client cancelled or the connection dropped). */
 export class Cancelled extends AuthzError {
   override name = "Cancelled";

@@ -1,5 +1,6 @@
 import pino from "pino";
 import type { LogLevel } from "./config.js";
+import { activeTraceIds } from "./tracing.js";
 
 /** Structured logger: one JSON object per line on stderr. Never pass secrets or tokens. */
 export interface Logger {
@@ -11,10 +12,14 @@ export interface Logger {
   flush(): void;
 }
 
+const NO_FIELDS = Object.freeze({});
+
 /**
  * pino, writing asynchronously to stderr by default (a log line costs the
  * hot path a serialization, not a write syscall), or synchronously to `write`
- * (tests). Lines: `{"level":"info","time":"<ISO>","msg":"...",...fields}`.
+ * (tests). Lines: `{"level":"info","time":"<ISO>","msg":"...",...fields}`,
+ * with `trace_id` and `span_id` when written under an active span (an
+ * OpenTelemetry SDK registered, src/tracing.ts).
  */
 export function createLogger(level: LogLevel = "info", write?: (line: string) => void): Logger {
   const destination = write ? { write } : pino.destination({ dest: 2, sync: false });
@@ -25,6 +30,9 @@ export function createLogger(level: LogLevel = "info", write?: (line: string) =>
       messageKey: "msg",
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      mixin: () => activeTraceIds() ?? NO_FIELDS,
+      // pino's default merge writes into the mixin's object; without a span there is nothing to merge.
+      mixinMergeStrategy: (fields: object, mixin: object) => (mixin === NO_FIELDS ? fields : { ...mixin, ...fields }),
     },
     destination,
   );

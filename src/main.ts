@@ -8,7 +8,11 @@ import { createConsoleRoutes, createConsoleServer } from "./console/serve.js";
 import { createGateway, httpLimits, type Gateway } from "./gateway/index.js";
 import { loopbackUpstream } from "./gateway/upstream.js";
 import { transcoderSettings } from "./gateway/settings.js";
-import { createLogger, errorFields } from "./log.js";
+import { createLogger, errorFields, type Logger } from "./log.js";
+import { shareWithSupervisor, supervisorOpsSource } from "./ops/cluster.js";
+import { createOperations } from "./ops/index.js";
+import { createOpsServer, type OpsSource } from "./ops/server.js";
+import { startTracing } from "./otel.js";
 import { createServer } from "./server.js";
 import { isPrimary, superviseWorkers, workerCount } from "./cli/workers.js";
 import { openStore, type Store } from "./store/index.js";
@@ -33,6 +37,11 @@ Serve options (each also read from the environment variable shown):
   --no-gateway            gRPC only (for Envoy deployments)  AUTHZ_GATEWAY=false
   --console-address H:P   serve only the web console there (behind Envoy)  AUTHZ_CONSOLE_ADDRESS (default: none;
                           the HTTP gateway serves it at /console/ anyway)
+  --ops-address H:P       /metrics, /healthz, /readyz ("": none)  AUTHZ_OPS_ADDRESS (default ${defaults.opsAddress})
+  --replica-count N       replicas sharing the rate limits   AUTHZ_REPLICA_COUNT (default: this node's workers)
+                          token requests per client per second  AUTHZ_TOKEN_RATE_PER_SECOND (default ${defaults.tokenRatePerSecond}; 0: no limit)
+                          ... and at once (burst)            AUTHZ_TOKEN_RATE_BURST (default ${defaults.tokenRateBurst})
+                          caller's address header behind a proxy  AUTHZ_CLIENT_ADDRESS_HEADER (e.g. x-forwarded-for; default: the peer)
   --gateway-upstream U    in-process | loopback              AUTHZ_GATEWAY_UPSTREAM (default ${defaults.gatewayUpstream})
   --issuer URL            token issuer and metadata base     AUTHZ_ISSUER        (default http://<http-address>)
   --log-level LEVEL       debug, info, warn, error           AUTHZ_LOG_LEVEL     (default ${defaults.logLevel})
@@ -43,6 +52,7 @@ Serve options (each also read from the environment variable shown):
                           initial access token for it        AUTHZ_REGISTRATION_TOKEN
                           signing-key encryption key         AUTHZ_KEY_ENCRYPTION_KEY (default: authz.kek beside the data file)
                           first-start admin credentials      AUTHZ_ADMIN_CLIENT_ID, AUTHZ_ADMIN_CLIENT_SECRET
+                          trace export (OTLP/HTTP)           OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, ...
 
 ${MANAGEMENT_HELP}`;
 
@@ -59,6 +69,8 @@ export function configFromArgs(args: string[], env: NodeJS.ProcessEnv): Partial<
       "http-address": { type: "string" },
       "no-gateway": { type: "boolean" },
       "console-address": { type: "string" },
+      "ops-address": { type: "string" },
+      "replica-count": { type: "string" },
       "gateway-upstream": { type: "string" },
       "key-publish-lead-seconds": { type: "string" },
       "jwks-max-age-seconds": { type: "string" },
@@ -76,6 +88,11 @@ export function configFromArgs(args: string[], env: NodeJS.ProcessEnv): Partial<
     httpAddress: values["http-address"] ?? env.AUTHZ_HTTP_ADDRESS,
     gateway: values["no-gateway"] ? false : envBool(env, "AUTHZ_GATEWAY"),
     consoleAddress: values["console-address"] ?? env.AUTHZ_CONSOLE_ADDRESS,
+    opsAddress: values["ops-address"] ?? env.AUTHZ_OPS_ADDRESS,
+    replicaCount: envNumber(values["replica-count"] ?? env.AUTHZ_REPLICA_COUNT),
+    tokenRatePerSecond: envNumber(env.AUTHZ_TOKEN_RATE_PER_SECOND),
+    tokenRateBurst: envNumber(env.AUTHZ_TOKEN_RATE_BURST),
+    clientAddressHeader: env.AUTHZ_CLIENT_ADDRESS_HEADER,
     gatewayUpstream: (values["gateway-upstream"] ?? env.AUTHZ_GATEWAY_UPSTREAM) as Config["gatewayUpstream"] | undefined,
     keyPublishLeadSeconds: envNumber(values["key-publish-lead-seconds"] ?? env.AUTHZ_KEY_PUBLISH_LEAD_SECONDS),
     jwksMaxAgeSeconds: envNumber(values["jwks-max-age-seconds"] ?? env.AUTHZ_JWKS_MAX_AGE_SECONDS),
@@ -129,11 +146,16 @@ async function serve(args: string[]): Promise<void> {
     } finally {
       await store.close();
     }
+    // The ops listener is the supervisor's: the replicas' metrics summed, ready when all are.
+    if (config.opsAddress) await listenOps(supervisorOpsSource(workers), config.opsAddress, logger);
     return superviseWorkers(workers, logger, (code) => {
       logger.flush();
       process.exit(code);
     });
   }
+  const operations = createOperations(config);
+  if (!isPrimary()) shareWithSupervisor(operations);
+  const traces = await startTracing(process.env, logger);
   const store = await openConfiguredStore(config, logger);
   let kek;
   try {
@@ -142,7 +164,14 @@ async function serve(args: string[]): Promise<void> {
     await store.close();
     throw err;
   }
-  const server = await createServer({ config, store, clock: systemClock, logger, kek: kek.kek });
+  // Once the store is open and migrated (a start that fails before stays one
+  // line), before the server is built: /readyz says `starting` while keys load
+  // and the change feed catches up, then follows the store.
+  if (isPrimary() && config.opsAddress) {
+    const { metrics: { registry }, readiness } = operations;
+    await listenOps({ metrics: async () => ({ body: await registry.metrics(), contentType: registry.contentType }), readiness: () => ({ ready: readiness.ready(), state: readiness.state() }) }, config.opsAddress, logger);
+  }
+  const server = await createServer({ config, store, clock: systemClock, logger, kek: kek.kek, operations });
   const source = kek.source;
   if (server.bootstrap && !server.bootstrap.fromConfig) {
     process.stderr.write(adminBanner("authz admin client created", server.bootstrap.clientId, server.bootstrap.clientSecret));
@@ -165,6 +194,7 @@ async function serve(args: string[]): Promise<void> {
     consoleServer?.close();
     (gateway?.close() ?? Promise.resolve())
       .then(() => server.shutdown())
+      .then(() => traces?.shutdown())
       .then(
         () => {
           logger.info("stopped");
@@ -219,6 +249,25 @@ async function serve(args: string[]): Promise<void> {
     await gateway?.close();
     await server.shutdown();
     throw err;
+  }
+}
+
+/**
+ * Binds the operations listener. A port it cannot have is logged as an error
+ * and the service goes on without it: the ops port must not take token
+ * issuance down, and an orchestrator probing /readyz sees the replica as not
+ * ready anyway.
+ */
+async function listenOps(source: OpsSource, address: string, logger: Logger): Promise<void> {
+  const server = createOpsServer(source, logger);
+  const at = splitAddress(address);
+  try {
+    await new Promise<void>((resolve, reject) => server.once("error", reject).listen(at.port, at.host, resolve));
+    server.unref();
+    const bound = server.address();
+    logger.info("ops listening", { address, port: typeof bound === "object" && bound ? bound.port : at.port });
+  } catch (err) {
+    logger.error("cannot listen on the ops address; serving without /metrics, /healthz and /readyz", { address, detail: (err as Error).message });
   }
 }
 

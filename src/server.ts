@@ -17,10 +17,12 @@ import { createGrants } from "./domain/grants.js";
 import { sha256 } from "./domain/ids.js";
 import type { Change } from "./domain/ports.js";
 import { inProcessUpstream, type Upstream } from "./gateway/upstream.js";
+import { createClientGuard } from "./limits/guard.js";
 import { errorFields, type Logger } from "./log.js";
 import { activeAccessToken } from "./oauth/active_token.js";
 import type { AuthenticatedClient } from "./oauth/client_auth.js";
 import { oauthEndpoints } from "./oauth/endpoints.js";
+import type { ClientGuard } from "./oauth/guard.js";
 import { InvalidClientMetadata } from "./oauth/errors.js";
 import { INTROSPECT_MANAGEMENT_PERMISSION } from "./oauth/introspection.js";
 import { serverMetadata } from "./oauth/metadata.js";
@@ -29,6 +31,8 @@ import type { RegistrationDeps } from "./oauth/registration.js";
 import { createRevocationView } from "./oauth/revocations.js";
 import { accessTable, type VerifyManagementToken } from "./pipeline/access.js";
 import { createPipeline } from "./pipeline/pipeline.js";
+import { createOperations, type Operations } from "./ops/index.js";
+import { instrumentStore } from "./ops/store.js";
 import { apiServerService } from "./rpc/api_servers.js";
 import { auditService } from "./rpc/audit.js";
 import { clientService } from "./rpc/clients.js";
@@ -50,6 +54,8 @@ export interface Deps {
   logger: Logger;
   /** 32-byte key-encryption key for signing keys at rest (see src/tokens/kek.ts). */
   kek: Buffer;
+  /** Metrics registry and readiness (src/ops/); made here when not given. */
+  operations?: Operations;
 }
 
 export interface AuthzServer {
@@ -64,6 +70,10 @@ export interface AuthzServer {
   transaction: Store["transaction"];
   /** The admin credentials created by this start (first start only), to show once. */
   bootstrap: AdminCredentials | undefined;
+  /** Metrics (the registry /metrics serves) and readiness (/readyz, the gRPC health service). */
+  operations: Operations;
+  /** The per-client and failed-authentication limits (src/limits/guard.ts). */
+  guard: ClientGuard & { stats(): { tokenBuckets: number; failureBuckets: number; sourceBuckets: number } };
   /** Stops taking calls, lets in-flight ones finish (up to the grace period), then closes the store. */
   shutdown(): Promise<void>;
 }
@@ -161,7 +171,7 @@ async function visibleAudiences(store: Store, domain: Domain, caller: { clientId
 }
 
 /** The narrow view of the domain the OAuth endpoints work with. */
-function oauthDeps(domain: Domain, deps: Deps, writes: Store): OAuthDeps {
+function oauthDeps(domain: Domain, deps: Deps, writes: Store, observed: Pick<OAuthDeps, "guard" | "telemetry">): OAuthDeps {
   const { clients, apiServers, grants, keys, revocations } = domain;
   const { store } = deps;
   const active = (c: Client | undefined): AuthenticatedClient | undefined => (c && !c.disabled ? c : undefined);
@@ -188,12 +198,15 @@ function oauthDeps(domain: Domain, deps: Deps, writes: Store): OAuthDeps {
     issuer: deps.config.issuer,
     assertionClockToleranceSeconds: deps.config.assertionClockToleranceSeconds,
     now: () => deps.clock.now(),
+    ...observed,
   };
 }
 
 /** RFC 7591 registration on top of the client domain: dynamic clients, bad metadata as invalid_client_metadata (§3.2.2). */
 function registrationDeps(domain: Domain, { config, clock }: Deps, writes: Store): RegistrationDeps {
-  const quota = new TokenBucket(config.registrationRatePerMinute / 60, config.registrationRatePerMinute, clock);
+  // The quota is the deployment's: each replica takes its share (src/limits/guard.ts).
+  const replicas = Math.max(1, config.replicaCount);
+  const quota = new TokenBucket(config.registrationRatePerMinute / 60 / replicas, Math.max(1, Math.ceil(config.registrationRatePerMinute / replicas)), clock);
   return {
     enabled: config.registrationEnabled,
     quota: () => quota.take(),
@@ -222,7 +235,13 @@ function registrationDeps(domain: Domain, { config, clock }: Deps, writes: Store
  * gRPC transport and the gateway's in-process upstream, health and
  * reflection. Binds nothing; main.ts (or a test) listens with `listenGrpc`.
  */
-export async function createServer(deps: Deps): Promise<AuthzServer> {
+export async function createServer(given: Deps): Promise<AuthzServer> {
+  const operations = given.operations ?? createOperations(given.config);
+  const { metrics, readiness } = operations;
+  // Without an operations listener nobody reads the counters: calls count nothing (the "off" of the benchmark's observability scenario).
+  const counting = given.config.opsAddress !== "";
+  // Every store call timed (and traced under a call's span).
+  const deps: Deps = { ...given, store: instrumentStore(given.store, metrics.storeCall) };
   const { config, logger, store, clock } = deps;
   // The feed position comes first: whatever commits while the state below loads is read after it (applying a change twice is harmless).
   let domain: Domain | undefined;
@@ -239,14 +258,15 @@ export async function createServer(deps: Deps): Promise<AuthzServer> {
   domain = await createDomain(deps, writes);
   await domain.keys.ensureInitialKeys();
   await feed.catchUp();
-  const oauth = oauthDeps(domain, deps, writes);
+  const guard = createClientGuard(config, clock);
+  const oauth = oauthDeps(domain, deps, writes, { guard, telemetry: counting ? metrics.oauth : undefined });
 
   const verify: VerifyManagementToken = async (token) => {
     const found = await activeAccessToken(token, oauth);
     if (!found || found.apiServer.identifier !== MANAGEMENT_AUDIENCE) return undefined;
     return { clientId: found.client.clientId, scopes: found.scopes };
   };
-  const pipeline = createPipeline({ verify, logger, maxUnaryCallMs: config.maxUnaryCallMs });
+  const pipeline = createPipeline({ verify, logger, maxUnaryCallMs: config.maxUnaryCallMs, observer: counting ? metrics.observer : undefined, clientAddressHeader: config.clientAddressHeader });
   // Aborted as shutdown begins: long-lived streams end at once rather than hold the grace period.
   const stopping = new AbortController();
   const { apiServers, clients, grants, audit, keys, revocations } = domain;
@@ -287,10 +307,34 @@ export async function createServer(deps: Deps): Promise<AuthzServer> {
   const purgeTimer = every(PURGE_INTERVAL_MS, "purge expired state", purge, logger);
   const usageTimer = every(USAGE_FLUSH_MS, "flush issuance counters", clients.flushUsage, logger);
 
+  metrics.watch({
+    caches: { clients: clients.cacheStats, grants: grants.cacheStats, api_servers: apiServers.cacheStats },
+    feed,
+    keys: () => keys.list(),
+    limits: guard.stats,
+    now: () => clock.now(),
+  });
+  // Ready once built (migrations ran, keys loaded, the feed caught up) and while
+  // the store answers a transaction (what following the feed and every write
+  // need) within the probe timeout. The gRPC health service follows it, so
+  // Envoy's health checks take a replica out while it is not ready.
+  const servingAs = (ready: boolean) => {
+    for (const name of ["", ...SERVICE_NAMES]) health.setStatus(name, ready ? "SERVING" : "NOT_SERVING");
+    metrics.setReady(ready);
+  };
+  await readiness.started({
+    probe: () => store.transaction((tx) => tx.changes.latest()),
+    intervalMs: config.readinessProbeIntervalMs,
+    timeoutMs: config.readinessProbeTimeoutMs,
+    logger,
+    onChange: servingAs,
+  });
+
   let closing: Promise<void> | undefined;
   function shutdown(): Promise<void> {
     closing ??= new Promise<void>((resolve) => {
       stopping.abort();
+      readiness.stop();
       clearInterval(purgeTimer);
       clearInterval(usageTimer);
       feed.stop();
@@ -312,5 +356,5 @@ export async function createServer(deps: Deps): Promise<AuthzServer> {
     return closing;
   }
 
-  return { grpc: server, health, domain, inProcess: inProcessUpstream(methods, pipeline), feed, transaction: writes.transaction, bootstrap, shutdown };
+  return { grpc: server, health, domain, inProcess: inProcessUpstream(methods, pipeline), feed, transaction: writes.transaction, bootstrap, operations, guard, shutdown };
 }

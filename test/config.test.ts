@@ -22,6 +22,7 @@ describe("defaults", () => {
       httpAddress: "127.0.0.1:8080",
       gateway: true,
       consoleAddress: "",
+      opsAddress: "127.0.0.1:9464",
       issuer: "http://127.0.0.1:8080",
       shutdownGraceSeconds: 10,
       logLevel: "info",
@@ -54,6 +55,16 @@ describe("defaults", () => {
       storeTimeoutMs: 5_000,
       postgresPoolSize: 10,
       watchHeartbeatSeconds: 15,
+      replicaCount: 1, // derived: the workers
+      tokenRatePerSecond: 100,
+      tokenRateBurst: 200,
+      authFailuresPerMinute: 30,
+      authFailureBurst: 20,
+      clientAddressHeader: "",
+      rateLimitMaxEntries: 50_000,
+      readinessProbeIntervalMs: 5_000,
+      readinessProbeTimeoutMs: 2_000,
+      metricsApiServerLabels: 100,
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(defaults)).toBe(true);

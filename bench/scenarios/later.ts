@@ -8,7 +8,9 @@
 // - replica change propagation: a change on replica A until replica B acts on
 //   it (two servers on one --database-url), p50/p99;
 // - revocation to verifier: RevokeToken on replica A until the SDK verifier
-//   (watch on replica B, no introspection) refuses the token, p50/p99.
+//   (watch on replica B, no introspection) refuses the token, p50/p99;
+// - metrics and tracing on (ops listener, an SDK recording every span, no
+//   exporter) vs off, issuance over gRPC and HTTP.
 import { randomBytes } from "node:crypto";
 import { ClientServiceService, CreateClientRequest, TokenEndpointAuthMethod } from "../../gen/authz/v1/client.js";
 import { CreateGrantRequest, DeleteGrantRequest, GrantServiceService } from "../../gen/authz/v1/grant.js";
@@ -57,6 +59,21 @@ export async function workersScenario(): Promise<LaterResult> {
   const workers = (n: number) => ({ options: { flags: ["--workers", String(n)], core: null }, n: plan.n });
   const rows = await compareServers((w) => `workers[${w === "a" ? 1 : 2}]`, workers(1), workers(2), { c, loadCore: null, runs: plan.laterRuns, scenarios: smokeCut(STORE_SCENARIOS.filter(([s]) => s.includes(".issue."))) });
   return { status: "measured", data: { summary: `unpinned, c=${c}: ${summary(rows, "1", "2")}`, rows: table(rows) } };
+}
+
+const OTEL_RECORDING = new URL("../procs/otel_recording.mjs", import.meta.url).href;
+
+/**
+ * Issuance with metrics (an ops listener, every call counted) and tracing (an
+ * SDK recording every span, no exporter) on, against both off
+ * (`--ops-address ""`, no SDK). Issue 15: on is within 5% of off.
+ */
+export async function observabilityScenario(): Promise<LaterResult> {
+  if (!hasFlag("--ops-address")) return pending("serve has no --ops-address flag");
+  const off = { options: { flags: ["--ops-address", ""] }, n: plan.n };
+  const on = { options: { flags: ["--ops-address", "127.0.0.1:0"], env: { NODE_OPTIONS: `--import ${OTEL_RECORDING}` } }, n: plan.n };
+  const rows = await compareServers((w) => `observability[${w === "a" ? "off" : "on"}]`, off, on, { runs: plan.laterRuns, scenarios: smokeCut(STORE_SCENARIOS.filter(([s]) => s.includes(".issue."))) });
+  return { status: "measured", data: { summary: summary(rows, "off", "on"), rows: table(rows) } };
 }
 
 const latencySummary = (name: string, ms: number[]) => {
@@ -191,6 +208,7 @@ export const LATER: Array<[string, () => Promise<LaterResult>]> = [
   ["--workers 2 vs 1", workersScenario],
   ["replica change propagation", replicaScenario],
   ["revocation to verifier", revocationScenario],
+  ["metrics and tracing on vs off", observabilityScenario],
 ];
 
 /** Runs every later scenario; a failure is recorded, never fatal to the run. */

@@ -13,6 +13,8 @@ export function lookupCache<V>(load: (key: string) => Promise<V | undefined>, op
   const loading = new Map<string, Promise<V | undefined>>();
   let bytes = 0;
   let generation = 0;
+  let hits = 0;
+  let misses = 0;
 
   function remember(key: string, value: V): void {
     drop(key);
@@ -46,11 +48,13 @@ export function lookupCache<V>(load: (key: string) => Promise<V | undefined>, op
     async get(key: string): Promise<V | undefined> {
       const entry = map.get(key);
       if (entry) {
+        hits++;
         // Most recently used moves to the end.
         map.delete(key);
         map.set(key, entry);
         return entry.value;
       }
+      misses++;
       let pending = loading.get(key);
       if (!pending) {
         const at = generation;
@@ -76,7 +80,8 @@ export function lookupCache<V>(load: (key: string) => Promise<V | undefined>, op
       loading.clear();
       for (const [key, entry] of map) if (matches(key, entry.value)) drop(key);
     },
-    stats: () => ({ entries: map.size, bytes }),
+    /** Size, and lookups answered from memory (hits) or not (misses, including unknown keys) since start. */
+    stats: () => ({ entries: map.size, bytes, hits, misses }),
   };
 }
 

@@ -7,6 +7,7 @@ import { Aborted, NotFound, Violations } from "./errors.js";
 import { approximateSize, lookupCache } from "./cache.js";
 import { checkClientId, etagOf, newId, newSecret, sha256 } from "./ids.js";
 import { checkName } from "./names.js";
+import { rateLimitMetadataProblems } from "./rate_limit_metadata.js";
 import { checkEtag, checkUpdateMask } from "./mutation.js";
 import { listQuery, toPage, type Page } from "./listing.js";
 import type { DomainData, DomainStore, DomainTx } from "./ports.js";
@@ -320,6 +321,7 @@ async function validate(input: ClientInput, v: Violations, prefix: string): Prom
     if (k.length < 1 || k.length > 64) v.add(`${prefix}metadata`, `key ${JSON.stringify(k.slice(0, 64))} must be 1..64 characters`);
     if (val.length > 512) v.add(`${prefix}metadata[${JSON.stringify(k.slice(0, 64))}]`, "must be at most 512 characters");
   }
+  for (const { key, problem } of rateLimitMetadataProblems(input.metadata)) v.add(`${prefix}metadata[${JSON.stringify(key.slice(0, 64))}]`, problem);
   const jwks = await validateJwks(input.jwks, v, `${prefix}jwks`);
   if (method === "private_key_jwt" && !jwks) v.add(`${prefix}jwks`, "is required for private_key_jwt");
   return { name, description: input.description, type: "m2m", tokenEndpointAuthMethod: method, grantTypes, disabled: input.disabled, metadata: input.metadata, jwks };

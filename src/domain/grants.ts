@@ -152,7 +152,7 @@ export function createGrants(deps: GrantsDeps) {
     });
   }
 
-  return { create, get, list, update, delete: remove, resolveAccess, invalidate };
+  return { create, get, list, update, delete: remove, resolveAccess, invalidate, cacheStats: cache.stats };
 }
 
 /** The scopes a grant allows on its API server now. */

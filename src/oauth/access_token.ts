@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { ApiServer } from "../domain/api_servers.js";
 import { newSecret, sha256 } from "../domain/ids.js";
 import { toSeconds } from "../clock.js";
+import { inSpan } from "../tracing.js";
 import type { AuthenticatedClient } from "./client_auth.js";
 import type { TokenResponseBody } from "./grants/types.js";
 import type { OAuthDeps } from "./ports.js";
@@ -35,8 +36,9 @@ export async function mintTokens(
   };
   if (scope) claims.scope = scope;
   if (apiServer.tokenDialect === "access_token_authz") claims.permissions = scopes;
-  const accessToken = await deps.tokens.sign(apiServer.signingAlg, claims);
+  const accessToken = await inSpan("oauth.sign", () => deps.tokens.sign(apiServer.signingAlg, claims));
   deps.clients.recordIssuance(client.clientId, nowMs);
+  deps.telemetry?.tokenIssued(apiServer.id);
 
   const body: TokenResponseBody = { access_token: accessToken, token_type: "Bearer", expires_in: apiServer.tokenLifetimeSeconds };
   if (scope) body.scope = scope;

@@ -1,7 +1,10 @@
 import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWK } from "jose";
 import { CLIENT_ID, SECRET_AUTH_METHODS, type AuthMethod } from "../domain/constants.js";
+import { ResourceExhausted } from "../errors.js";
+import { inSpan } from "../tracing.js";
 import type { PresentedCredential } from "./credentials.js";
 import { InvalidClient, InvalidRequest } from "./errors.js";
+import type { ClientGuard } from "./guard.js";
 
 /** RFC 7523 §2.2 */
 export const JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -25,6 +28,8 @@ export interface AuthenticatedClient {
   dynamic: boolean;
   /** Tokens issued before this time (epoch ms) are invalid (secret revoked, client disabled). */
   tokensValidAfter: number;
+  /** Free-form labels; `authz.rate_limit_per_second` and `authz.rate_limit_burst` override the token-endpoint limit. */
+  metadata?: Readonly<Record<string, string>>;
 }
 
 /** What client authentication needs from the client registry (narrow on purpose). */
@@ -51,6 +56,10 @@ export interface ClientAuthContext {
   nowSeconds: number;
   /** Leeway for clock skew on assertion `exp`/`nbf`/`iat` (RFC 7523 §3: "a small leeway"). */
   clockToleranceSeconds: number;
+  /** The caller's address (CallContext.peer), for failed-authentication throttling; "" when unknown. */
+  source?: string;
+  /** Failed-authentication throttling; none: unthrottled. */
+  guard?: ClientGuard;
 }
 
 /**
@@ -59,21 +68,52 @@ export interface ClientAuthContext {
  * secret, as Keycloak does) for a client registered with a secret method; the
  * registered method is what metadata reports. A private_key_jwt client must
  * sign an assertion. The client id is checked before any lookup.
+ *
+ * Guessing costs time, the real client nothing (`ctx.guard`): a source over
+ * its failure budget is refused (slow_down, Retry-After) before its
+ * credentials are checked; a failure for a client id over its budget is
+ * answered slow_down and refuses its source for a while. Successes are never
+ * counted or delayed, so the holder of the secret keeps getting tokens from
+ * any source that is not itself failing.
  */
-export async function authenticateClient(credential: PresentedCredential, directory: ClientDirectory, ctx: ClientAuthContext): Promise<AuthenticatedClient> {
+export function authenticateClient(credential: PresentedCredential, directory: ClientDirectory, ctx: ClientAuthContext): Promise<AuthenticatedClient> {
+  return inSpan("oauth.authenticate_client", async (span) => {
+    const { guard } = ctx;
+    const source = ctx.source ?? "";
+    if (span.isRecording()) span.setAttribute("oauth.client_auth.method", credential.method);
+    const wait = guard?.sourceWait(source) ?? 0;
+    if (wait > 0) throw new ResourceExhausted("too many failed client authentications from this address; retry later", wait, "auth_failures_source");
+    try {
+      return await check(credential, directory, ctx);
+    } catch (err) {
+      if (!(err instanceof InvalidClient) || !guard) throw err;
+      const throttled = guard.failed(claimedClientId(credential), source);
+      if (throttled > 0) throw new ResourceExhausted("too many failed client authentications; retry later", throttled, "auth_failures_client", err);
+      throw err;
+    }
+  });
+}
+
+async function check(credential: PresentedCredential, directory: ClientDirectory, ctx: ClientAuthContext): Promise<AuthenticatedClient> {
   switch (credential.method) {
     case "none":
-      throw new InvalidClient("no client authentication");
+      throw new InvalidClient("no client authentication", false, "no_credentials");
     case "secret": {
-      if (!CLIENT_ID.test(credential.clientId)) throw new InvalidClient("malformed client_id", credential.viaHeader);
+      if (!CLIENT_ID.test(credential.clientId)) throw new InvalidClient("malformed client_id", credential.viaHeader, "malformed_credentials");
       const client = await directory.authenticateSecret(credential.clientId, credential.secret);
-      if (!client) throw new InvalidClient("unknown client, wrong secret or disabled", credential.viaHeader);
-      if (!SECRET_AUTH_METHODS.includes(client.tokenEndpointAuthMethod)) throw new InvalidClient(`client registered ${client.tokenEndpointAuthMethod}`, credential.viaHeader);
+      if (!client) throw new InvalidClient("unknown client, wrong secret or disabled", credential.viaHeader, "bad_credentials");
+      if (!SECRET_AUTH_METHODS.includes(client.tokenEndpointAuthMethod)) throw new InvalidClient(`client registered ${client.tokenEndpointAuthMethod}`, credential.viaHeader, "method_mismatch");
       return client;
     }
     case "assertion":
       return assertionAuth(credential, directory, ctx);
   }
+}
+
+/** The client id a failed attempt named (for its failure budget): as presented, not verified. */
+function claimedClientId(credential: PresentedCredential): string | undefined {
+  if (credential.method === "assertion") return credential.clientId ?? peekIssuer(credential.assertion);
+  return credential.clientId;
 }
 
 /** RFC 7523 §2.2 / §3: private_key_jwt. */
@@ -84,11 +124,11 @@ async function assertionAuth(credential: Extract<PresentedCredential, { method: 
   if (!credential.assertion) throw new InvalidRequest("missing client_assertion", "missing required parameter client_assertion");
   const unverifiedIss = peekIssuer(credential.assertion);
   const clientId = credential.clientId ?? unverifiedIss;
-  if (!clientId || clientId !== unverifiedIss) throw new InvalidClient("assertion iss missing or differs from client_id");
-  if (!CLIENT_ID.test(clientId)) throw new InvalidClient("malformed client_id");
+  if (!clientId || clientId !== unverifiedIss) throw new InvalidClient("assertion iss missing or differs from client_id", false, "assertion_invalid");
+  if (!CLIENT_ID.test(clientId)) throw new InvalidClient("malformed client_id", false, "malformed_credentials");
   const client = await directory.findForAssertion(clientId);
-  if (!client?.jwks) throw new InvalidClient("unknown client or no registered jwks");
-  if (client.tokenEndpointAuthMethod !== "private_key_jwt") throw new InvalidClient(`client registered ${client.tokenEndpointAuthMethod}`);
+  if (!client?.jwks) throw new InvalidClient("unknown client or no registered jwks", false, "bad_credentials");
+  if (client.tokenEndpointAuthMethod !== "private_key_jwt") throw new InvalidClient(`client registered ${client.tokenEndpointAuthMethod}`, false, "method_mismatch");
   let payload;
   try {
     ({ payload } = await jwtVerify(credential.assertion, createLocalJWKSet(withBothEd25519Names(client.jwks)), {
@@ -101,14 +141,14 @@ async function assertionAuth(credential: Extract<PresentedCredential, { method: 
       clockTolerance: ctx.clockToleranceSeconds,
     }));
   } catch (err) {
-    throw new InvalidClient(`assertion rejected: ${(err as Error).message}`);
+    throw new InvalidClient(`assertion rejected: ${(err as Error).message}`, false, "assertion_invalid");
   }
   const exp = payload.exp!;
-  if (exp - ctx.nowSeconds > MAX_ASSERTION_LIFETIME_SECONDS) throw new InvalidClient("assertion exp too far in the future");
+  if (exp - ctx.nowSeconds > MAX_ASSERTION_LIFETIME_SECONDS) throw new InvalidClient("assertion exp too far in the future", false, "assertion_invalid");
   // RFC 7523 §3: the jti is a unique identifier; an empty one identifies nothing.
-  if (typeof payload.jti !== "string" || payload.jti === "" || payload.jti.length > MAX_JTI_LENGTH) throw new InvalidClient("assertion jti empty or not a short string");
+  if (typeof payload.jti !== "string" || payload.jti === "" || payload.jti.length > MAX_JTI_LENGTH) throw new InvalidClient("assertion jti empty or not a short string", false, "assertion_invalid");
   // Kept for as long as the assertion can be accepted at all (exp plus the leeway), so no purge reopens it.
-  if (!(await directory.consumeAssertionJti(clientId, payload.jti, exp + ctx.clockToleranceSeconds))) throw new InvalidClient("assertion jti replayed");
+  if (!(await directory.consumeAssertionJti(clientId, payload.jti, exp + ctx.clockToleranceSeconds))) throw new InvalidClient("assertion jti replayed", false, "assertion_replayed");
   return client;
 }
 

@@ -36,7 +36,7 @@ export function presentedCredential(authorization: string | undefined, fields: C
     return { method: "secret", clientId: basic.clientId, secret: basic.secret, viaHeader: true };
   }
   if (hasSecret) {
-    if (!fields.clientId) throw new InvalidClient("client_secret without client_id");
+    if (!fields.clientId) throw new InvalidClient("client_secret without client_id", false, "malformed_credentials");
     return { method: "secret", clientId: fields.clientId, secret: fields.clientSecret!, viaHeader: false };
   }
   if (hasAssertion) return { method: "assertion", clientId: fields.clientId || undefined, assertionType: fields.clientAssertionType ?? "", assertion: fields.clientAssertion ?? "" };
@@ -60,16 +60,16 @@ const MAX_BASIC_LENGTH = 1024;
 export function parseBasic(header: string | undefined): { clientId: string; secret: string } | undefined {
   if (!header || !/^Basic\b/i.test(header)) return undefined; // another scheme (e.g. Bearer) is not client authentication
   const m = header.length <= MAX_BASIC_LENGTH ? /^Basic[ \t]+([A-Za-z0-9+/=_-]+)[ \t]*$/i.exec(header) : null;
-  if (!m) throw new InvalidClient("malformed Basic header", true);
+  if (!m) throw new InvalidClient("malformed Basic header", true, "malformed_credentials");
   const decoded = Buffer.from(m[1]!, "base64").toString("utf8");
   const colon = decoded.indexOf(":");
-  if (colon < 0) throw new InvalidClient("Basic credentials without a colon", true);
+  if (colon < 0) throw new InvalidClient("Basic credentials without a colon", true, "malformed_credentials");
   try {
     return {
       clientId: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, " ")),
       secret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, " ")),
     };
   } catch {
-    throw new InvalidClient("Basic credentials with broken percent-encoding", true);
+    throw new InvalidClient("Basic credentials with broken percent-encoding", true, "malformed_credentials");
   }
 }

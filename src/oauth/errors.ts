@@ -1,4 +1,5 @@
 import { AuthzError, OAUTH_ERROR_TABLE, type ErrorKind } from "../errors.js";
+import type { ClientAuthFailure } from "./guard.js";
 
 /**
  * OAuth protocol errors, one class per registered error code. `description` is
@@ -51,7 +52,12 @@ export const InvalidScope = oauthError("invalid_scope", "the requested scope is 
  */
 export class InvalidClient extends OAuthError {
   static readonly code = "invalid_client";
-  constructor(detail?: string, viaAuthorizationHeader = false) {
+  constructor(
+    detail?: string,
+    viaAuthorizationHeader = false,
+    /** Why, from a fixed set (metrics); never sent. */
+    readonly failure: ClientAuthFailure = "bad_credentials",
+  ) {
     super("invalid_client", "client authentication failed", detail, viaAuthorizationHeader ? { "www-authenticate": 'Basic realm="authz"' } : {});
   }
 }

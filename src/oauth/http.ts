@@ -7,6 +7,8 @@ export interface OAuthHttpRequest {
   body: Uint8Array;
   /** The Authorization header, if any. */
   authorization: string | undefined;
+  /** The caller's address (CallContext.peer), for throttling only. */
+  source?: string;
 }
 
 /** An OAuth endpoint's answer: exact status, headers and JSON bytes (RFC 6749 §5.1, `expires_in` a number). */
@@ -23,6 +25,13 @@ const EMPTY = Buffer.alloc(0);
 
 export function jsonResult(status: number, body: unknown, headers: Record<string, string> = NO_STORE): HttpResult {
   return { status, headers, body: body === undefined ? EMPTY : Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body)) };
+}
+
+/** The RFC error code `errorResult` answers a failure with (a metric label); `cancelled` for a call nobody hears. */
+export function errorCodeOf(err: unknown): string {
+  if (err instanceof OAuthError) return err.error;
+  const kind = err instanceof AuthzError ? err.kind : "internal";
+  return kind === "cancelled" ? "cancelled" : (ERROR_TABLE[kind].oauth ?? "server_error");
 }
 
 /**

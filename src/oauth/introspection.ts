@@ -43,6 +43,8 @@ export interface IntrospectionRequest {
   caller: IntrospectionCaller;
   token: string;
   tokenTypeHint: string | undefined;
+  /** The caller's address (CallContext.peer), for throttling only. */
+  source?: string;
 }
 
 const INACTIVE: IntrospectionBody = Object.freeze({ active: false });
@@ -54,7 +56,13 @@ interface Caller {
 }
 
 export async function introspect(request: IntrospectionRequest, deps: OAuthDeps): Promise<IntrospectionBody> {
-  const caller = await authenticateCaller(request.caller, deps);
+  const body = await introspectToken(request, deps);
+  deps.telemetry?.introspected(body.active);
+  return body;
+}
+
+async function introspectToken(request: IntrospectionRequest, deps: OAuthDeps): Promise<IntrospectionBody> {
+  const caller = await authenticateCaller(request.caller, deps, request.source);
   const { token, tokenTypeHint: hint } = request;
   if (!token) throw new InvalidRequest("missing token", "missing required parameter token");
   // §2.1: the hint is only a hint; refresh tokens are recognisable by prefix.
@@ -116,14 +124,14 @@ async function inspectRefreshToken(token: string, caller: Caller, deps: OAuthDep
  * Good credentials without the permission are told so (403
  * insufficient_scope), never that their credentials are bad.
  */
-async function authenticateCaller(caller: IntrospectionCaller, deps: OAuthDeps): Promise<Caller> {
+async function authenticateCaller(caller: IntrospectionCaller, deps: OAuthDeps, source: string | undefined): Promise<Caller> {
   if ("bearer" in caller) {
     const active = await activeAccessToken(caller.bearer, deps);
-    if (!active || active.apiServer.identifier !== MANAGEMENT_AUDIENCE) throw new InvalidClient("bearer token is not an active management token", true);
+    if (!active || active.apiServer.identifier !== MANAGEMENT_AUDIENCE) throw new InvalidClient("bearer token is not an active management token", true, "bearer_invalid");
     if (!active.scopes.includes(INTROSPECT_PERMISSION)) throw new InsufficientScope(INTROSPECT_PERMISSION, true);
     return { client: active.client, permissions: active.scopes };
   }
-  const client = await authenticateClient(caller.credential, deps.clients, assertionContext(deps));
+  const client = await authenticateClient(caller.credential, deps.clients, assertionContext(deps, source));
   const management = await deps.apiServers.findByAudience(MANAGEMENT_AUDIENCE);
   const permissions = management ? ((await deps.resolveAccess(client, management))?.scopes ?? []) : [];
   if (!permissions.includes(INTROSPECT_PERMISSION)) throw new InsufficientScope(INTROSPECT_PERMISSION, false);

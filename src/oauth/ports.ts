@@ -1,5 +1,6 @@
 import type { ApiServer, SigningAlg } from "../domain/api_servers.js";
 import type { AuthenticatedClient, ClientDirectory } from "./client_auth.js";
+import type { ClientGuard, OAuthTelemetry } from "./guard.js";
 
 /** What the OAuth endpoints need from the rest of the service; wired in server.ts. All lookups are served from memory where they can be. */
 export interface OAuthDeps {
@@ -28,6 +29,10 @@ export interface OAuthDeps {
   assertionClockToleranceSeconds: number;
   /** Milliseconds since the epoch. */
   now(): number;
+  /** Per-client token-endpoint limits and failed-authentication throttling; none: unlimited. */
+  guard?: ClientGuard;
+  /** Metrics of token requests and introspections; none: not counted. */
+  telemetry?: OAuthTelemetry;
 }
 
 export interface Access {

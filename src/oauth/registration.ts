@@ -3,7 +3,7 @@ import { timingSafeEqual } from "node:crypto";
 import { toSeconds } from "../clock.js";
 import { sha256 } from "../domain/ids.js";
 import { AUTH_METHODS, GRANT_TYPES, type AuthMethod } from "../domain/constants.js";
-import { AuthzError } from "../errors.js";
+import { ResourceExhausted } from "../errors.js";
 import { EndpointDisabled, InvalidClientMetadata, InvalidToken } from "./errors.js";
 import type { OAuthHttpRequest } from "./http.js";
 
@@ -32,7 +32,7 @@ export async function register(request: OAuthHttpRequest, deps: RegistrationDeps
   checkInitialAccessToken(request.authorization, deps.initialAccessTokenHash);
   const input = validateMetadata(parseRegistrationBody(request));
   const wait = deps.quota();
-  if (wait > 0) throw new AuthzError("resource_exhausted", "too many registrations; retry later", { retryAfterSeconds: wait });
+  if (wait > 0) throw new ResourceExhausted("too many registrations; retry later", wait, "registration");
   const { clientId, clientSecret, createTime } = await deps.register(input);
   // §3.2.1: the response echoes the registered metadata.
   return {

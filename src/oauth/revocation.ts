@@ -14,6 +14,8 @@ export interface RevocationRequest {
   credential: PresentedCredential;
   token: string;
   tokenTypeHint: string | undefined;
+  /** The caller's address (CallContext.peer), for throttling only. */
+  source?: string;
 }
 
 /**
@@ -24,7 +26,7 @@ export interface RevocationRequest {
  * their whole rotation family.
  */
 export async function revoke(request: RevocationRequest, deps: OAuthDeps): Promise<void> {
-  const client = await authenticateClient(request.credential, deps.clients, assertionContext(deps));
+  const client = await authenticateClient(request.credential, deps.clients, assertionContext(deps, request.source));
   const { token, tokenTypeHint: hint } = request;
   if (!token) throw new InvalidRequest("missing token", "missing required parameter token");
   if (hint !== undefined && !HINTS.has(hint)) throw new UnsupportedTokenType(`hint ${hint.slice(0, 40)}`);

@@ -1,5 +1,7 @@
 // RFC 6749 §3.2 token endpoint as small named steps.
 import { toSeconds } from "../clock.js";
+import { ResourceExhausted } from "../errors.js";
+import { inSpan } from "../tracing.js";
 import { authenticateClient, type AuthenticatedClient, type ClientAuthContext } from "./client_auth.js";
 import { UnauthorizedClient, UnsupportedGrantType } from "./errors.js";
 import { grantTypes } from "./grants/index.js";
@@ -9,9 +11,10 @@ import type { TokenRequest } from "./token_request.js";
 
 export async function issueToken(request: TokenRequest, deps: OAuthDeps): Promise<TokenResponseBody> {
   const grant = checkGrantTypeSupported(request.grantType);
-  const client = await authenticateClient(request.credential, deps.clients, assertionContext(deps));
+  const client = await authenticateClient(request.credential, deps.clients, assertionContext(deps, request.source));
   checkGrantTypeAllowedForClient(client, grant);
-  return grant.handle({ request, client, deps });
+  checkClientRate(client, deps);
+  return inSpan(`oauth.grant ${grant.grantType}`, () => grant.handle({ request, client, deps }));
 }
 
 function checkGrantTypeSupported(grantType: string): GrantType {
@@ -24,7 +27,13 @@ function checkGrantTypeAllowedForClient(client: AuthenticatedClient, grant: Gran
   if (!client.grantTypes.includes(grant.grantType)) throw new UnauthorizedClient(`client may not use ${grant.grantType}`);
 }
 
-/** RFC 7523 §3: an assertion's `aud` is the token endpoint or the issuer. */
-export function assertionContext(deps: OAuthDeps): ClientAuthContext {
-  return { audiences: [deps.issuer, `${deps.issuer}/oauth/token`], nowSeconds: toSeconds(deps.now()), clockToleranceSeconds: deps.assertionClockToleranceSeconds };
+/** The client's token-endpoint rate (its own from metadata, or the default), once it has authenticated: keyed by real clients only. */
+function checkClientRate(client: AuthenticatedClient, deps: OAuthDeps): void {
+  const wait = deps.guard?.tokenWait(client) ?? 0;
+  if (wait > 0) throw new ResourceExhausted("too many token requests for this client; retry later", wait, "token_rate");
+}
+
+/** RFC 7523 §3: an assertion's `aud` is the token endpoint or the issuer. `source` is the caller's address (throttling). */
+export function assertionContext(deps: OAuthDeps, source = ""): ClientAuthContext {
+  return { audiences: [deps.issuer, `${deps.issuer}/oauth/token`], nowSeconds: toSeconds(deps.now()), clockToleranceSeconds: deps.assertionClockToleranceSeconds, source, guard: deps.guard };
 }

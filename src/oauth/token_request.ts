@@ -11,6 +11,8 @@ export interface TokenRequest {
   resource?: string;
   scope?: string;
   refreshToken?: string;
+  /** The caller's address (CallContext.peer), for throttling only. */
+  source?: string;
 }
 
 /** RFC 6749 §3.2: the token endpoint's form (or JSON) body and Authorization header. */
@@ -23,5 +25,6 @@ export function tokenRequestFromHttp(http: OAuthHttpRequest): TokenRequest {
     resource: params.get("resource"),
     scope: params.get("scope"),
     refreshToken: params.get("refresh_token"),
+    source: http.source,
   };
 }

@@ -1,3 +1,5 @@
+import type { Context } from "@opentelemetry/api";
+
 /**
  * What a handler knows about its call, the same for every transport: a
  * handler is `(request, ctx) => response` and never sees grpc-js or HTTP
@@ -22,8 +24,19 @@ export interface CallContext {
   readonly deadline: number;
   /** Aborted when the caller goes away or the deadline passes. */
   readonly signal: AbortSignal;
-  /** The caller's network address (for throttling; never trusted for identity). */
+  /**
+   * The caller's network address (for throttling; never trusted for
+   * identity): the connection's peer, or the configured client address
+   * header's last hop behind a proxy.
+   */
   readonly peer: string;
+  /**
+   * The OpenTelemetry context of the call: the caller's W3C trace context
+   * (`traceparent` from gRPC metadata, or from the HTTP request, which the
+   * gateway and Envoy pass on as metadata) with the call's server span. Spans
+   * started under the handler are its children; a no-op without an SDK.
+   */
+  traceContext: Context;
 }
 
 export interface RequestHeaders {

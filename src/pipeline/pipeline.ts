@@ -1,9 +1,11 @@
 import { performance } from "node:perf_hooks";
 import { AuthzError, Cancelled, DeadlineExceeded, GrpcCode, isFault } from "../errors.js";
 import { errorFields, type Logger } from "../log.js";
+import { extractTraceContext, failSpan, SpanKind, trace, traceIds, tracer, withContext, type Span } from "../tracing.js";
 import { authorize, type MethodRule, type VerifyManagementToken } from "./access.js";
 import type { CallContext, RequestHeaders, StreamHandler, UnaryHandler } from "./context.js";
 import { toFailure, type Failure } from "./failure.js";
+import { TRANSCODED_HEADER, type CallObserver } from "./observer.js";
 
 /** One RPC as the pipeline serves it; built in src/rpc/ from the generated definitions. */
 export interface Method {
@@ -47,6 +49,10 @@ export interface PipelineDeps {
   logger: Logger;
   /** Longest a unary call may run on the server, whatever the caller's deadline (ms). */
   maxUnaryCallMs: number;
+  /** Metrics of every call (src/ops/metrics.ts). */
+  observer?: CallObserver;
+  /** Header whose last hop is the caller's address (behind a proxy); empty: the connection's peer. */
+  clientAddressHeader?: string;
 }
 
 const CODE_NAMES = Object.fromEntries(Object.entries(GrpcCode).map(([name, code]) => [code, name])) as Record<number, string>;
@@ -61,12 +67,14 @@ export interface CallInit {
 
 /**
  * The transport-neutral call path, identical for grpc-js and the embedded
- * gateway: access, the handler under a deadline, the error table, one log line
- * per call. Transports make a context with `context()`, call `unary` or
- * `stream`, and encode the outcome; they hold no logic of their own.
+ * gateway: access, the handler under a deadline in the call's server span,
+ * the error table, one log line and one observation (metrics) per call.
+ * Transports make a context with `context()`, call `unary` or `stream`, and
+ * encode the outcome; they hold no logic of their own.
  */
 export function createPipeline(deps: PipelineDeps) {
-  const { logger } = deps;
+  const { logger, observer } = deps;
+  const addressHeader = deps.clientAddressHeader ?? "";
 
   function context(init: CallInit): { ctx: CallContext; cancel(): void } {
     const controller = new AbortController();
@@ -78,48 +86,70 @@ export function createPipeline(deps: PipelineDeps) {
       principal: undefined,
       deadline: init.deadline,
       signal: controller.signal,
-      peer: init.peer,
+      peer: addressHeader ? (lastHop(init.requestHeaders.get(addressHeader)) ?? init.peer) : init.peer,
+      traceContext: extractTraceContext(init.requestHeaders),
     };
     return { ctx, cancel: () => controller.abort(new Cancelled()) };
   }
 
-  function succeed(method: Method, start: number, response: unknown, ctx: CallContext): Outcome {
+  /** The call's server span (rpc semantic conventions), a child of the caller's trace; the handler runs in its context. */
+  function startSpan(method: Method, ctx: CallContext): Span {
+    const span = tracer.startSpan(method.path.slice(1), { kind: SpanKind.SERVER }, ctx.traceContext);
+    if (span.isRecording()) {
+      const slash = method.path.lastIndexOf("/");
+      span.setAttributes({ "rpc.system": "grpc", "rpc.service": method.path.slice(1, slash), "rpc.method": method.path.slice(slash + 1), "network.peer.address": ctx.peer });
+    }
+    ctx.traceContext = trace.setSpan(ctx.traceContext, span);
+    return span;
+  }
+
+  function succeed(method: Method, start: number, response: unknown, ctx: CallContext, span: Span): Outcome {
     // A call whose caller went away is CANCELLED, whatever the handler did after.
-    if (ctx.signal.aborted && ctx.signal.reason instanceof Cancelled) return fail(method, start, ctx.signal.reason, ctx);
-    log(method.path, start, GrpcCode.OK);
+    if (ctx.signal.aborted && ctx.signal.reason instanceof Cancelled) return fail(method, start, ctx.signal.reason, ctx, span);
+    end(method.path, start, GrpcCode.OK, ctx, span, undefined);
     return { ok: true, response };
   }
 
-  function fail(method: Method, start: number, err: unknown, ctx: CallContext): Outcome {
+  function fail(method: Method, start: number, err: unknown, ctx: CallContext, span: Span): Outcome {
     const cause = ctx.signal.aborted && ctx.signal.reason instanceof Cancelled ? ctx.signal.reason : err;
     const failure = toFailure(cause);
-    log(method.path, start, failure.code);
-    if (isFault(cause)) logger.error("handler fault", { method: method.path, ...errorFields(cause) });
+    end(method.path, start, failure.code, ctx, span, cause);
+    if (isFault(cause)) logger.error("handler fault", { method: method.path, ...traceIds(span), ...errorFields(cause) });
     const rendered = failure.kind === "cancelled" ? undefined : method.renderError?.(cause, ctx);
     return rendered === undefined ? { ok: false, failure } : { ok: true, response: rendered };
   }
 
-  function log(method: string, start: number, code: number): void {
-    logger.info("rpc", { method, code: CODE_NAMES[code], ms: Math.round((performance.now() - start) * 100) / 100 });
+  function end(method: string, start: number, code: number, ctx: CallContext, span: Span, cause: unknown): void {
+    const ms = performance.now() - start;
+    if (span.isRecording()) {
+      span.setAttribute("rpc.grpc.status_code", code);
+      if (code !== GrpcCode.OK) failSpan(span, cause);
+    }
+    span.end();
+    observer?.ended(method, ctx.requestHeaders.get(TRANSCODED_HEADER) === undefined ? "grpc" : "http", code, ms / 1000, cause);
+    const ids = traceIds(span);
+    const fields = { method, code: CODE_NAMES[code], ms: Math.round(ms * 100) / 100 };
+    logger.info("rpc", ids ? { ...fields, ...ids } : fields);
   }
 
   async function unary(method: Method, request: unknown, ctx: CallContext): Promise<Outcome> {
     const start = performance.now();
     const deadline = Math.min(ctx.deadline, Date.now() + deps.maxUnaryCallMs);
+    const span = startSpan(method, ctx);
     let timer: NodeJS.Timeout | undefined;
     try {
-      await authorize(method.rule, ctx, deps.verify);
+      await withContext(ctx.traceContext, () => authorize(method.rule, ctx, deps.verify));
       checkDecoded(request);
-      const work = Promise.resolve((method.handler as UnaryHandler)(request, ctx));
+      const work = Promise.resolve(withContext(ctx.traceContext, () => (method.handler as UnaryHandler)(request, ctx)));
       const response = await Promise.race([
         work,
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new DeadlineExceeded()), Math.max(0, deadline - Date.now()));
         }),
       ]);
-      return succeed(method, start, response, ctx);
+      return succeed(method, start, response, ctx, span);
     } catch (err) {
-      return fail(method, start, err, ctx);
+      return fail(method, start, err, ctx, span);
     } finally {
       clearTimeout(timer);
     }
@@ -128,13 +158,14 @@ export function createPipeline(deps: PipelineDeps) {
   /** Server streaming: no server deadline (watch streams are long-lived); ends when the handler returns or the caller goes away. */
   async function stream(method: Method, request: unknown, ctx: CallContext, send: (response: unknown) => Promise<void>): Promise<Outcome> {
     const start = performance.now();
+    const span = startSpan(method, ctx);
     try {
-      await authorize(method.rule, ctx, deps.verify);
+      await withContext(ctx.traceContext, () => authorize(method.rule, ctx, deps.verify));
       checkDecoded(request);
-      await (method.handler as StreamHandler)(request, ctx, send);
-      return succeed(method, start, undefined, ctx);
+      await withContext(ctx.traceContext, () => (method.handler as StreamHandler)(request, ctx, send));
+      return succeed(method, start, undefined, ctx, span);
     } catch (err) {
-      return fail(method, start, err, ctx);
+      return fail(method, start, err, ctx, span);
     }
   }
 
@@ -142,3 +173,10 @@ export function createPipeline(deps: PipelineDeps) {
 }
 
 export type Pipeline = ReturnType<typeof createPipeline>;
+
+/** The last comma-separated value of a forwarding header (the hop the proxy itself saw), trimmed; undefined when absent or empty. */
+function lastHop(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  const hop = value.slice(value.lastIndexOf(",") + 1).trim();
+  return hop === "" || hop.length > 64 ? undefined : hop;
+}

@@ -34,7 +34,7 @@ export function oauthService(endpoints: OAuthEndpoints) {
 }
 
 function httpRequest(body: HttpBody | undefined, ctx: CallContext): OAuthHttpRequest {
-  return { contentType: body?.contentType ?? "", body: body?.data ?? EMPTY, authorization: ctx.requestHeaders.get("authorization") };
+  return { contentType: body?.contentType ?? "", body: body?.data ?? EMPTY, authorization: ctx.requestHeaders.get("authorization"), source: ctx.peer };
 }
 
 function respond(ctx: CallContext, result: HttpResult): { httpBody: HttpBody } {

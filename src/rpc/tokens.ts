@@ -25,6 +25,7 @@ export function tokenService(deps: OAuthDeps) {
           resource: req.resource || undefined,
           scope: req.scope || undefined,
           refreshToken: req.refreshToken || undefined,
+          source: ctx.peer,
         },
         deps,
       );
@@ -34,7 +35,7 @@ export function tokenService(deps: OAuthDeps) {
     introspectToken: async (req, ctx) => {
       const f = fields(req.client);
       const caller = introspectionCaller(authorization(ctx), () => presentedCredential(authorization(ctx), f), Boolean(f.clientSecret || f.clientAssertion));
-      const body = await introspect({ caller, token: req.token, tokenTypeHint: req.tokenTypeHint || undefined }, deps);
+      const body = await introspect({ caller, token: req.token, tokenTypeHint: req.tokenTypeHint || undefined, source: ctx.peer }, deps);
       noStore(ctx);
       return {
         active: body.active,
@@ -52,7 +53,7 @@ export function tokenService(deps: OAuthDeps) {
       };
     },
     revokeToken: async (req, ctx) => {
-      await revoke({ credential: presentedCredential(authorization(ctx), fields(req.client)), token: req.token, tokenTypeHint: req.tokenTypeHint || undefined }, deps);
+      await revoke({ credential: presentedCredential(authorization(ctx), fields(req.client)), token: req.token, tokenTypeHint: req.tokenTypeHint || undefined, source: ctx.peer }, deps);
       return {};
     },
   });

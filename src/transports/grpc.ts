@@ -27,7 +27,7 @@ export function addServices(server: grpc.Server, bindings: ServiceBinding[], met
 
 function unaryCall(method: Method, pipeline: Pipeline): grpc.handleUnaryCall<unknown, unknown> {
   return (call, callback) => {
-    const { ctx, cancel } = pipeline.context({ method: method.path, requestHeaders: headersOf(call.metadata), deadline: deadlineOf(call), peer: call.getPeer() });
+    const { ctx, cancel } = pipeline.context({ method: method.path, requestHeaders: headersOf(call.metadata), deadline: deadlineOf(call), peer: peerAddress(call) });
     call.once("cancelled", cancel);
     void pipeline.unary(method, call.request, ctx).then((outcome) => {
       if (!outcome.ok) return callback(serviceError(outcome.failure));
@@ -40,7 +40,7 @@ function unaryCall(method: Method, pipeline: Pipeline): grpc.handleUnaryCall<unk
 
 function streamCall(method: Method, pipeline: Pipeline): grpc.handleServerStreamingCall<unknown, unknown> {
   return (call) => {
-    const { ctx, cancel } = pipeline.context({ method: method.path, requestHeaders: headersOf(call.metadata), deadline: deadlineOf(call), peer: call.getPeer() });
+    const { ctx, cancel } = pipeline.context({ method: method.path, requestHeaders: headersOf(call.metadata), deadline: deadlineOf(call), peer: peerAddress(call) });
     call.once("cancelled", cancel);
     let headersSent = false;
     const send = (message: unknown) =>
@@ -69,6 +69,11 @@ function headersOf(metadata: grpc.Metadata): RequestHeaders {
       return typeof value === "string" ? value : undefined;
     },
   };
+}
+
+/** The caller's address: grpc-js's getPeer() is `<remoteAddress>:<remotePort>` (`127.0.0.1:5678`, `::1:5678`); the port is no part of it. */
+function peerAddress(call: { getPeer(): string }): string {
+  return call.getPeer().replace(/:\d+$/, "");
 }
 
 function deadlineOf(call: { getDeadline(): grpc.Deadline }): number {

@@ -14,12 +14,15 @@ import { rpcError, startTestServer, type TestServer } from "../helpers/server.js
 let t: TestServer;
 beforeAll(async () => {
   t = await startTestServer({
-    config: { grpcHandshakeTimeoutMs: 300, grpcMaxConnections: 40, httpHeadersTimeoutMs: 400, httpRequestTimeoutMs: 800, registrationEnabled: true, registrationOpen: true, registrationRatePerMinute: 3, maxPublishedKeysPerAlg: 3 },
+    config: { grpcHandshakeTimeoutMs: 300, grpcMaxConnections: 40, httpHeadersTimeoutMs: 400, httpRequestTimeoutMs: 800, registrationEnabled: true, registrationOpen: true, registrationRatePerMinute: 3, maxPublishedKeysPerAlg: 3, authFailuresPerMinute: 0 }, // failed-auth throttling: test/ops/limits.test.ts
   });
 });
 afterAll(() => t.cleanup());
 
-const clientCache = () => t.server.domain.clients.cacheStats();
+const clientCache = () => {
+  const { entries, bytes } = t.server.domain.clients.cacheStats();
+  return { entries, bytes };
+};
 
 describe("identifiers are checked before any lookup; misses are not cached (issue 10, item 7)", () => {
   test("huge or unknown client ids over HTTP and gRPC are invalid_client and leave the client cache as it was", async () => {

@@ -1,6 +1,7 @@
 // Values and faults at the store's edge, on both engines: BIGINT columns come
 // back as exact numbers, and a store that cannot serve is the domain's
 // Unavailable (UNAVAILABLE / 503), never a driver error.
+import pg from "pg";
 import { expect, test } from "vitest";
 import { Unavailable } from "../../src/errors.js";
 import { silentLogger } from "../../src/log.js";
@@ -105,6 +106,34 @@ describeEngines("store contract: values and faults", (engine) => {
       for (const [name, call] of calls(store)) await expectUnavailable(name, call);
     } finally {
       await store.close();
+    }
+  });
+
+  test.runIf(engine.name === "postgres")("a connection that breaks between the statements of a transaction fails that transaction as Unavailable, crashes nothing, and the next one works", async () => {
+    const url = process.env.AUTHZ_TEST_DATABASE_URL!;
+    const sql = openPostgres({ url, poolSize: 1, queryTimeoutMs: 5_000, logger: silentLogger });
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      const failed = await rejection(
+        sql.transaction(async (tx) => {
+          const { pid } = (await tx.get<{ pid: number }>("SELECT pg_backend_pid() AS pid"))!;
+          await admin.query("SELECT pg_terminate_backend($1)", [pid]);
+          // The backend is gone and its socket closed while this transaction holds no statement in flight:
+          // the driver reports that on the client itself, which must not become an uncaught exception.
+          while ((await admin.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", [pid])).rowCount) {
+            /* until the backend has exited */
+          }
+          await admin.query("SELECT 1");
+          return tx.get("SELECT 1");
+        }),
+      );
+      expect(failed).toBeInstanceOf(Unavailable);
+      // The pool dropped the broken connection: the next transaction gets a fresh one.
+      expect(await sql.transaction((tx) => tx.get<{ one: number }>("SELECT 1 AS one"))).toEqual({ one: 1 });
+    } finally {
+      await admin.end();
+      await sql.close();
     }
   });
 });

@@ -80,6 +80,15 @@ export function openPostgres(options: PostgresOptions): SqlDatabase {
     async transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
       const client = await guard(() => pool.connect());
       let broken = false;
+      // A checked-out connection that breaks between statements (the server
+      // restarted) emits `error` on the client, not the pool: without a
+      // listener that is an uncaught exception. The statement in flight fails
+      // on its own; the connection is dropped on release.
+      const onError = (err: Error) => {
+        broken = true;
+        options.logger.warn("a PostgreSQL connection in a transaction failed", { error: err.name, detail: err.message });
+      };
+      client.on("error", onError);
       try {
         await guard(() => client.query("BEGIN"));
         const tx = executor((text, values) => client.query(text, values));
@@ -95,6 +104,7 @@ export function openPostgres(options: PostgresOptions): SqlDatabase {
         await client.query("ROLLBACK").catch(() => (broken = true));
         throw err;
       } finally {
+        client.off("error", onError);
         client.release(broken);
       }
     },

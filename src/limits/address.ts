@@ -1,0 +1,27 @@
+/**
+ * The throttling key of a caller's address: the host of a gRPC peer
+ * (`ipv4:1.2.3.4:5678`, `ipv6:[::1]:5678`) or an HTTP remote address, IPv4
+ * as is (IPv4-mapped IPv6 included), IPv6 by its /64 (one host usually holds
+ * a whole /64, so single IPv6 addresses would be free to rotate). Anything
+ * else (a Unix socket, garbage from a forwarding header) is taken as given,
+ * cut to 64 characters: it can only ever throttle itself.
+ */
+export function sourceKey(peer: string): string {
+  let host = peer;
+  if (host.startsWith("ipv4:")) host = host.slice(5, host.lastIndexOf(":") > 4 ? host.lastIndexOf(":") : undefined);
+  else if (host.startsWith("ipv6:")) host = host.slice(5).replace(/^\[([^\]]*)\](:\d+)?$/, "$1");
+  else if (host.startsWith("[")) host = host.replace(/^\[([^\]]*)\](:\d+)?$/, "$1");
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host);
+  if (mapped) return mapped[1]!;
+  if (host.includes(":") && /^[0-9a-f:]+$/i.test(host)) return ipv6Prefix(host);
+  return host.slice(0, 64);
+}
+
+/** The first four groups of an IPv6 address (its /64), `::` expanded. */
+function ipv6Prefix(address: string): string {
+  const [head = "", tail] = address.split("::", 2);
+  const left = head ? head.split(":") : [];
+  const right = tail === undefined ? [] : tail ? tail.split(":") : [];
+  const groups = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
+  return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, "")).join(":")}::/64`;
+}
