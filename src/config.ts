@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { availableParallelism } from "node:os";
 import { CLIENT_ID } from "./domain/constants.js";
 
@@ -161,6 +162,32 @@ export interface Config {
   /** Buckets each limit (per-client tokens, failures by client_id, by source) keeps at most; least recently used go first (~200 bytes each). */
   rateLimitMaxEntries: number;
 
+  // --- TLS (RFC 8446) and sender-constrained tokens (RFC 8705, RFC 9449).
+  /**
+   * PEM certificate chain and key: TLS on the gRPC, HTTP and console
+   * listeners (TLS 1.2+, src/tls/source.ts), re-read when the files change.
+   * Empty: plaintext. Env AUTHZ_TLS_CERT, AUTHZ_TLS_KEY.
+   */
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  /**
+   * PEM CA bundle: client certificates are requested (never required) and
+   * `tls_client_auth` clients are verified against it (RFC 8705 §2.1). Also
+   * without TLS here, for certificates a trusted proxy forwards.
+   * Env AUTHZ_TLS_CLIENT_CA.
+   */
+  tlsClientCaFile: string;
+  /** How often the TLS files are checked for changes, ms. */
+  tlsReloadIntervalMs: number;
+  /**
+   * Addresses of proxies whose `x-forwarded-client-cert` (Envoy) is believed
+   * as the caller's TLS client certificate; from anyone else the header is
+   * ignored. Env AUTHZ_TRUSTED_PROXIES (comma-separated).
+   */
+  trustedProxies: readonly string[];
+  /** A DPoP proof's `iat` may be this far from the server's clock, either way (RFC 9449 §11.1). */
+  dpopProofWindowSeconds: number;
+
   // --- Operations.
   /** How often readiness probes the store, ms. */
   readinessProbeIntervalMs: number;
@@ -220,6 +247,12 @@ export const defaults: Readonly<Config> = Object.freeze({
   authFailureBurst: 20,
   clientAddressHeader: "",
   rateLimitMaxEntries: 50_000,
+  tlsCertFile: "",
+  tlsKeyFile: "",
+  tlsClientCaFile: "",
+  tlsReloadIntervalMs: 5_000, // 5 seconds
+  trustedProxies: [],
+  dpopProofWindowSeconds: 60,
   readinessProbeIntervalMs: 5_000, // 5 seconds
   readinessProbeTimeoutMs: 2_000, // 2 seconds
   metricsApiServerLabels: 100,
@@ -253,6 +286,8 @@ const LIMIT_RANGES: Partial<Record<keyof Config, readonly [number, number]>> = {
   authFailuresPerMinute: [0, 1_000_000],
   authFailureBurst: [1, 1_000_000],
   rateLimitMaxEntries: [100, 10_000_000],
+  tlsReloadIntervalMs: [100, 3_600_000],
+  dpopProofWindowSeconds: [1, 3_600],
   readinessProbeIntervalMs: [100, 600_000],
   readinessProbeTimeoutMs: [10, 120_000],
   metricsApiServerLabels: [0, 10_000],
@@ -261,12 +296,14 @@ const LIMIT_RANGES: Partial<Record<keyof Config, readonly [number, number]>> = {
 /** Merges overrides over the defaults, validates, fills derived values and freezes. */
 export function loadConfig(overrides: Partial<Config> = {}): Readonly<Config> {
   const config: Config = { ...defaults, ...dropUndefined(overrides) };
-  if (!config.issuer) config.issuer = `http://${config.httpAddress}`;
+  if (!config.issuer) config.issuer = `${config.tlsCertFile ? "https" : "http"}://${config.httpAddress}`;
   const problems = [
     checkAddress("grpcAddress", config.grpcAddress),
     checkAddress("httpAddress", config.httpAddress),
     config.consoleAddress ? checkAddress("consoleAddress", config.consoleAddress) : undefined,
     config.opsAddress ? checkAddress("opsAddress", config.opsAddress) : undefined,
+    !config.tlsCertFile === !config.tlsKeyFile ? undefined : "tlsCertFile and tlsKeyFile go together",
+    config.trustedProxies.every((a) => isIP(a) !== 0) ? undefined : "trustedProxies must be IP addresses",
     config.clientAddressHeader === "" || /^[a-z0-9-]{1,64}$/.test(config.clientAddressHeader) ? undefined : "clientAddressHeader must be a lower-case header name",
     config.dataFile ? undefined : "dataFile must not be empty",
     !config.databaseUrl || /^postgres(ql)?:\/\//.test(config.databaseUrl) ? undefined : "databaseUrl must be a postgres:// URL",

@@ -92,6 +92,8 @@ export const OAUTH_ERROR_TABLE: Readonly<Record<string, { kind: ErrorKind; http:
   // RFC 6750 §3.1: authenticated, but without the permission this needs.
   insufficient_scope: { kind: "permission_denied", http: 403 },
   slow_down: { kind: "resource_exhausted", http: 429 },
+  // RFC 9449 §5: a DPoP proof that is missing where required, malformed or fails a check.
+  invalid_dpop_proof: { kind: "invalid_argument", http: 400 },
   temporarily_unavailable: { kind: "unavailable", http: 503 },
   server_error: { kind: "internal", http: 500 },
 });

@@ -13,6 +13,7 @@ import { shareWithSupervisor, supervisorOpsSource } from "./ops/cluster.js";
 import { createOperations } from "./ops/index.js";
 import { createOpsServer, type OpsSource } from "./ops/server.js";
 import { startTracing } from "./otel.js";
+import { loadTls, TlsConfigError } from "./tls/source.js";
 import { createServer } from "./server.js";
 import { isPrimary, superviseWorkers, workerCount } from "./cli/workers.js";
 import { openStore, type Store } from "./store/index.js";
@@ -42,6 +43,9 @@ Serve options (each also read from the environment variable shown):
                           token requests per client per second  AUTHZ_TOKEN_RATE_PER_SECOND (default ${defaults.tokenRatePerSecond}; 0: no limit)
                           ... and at once (burst)            AUTHZ_TOKEN_RATE_BURST (default ${defaults.tokenRateBurst})
                           caller's address header behind a proxy  AUTHZ_CLIENT_ADDRESS_HEADER (e.g. x-forwarded-for; default: the peer)
+  --tls-cert FILE, --tls-key FILE  TLS on every listener (PEM; reloaded on change)  AUTHZ_TLS_CERT, AUTHZ_TLS_KEY (default: plaintext)
+  --tls-client-ca FILE    request client certificates (RFC 8705 mTLS) and verify them against this CA  AUTHZ_TLS_CLIENT_CA
+  --trusted-proxies IPS   believe x-forwarded-client-cert from these addresses  AUTHZ_TRUSTED_PROXIES (comma-separated)
   --gateway-upstream U    in-process | loopback              AUTHZ_GATEWAY_UPSTREAM (default ${defaults.gatewayUpstream})
   --issuer URL            token issuer and metadata base     AUTHZ_ISSUER        (default http://<http-address>)
   --log-level LEVEL       debug, info, warn, error           AUTHZ_LOG_LEVEL     (default ${defaults.logLevel})
@@ -70,6 +74,10 @@ export function configFromArgs(args: string[], env: NodeJS.ProcessEnv): Partial<
       "no-gateway": { type: "boolean" },
       "console-address": { type: "string" },
       "ops-address": { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+      "tls-client-ca": { type: "string" },
+      "trusted-proxies": { type: "string" },
       "replica-count": { type: "string" },
       "gateway-upstream": { type: "string" },
       "key-publish-lead-seconds": { type: "string" },
@@ -89,6 +97,11 @@ export function configFromArgs(args: string[], env: NodeJS.ProcessEnv): Partial<
     gateway: values["no-gateway"] ? false : envBool(env, "AUTHZ_GATEWAY"),
     consoleAddress: values["console-address"] ?? env.AUTHZ_CONSOLE_ADDRESS,
     opsAddress: values["ops-address"] ?? env.AUTHZ_OPS_ADDRESS,
+    tlsCertFile: values["tls-cert"] ?? env.AUTHZ_TLS_CERT,
+    tlsKeyFile: values["tls-key"] ?? env.AUTHZ_TLS_KEY,
+    tlsClientCaFile: values["tls-client-ca"] ?? env.AUTHZ_TLS_CLIENT_CA,
+    tlsReloadIntervalMs: envNumber(env.AUTHZ_TLS_RELOAD_INTERVAL_MS),
+    trustedProxies: list(values["trusted-proxies"] ?? env.AUTHZ_TRUSTED_PROXIES),
     replicaCount: envNumber(values["replica-count"] ?? env.AUTHZ_REPLICA_COUNT),
     tokenRatePerSecond: envNumber(env.AUTHZ_TOKEN_RATE_PER_SECOND),
     tokenRateBurst: envNumber(env.AUTHZ_TOKEN_RATE_BURST),
@@ -118,6 +131,11 @@ function envNumber(value: string | undefined): number | undefined {
 }
 
 /** `true` or `false` (unset: the default). Anything else is refused rather than guessed: AUTHZ_GATEWAY=0 must not mean "on". */
+/** A comma-separated list; undefined when not given. */
+function list(value: string | undefined): string[] | undefined {
+  return value === undefined ? undefined : value.split(",").map((v) => v.trim()).filter(Boolean);
+}
+
 function envBool(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
   const value = env[name];
   if (value === undefined || value === "") return undefined;
@@ -153,6 +171,11 @@ async function serve(args: string[]): Promise<void> {
       process.exit(code);
     });
   }
+  // TLS files first: a certificate that does not load fails the start in one line, before anything opens.
+  const tlsFiles = config.tlsCertFile || config.tlsClientCaFile ? loadTls({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, clientCaFile: config.tlsClientCaFile }, config.tlsReloadIntervalMs, logger) : undefined;
+  // The listeners' TLS; a client CA alone serves certificates forwarded by a trusted proxy.
+  const tls = config.tlsCertFile ? tlsFiles : undefined;
+  warnIfPlainIssuer(config, logger);
   const operations = createOperations(config);
   if (!isPrimary()) shareWithSupervisor(operations);
   const traces = await startTracing(process.env, logger);
@@ -171,7 +194,7 @@ async function serve(args: string[]): Promise<void> {
     const { metrics: { registry }, readiness } = operations;
     await listenOps({ metrics: async () => ({ body: await registry.metrics(), contentType: registry.contentType }), readiness: () => ({ ready: readiness.ready(), state: readiness.state() }) }, config.opsAddress, logger);
   }
-  const server = await createServer({ config, store, clock: systemClock, logger, kek: kek.kek, operations });
+  const server = await createServer({ config, store, clock: systemClock, logger, kek: kek.kek, operations, clientCa: tlsFiles && (() => tlsFiles.clientCa()) });
   const source = kek.source;
   if (server.bootstrap && !server.bootstrap.fromConfig) {
     process.stderr.write(adminBanner("authz admin client created", server.bootstrap.clientId, server.bootstrap.clientSecret));
@@ -195,6 +218,7 @@ async function serve(args: string[]): Promise<void> {
     (gateway?.close() ?? Promise.resolve())
       .then(() => server.shutdown())
       .then(() => traces?.shutdown())
+      .then(() => tlsFiles?.close())
       .then(
         () => {
           logger.info("stopped");
@@ -212,7 +236,11 @@ async function serve(args: string[]): Promise<void> {
   process.on("SIGINT", () => stop("SIGINT"));
 
   try {
-    listener = await listenGrpc(server.grpc, config.grpcAddress, { maxConnections: config.grpcMaxConnections, handshakeTimeoutMs: config.grpcHandshakeTimeoutMs }).catch((err: Error) => {
+    listener = await listenGrpc(server.grpc, config.grpcAddress, {
+      maxConnections: config.grpcMaxConnections,
+      handshakeTimeoutMs: config.grpcHandshakeTimeoutMs,
+      tls: tls && { source: tls, certificates: server.peerCertificates },
+    }).catch((err: Error) => {
       throw new ListenError(`cannot listen on ${config.grpcAddress} (gRPC): ${err.message}`);
     });
     const port = listener.port;
@@ -224,7 +252,7 @@ async function serve(args: string[]): Promise<void> {
         config.gatewayUpstream === "loopback"
           ? loopbackUpstream(`${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${port}`, transcoderSettings.maxResponseBodySize * 2)
           : server.inProcess;
-      gateway = createGateway({ upstream, logger, limits: httpLimits(config), staticRoutes: createConsoleRoutes() });
+      gateway = createGateway({ upstream, logger, limits: httpLimits(config), staticRoutes: createConsoleRoutes(), tls });
       const http = splitAddress(config.httpAddress);
       await new Promise<void>((resolve, reject) => gateway!.server.once("error", reject).listen(http.port, http.host, resolve)).catch((err: Error) => {
         throw new ListenError(`cannot listen on ${config.httpAddress} (HTTP): ${err.message}`);
@@ -283,6 +311,22 @@ async function keyEncryptionKey(config: Config, store: Store, logger: ReturnType
 }
 
 /** A listener could not bind (port in use, no permission, bad host): the message says which. */
+/**
+ * RFC 8414 §2 wants an https issuer; plain http is for loopback development.
+ * Served to other machines over http, tokens and secrets cross the network
+ * in the clear: say so at start (TLS here, or TLS at a proxy with an https
+ * --issuer, silences it).
+ */
+function warnIfPlainIssuer(config: Config, logger: Logger): void {
+  if (!config.issuer.startsWith("http://")) return;
+  const { host } = splitAddress(config.httpAddress);
+  if (!isLoopback(host)) logger.warn("the issuer is http:// on a non-loopback address: credentials and tokens travel in the clear; use --tls-cert/--tls-key, or TLS at a proxy with an https --issuer", { issuer: config.issuer, address: config.httpAddress });
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
+}
+
 class ListenError extends Error {
   override name = "ListenError";
 }
@@ -314,7 +358,7 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (err: unknown) => {
-    const known = err instanceof ConfigError || err instanceof UsageError || err instanceof ListenError || (err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION";
+    const known = err instanceof ConfigError || err instanceof UsageError || err instanceof ListenError || err instanceof TlsConfigError || (err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION";
     const grpcError = typeof (err as { code?: unknown }).code === "number" ? `${(err as { details?: string }).details}` : undefined;
     process.stderr.write(known ? `authz: ${(err as Error).message}\n` : grpcError ? `authz: ${grpcError}\n` : `authz: ${(err as Error).stack ?? err}\n`);
     process.exitCode = 1;

@@ -46,6 +46,10 @@ import type { Store, StoreTx } from "./store/index.js";
 import { TokenBucket } from "./token_bucket.js";
 import { createKeys } from "./tokens/keys.js";
 import { addServices } from "./transports/grpc.js";
+import { forwardedCertificates } from "./tls/forwarded.js";
+import { parsePemBundle } from "./oauth/mtls/certificates.js";
+import type { X509Certificate } from "node:crypto";
+import { PeerCertificates } from "./tls/peers.js";
 
 export interface Deps {
   config: Readonly<Config>;
@@ -54,6 +58,8 @@ export interface Deps {
   logger: Logger;
   /** 32-byte key-encryption key for signing keys at rest (see src/tokens/kek.ts). */
   kek: Buffer;
+  /** The client CA bundle (PEM) RFC 8705 tls_client_auth certificates must chain to; its current text (files reload). None: tls_client_auth fails. */
+  clientCa?: () => string;
   /** Metrics registry and readiness (src/ops/); made here when not given. */
   operations?: Operations;
 }
@@ -72,6 +78,8 @@ export interface AuthzServer {
   bootstrap: AdminCredentials | undefined;
   /** Metrics (the registry /metrics serves) and readiness (/readyz, the gRPC health service). */
   operations: Operations;
+  /** Client certificates of TLS gRPC connections, filled by the listener (listenGrpc's `tls.certificates`). */
+  peerCertificates: PeerCertificates;
   /** The per-client and failed-authentication limits (src/limits/guard.ts). */
   guard: ClientGuard & { stats(): { tokenBuckets: number; failureBuckets: number; sourceBuckets: number } };
   /** Stops taking calls, lets in-flight ones finish (up to the grace period), then closes the store. */
@@ -170,6 +178,20 @@ async function visibleAudiences(store: Store, domain: Domain, caller: { clientId
   return out;
 }
 
+/** The client CA as certificates, parsed again only when its text changes. */
+function trustAnchors(pem: (() => string) | undefined): () => readonly X509Certificate[] {
+  let parsedFrom = "";
+  let anchors: readonly X509Certificate[] = [];
+  return () => {
+    const text = pem?.() ?? "";
+    if (text !== parsedFrom) {
+      parsedFrom = text;
+      anchors = (text && parsePemBundle(text)) || [];
+    }
+    return anchors;
+  };
+}
+
 /** The narrow view of the domain the OAuth endpoints work with. */
 function oauthDeps(domain: Domain, deps: Deps, writes: Store, observed: Pick<OAuthDeps, "guard" | "telemetry">): OAuthDeps {
   const { clients, apiServers, grants, keys, revocations } = domain;
@@ -198,6 +220,9 @@ function oauthDeps(domain: Domain, deps: Deps, writes: Store, observed: Pick<OAu
     issuer: deps.config.issuer,
     assertionClockToleranceSeconds: deps.config.assertionClockToleranceSeconds,
     now: () => deps.clock.now(),
+    // DPoP proof jtis share the assertion jti table, keyed by the proof key's thumbprint (never a client id).
+    dpop: { windowSeconds: deps.config.dpopProofWindowSeconds, consumeJti: (jkt, jti, keepUntil) => store.assertionJtis.consume(`dpop:${jkt}`, jti, keepUntil) },
+    clientCa: trustAnchors(deps.clientCa),
     ...observed,
   };
 }
@@ -215,7 +240,7 @@ function registrationDeps(domain: Domain, { config, clock }: Deps, writes: Store
       try {
         const { client, secret } = await writes.transaction((tx) =>
           domain.clients.create(
-            { name: input.name, description: "", type: undefined, tokenEndpointAuthMethod: input.tokenEndpointAuthMethod, grantTypes: input.grantTypes, disabled: false, metadata: {}, jwks: input.jwks },
+            { name: input.name, description: "", type: undefined, tokenEndpointAuthMethod: input.tokenEndpointAuthMethod, grantTypes: input.grantTypes, disabled: false, metadata: {}, jwks: input.jwks, tlsClientAuth: input.tlsClientAuth, certificateBoundTokens: input.certificateBoundTokens, dpopBoundTokens: input.dpopBoundTokens },
             tx,
             { dynamic: true },
           ),
@@ -266,7 +291,7 @@ export async function createServer(given: Deps): Promise<AuthzServer> {
     if (!found || found.apiServer.identifier !== MANAGEMENT_AUDIENCE) return undefined;
     return { clientId: found.client.clientId, scopes: found.scopes };
   };
-  const pipeline = createPipeline({ verify, logger, maxUnaryCallMs: config.maxUnaryCallMs, observer: counting ? metrics.observer : undefined, clientAddressHeader: config.clientAddressHeader });
+  const pipeline = createPipeline({ verify, logger, maxUnaryCallMs: config.maxUnaryCallMs, observer: counting ? metrics.observer : undefined, clientAddressHeader: config.clientAddressHeader, forwardedCertificate: forwardedCertificates(config.trustedProxies) });
   // Aborted as shutdown begins: long-lived streams end at once rather than hold the grace period.
   const stopping = new AbortController();
   const { apiServers, clients, grants, audit, keys, revocations } = domain;
@@ -277,7 +302,7 @@ export async function createServer(given: Deps): Promise<AuthzServer> {
     keyService(keys, audit),
     auditService(audit),
     tokenService(oauth),
-    oauthService(oauthEndpoints({ oauth, registration: registrationDeps(domain, deps, writes), jwks: keys.jwks, metadata: serverMetadata(config.issuer, { registration: config.registrationEnabled }) })),
+    oauthService(oauthEndpoints({ oauth, registration: registrationDeps(domain, deps, writes), jwks: keys.jwks, metadata: serverMetadata(config.issuer, { registration: config.registrationEnabled, mtls: config.tlsClientCaFile !== "" }) })),
     revocationService({ changes: store.changes, feed, audiencesOf: (caller) => visibleAudiences(store, domain!, caller), heartbeatMs: config.watchHeartbeatSeconds * 1000, closing: stopping.signal }),
   ];
   const methods = buildMethods(bindings, accessTable(descriptorRegistry(), SERVICE_NAMES));
@@ -290,7 +315,9 @@ export async function createServer(given: Deps): Promise<AuthzServer> {
     "grpc.max_connection_age_grace_ms": config.grpcMaxConnectionAgeGraceMs,
     "grpc.keepalive_permit_without_calls": 1,
   });
-  addServices(server, bindings, methods, pipeline);
+  // Client certificates of the gRPC listener's TLS connections (main.ts passes this to listenGrpc).
+  const peerCertificates = new PeerCertificates();
+  addServices(server, bindings, methods, pipeline, peerCertificates);
   const health = new HealthImplementation({ "": "SERVING", ...Object.fromEntries(SERVICE_NAMES.map((n) => [n, "SERVING"])) });
   health.addToServer(server);
   // Health is described too, so `grpcurl ... grpc.health.v1.Health/Check` works without a local proto.
@@ -356,5 +383,5 @@ export async function createServer(given: Deps): Promise<AuthzServer> {
     return closing;
   }
 
-  return { grpc: server, health, domain, inProcess: inProcessUpstream(methods, pipeline), feed, transaction: writes.transaction, bootstrap, operations, guard, shutdown };
+  return { grpc: server, health, domain, inProcess: inProcessUpstream(methods, pipeline), feed, transaction: writes.transaction, bootstrap, operations, guard, peerCertificates, shutdown };
 }

@@ -1,5 +1,5 @@
 import type { Clock } from "../clock.js";
-import { AUDIENCE, RESERVED_IDENTIFIER_PREFIX, SCOPE_TOKEN } from "./constants.js";
+import { AUDIENCE, RESERVED_IDENTIFIER_PREFIX, SCOPE_TOKEN, SENDER_CONSTRAINTS, type SenderConstraint } from "./constants.js";
 import { Aborted, FailedPrecondition, NotFound, Violations } from "./errors.js";
 import { checkName } from "./names.js";
 import { approximateSize, lookupCache } from "./cache.js";
@@ -36,6 +36,8 @@ export interface ApiServer {
   skipConsent: boolean;
   dynamicClientAccess: boolean;
   dynamicClientScopes: string[];
+  /** Whether every token for it must be bound: to the client's TLS certificate (RFC 8705 §3) or a DPoP key (RFC 9449). */
+  senderConstraint: SenderConstraint;
   system: boolean;
   /** Milliseconds since the epoch. */
   createTime: number;
@@ -69,6 +71,8 @@ export interface ApiServerInput {
   skipConsent: boolean;
   dynamicClientAccess: boolean;
   dynamicClientScopes: string[];
+  /** none (undefined), mtls or dpop. */
+  senderConstraint?: string;
 }
 
 export const DEFAULT_TOKEN_LIFETIME_SECONDS = 86_400; // 1 day
@@ -86,6 +90,7 @@ const UPDATABLE: Record<string, keyof ApiServerInput> = {
   token_lifetime_seconds: "tokenLifetimeSeconds",
   token_lifetime: "tokenLifetime",
   token_dialect: "tokenDialect",
+  sender_constraint: "senderConstraint",
   enforce_policies: "enforcePolicies",
   allow_offline_access: "allowOfflineAccess",
   refresh_token_lifetime_seconds: "refreshTokenLifetimeSeconds",
@@ -294,6 +299,9 @@ function validate(input: ApiServerInput, v: Violations, prefix: string): Validat
   const tokenDialect = input.tokenDialect ?? "access_token";
   if (!TOKEN_DIALECTS.includes(tokenDialect as TokenDialect)) v.add(`${prefix}token_dialect`, "must be ACCESS_TOKEN or ACCESS_TOKEN_AUTHZ");
 
+  const senderConstraint = input.senderConstraint ?? "none";
+  if (!SENDER_CONSTRAINTS.includes(senderConstraint as SenderConstraint)) v.add(`${prefix}sender_constraint`, "must be MTLS, DPOP or unspecified");
+
   const lifetime = lifetimeOf(input, v, prefix);
   const tokenLifetimeSeconds = lifetime.seconds || DEFAULT_TOKEN_LIFETIME_SECONDS;
   if (!inRange(tokenLifetimeSeconds, TOKEN_LIFETIME)) v.add(lifetime.field, `must be ${TOKEN_LIFETIME.min}..${TOKEN_LIFETIME.max} (0 for the default)`);
@@ -321,6 +329,7 @@ function validate(input: ApiServerInput, v: Violations, prefix: string): Validat
     skipConsent: input.skipConsent,
     dynamicClientAccess: input.dynamicClientAccess,
     dynamicClientScopes,
+    senderConstraint: senderConstraint as SenderConstraint,
   };
 }
 

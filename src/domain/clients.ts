@@ -8,6 +8,7 @@ import { approximateSize, lookupCache } from "./cache.js";
 import { checkClientId, etagOf, newId, newSecret, sha256 } from "./ids.js";
 import { checkName } from "./names.js";
 import { rateLimitMetadataProblems } from "./rate_limit_metadata.js";
+import { checkTlsClientAuthMetadata, type TlsClientAuthMetadata } from "./tls_client_auth.js";
 import { checkEtag, checkUpdateMask } from "./mutation.js";
 import { listQuery, toPage, type Page } from "./listing.js";
 import type { DomainData, DomainStore, DomainTx } from "./ports.js";
@@ -35,6 +36,12 @@ export interface Client {
   dynamic: boolean;
   metadata: Record<string, string>;
   jwks: JSONWebKeySet | undefined;
+  /** RFC 8705 §2.1.2: the certificate value naming a tls_client_auth client (exactly one member set); undefined otherwise. */
+  tlsClientAuth: TlsClientAuthMetadata | undefined;
+  /** RFC 8705 §3.4 tls_client_certificate_bound_access_tokens. */
+  certificateBoundTokens: boolean;
+  /** RFC 9449 §5.2 dpop_bound_access_tokens. */
+  dpopBoundTokens: boolean;
   secrets: ClientSecret[];
   tokensIssued: number;
   lastIssueTime: number | null;
@@ -54,6 +61,10 @@ export interface ClientInput {
   disabled: boolean;
   metadata: Record<string, string>;
   jwks: Record<string, unknown> | undefined;
+  /** RFC 8705 §2.1.2 value of a tls_client_auth client; empty strings are unset. */
+  tlsClientAuth?: TlsClientAuthMetadata;
+  certificateBoundTokens?: boolean;
+  dpopBoundTokens?: boolean;
 }
 
 const UPDATABLE: Record<string, keyof ClientInput> = {
@@ -65,6 +76,14 @@ const UPDATABLE: Record<string, keyof ClientInput> = {
   disabled: "disabled",
   metadata: "metadata",
   jwks: "jwks",
+  // One value names a tls_client_auth client: updating any of them replaces the set.
+  tls_client_auth_subject_dn: "tlsClientAuth",
+  tls_client_auth_san_dns: "tlsClientAuth",
+  tls_client_auth_san_uri: "tlsClientAuth",
+  tls_client_auth_san_ip: "tlsClientAuth",
+  tls_client_auth_san_email: "tlsClientAuth",
+  tls_client_certificate_bound_access_tokens: "certificateBoundTokens",
+  dpop_bound_access_tokens: "dpopBoundTokens",
 };
 const OUTPUT_ONLY = new Set(["client_id", "dynamic", "secrets", "usage", "create_time", "update_time", "etag"]);
 const FILTER_FIELDS = { name: "string", disabled: "bool", dynamic: "bool" } as const;
@@ -302,7 +321,7 @@ export function etagOfClient(c: Client): string {
   return etagOf(c.clientId, c.version);
 }
 
-type Fields = Pick<Client, "name" | "description" | "type" | "tokenEndpointAuthMethod" | "grantTypes" | "disabled" | "metadata" | "jwks">;
+type Fields = Pick<Client, "name" | "description" | "type" | "tokenEndpointAuthMethod" | "grantTypes" | "disabled" | "metadata" | "jwks" | "tlsClientAuth" | "certificateBoundTokens" | "dpopBoundTokens">;
 
 async function validate(input: ClientInput, v: Violations, prefix: string): Promise<Fields> {
   const name = checkName(input.name, v, `${prefix}name`);
@@ -323,8 +342,42 @@ async function validate(input: ClientInput, v: Violations, prefix: string): Prom
   }
   for (const { key, problem } of rateLimitMetadataProblems(input.metadata)) v.add(`${prefix}metadata[${JSON.stringify(key.slice(0, 64))}]`, problem);
   const jwks = await validateJwks(input.jwks, v, `${prefix}jwks`);
-  if (method === "private_key_jwt" && !jwks) v.add(`${prefix}jwks`, "is required for private_key_jwt");
-  return { name, description: input.description, type: "m2m", tokenEndpointAuthMethod: method, grantTypes, disabled: input.disabled, metadata: input.metadata, jwks };
+  if ((method === "private_key_jwt" || method === "self_signed_tls_client_auth") && !jwks) v.add(`${prefix}jwks`, `is required for ${method}`);
+  const tlsClientAuth = validateTlsClientAuth(method, input.tlsClientAuth ?? {}, v, prefix);
+  return {
+    name,
+    description: input.description,
+    type: "m2m",
+    tokenEndpointAuthMethod: method,
+    grantTypes,
+    disabled: input.disabled,
+    metadata: input.metadata,
+    jwks,
+    tlsClientAuth,
+    certificateBoundTokens: input.certificateBoundTokens === true,
+    dpopBoundTokens: input.dpopBoundTokens === true,
+  };
+}
+
+const TLS_CLIENT_AUTH_FIELDS: ReadonlyArray<[keyof TlsClientAuthMetadata, string]> = [
+  ["subjectDn", "tls_client_auth_subject_dn"],
+  ["sanDns", "tls_client_auth_san_dns"],
+  ["sanUri", "tls_client_auth_san_uri"],
+  ["sanIp", "tls_client_auth_san_ip"],
+  ["sanEmail", "tls_client_auth_san_email"],
+];
+
+/** RFC 8705 §2.1.2: exactly one of the five for tls_client_auth, none for any other method. */
+function validateTlsClientAuth(method: AuthMethod, input: TlsClientAuthMetadata, v: Violations, prefix: string): TlsClientAuthMetadata | undefined {
+  const set = Object.fromEntries(TLS_CLIENT_AUTH_FIELDS.filter(([k]) => input[k]).map(([k]) => [k, input[k]])) as TlsClientAuthMetadata;
+  const named = TLS_CLIENT_AUTH_FIELDS.filter(([k]) => set[k] !== undefined);
+  if (method !== "tls_client_auth") {
+    for (const [, field] of named) v.add(`${prefix}${field}`, "is only for tls_client_auth");
+    return undefined;
+  }
+  const problem = checkTlsClientAuthMetadata(set);
+  if (problem) v.add(`${prefix}${named.length === 1 ? named[0]![1] : "tls_client_auth_subject_dn"}`, problem);
+  return set;
 }
 
 /** A JWK Set of public keys (RFC 7517 §5) that jose can import; private members refused. */

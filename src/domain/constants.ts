@@ -4,8 +4,13 @@
  */
 
 /** RFC 7591 §2 token_endpoint_auth_method values a client may register. */
-export const AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"] as const;
+export const AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth"] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
+/** The RFC 8705 §2 methods: the client authenticates with its TLS client certificate. */
+export const TLS_AUTH_METHODS: readonly AuthMethod[] = ["tls_client_auth", "self_signed_tls_client_auth"];
+/** How an API server's tokens are bound to the client (proto SenderConstraint): bearer, RFC 8705 §3, RFC 9449. */
+export const SENDER_CONSTRAINTS = ["none", "mtls", "dpop"] as const;
+export type SenderConstraint = (typeof SENDER_CONSTRAINTS)[number];
 /** The methods that present a client secret (RFC 6749 §2.3.1); either carries the same secret. */
 export const SECRET_AUTH_METHODS: readonly AuthMethod[] = ["client_secret_basic", "client_secret_post"];
 

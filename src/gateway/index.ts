@@ -1,5 +1,7 @@
 import { fromBinary, toJsonString, type FileRegistry } from "@bufbuild/protobuf";
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { TLSSocket, type Server as TlsServer } from "node:tls";
 import { defaults, type Config } from "../config.js";
 import { descriptorRegistry } from "../descriptor.js";
 import type { Logger } from "../log.js";
@@ -12,6 +14,9 @@ import { buildRoutes, type Route } from "./routes.js";
 import { transcoderSettings, UPSTREAM_TIMEOUT_MS, type TranscoderSettings } from "./settings.js";
 import { UndecodableFields, withDecodeViolations } from "./undecodable.js";
 import type { Upstream, UpstreamReply } from "./upstream.js";
+import type { ClientCertificate } from "../pipeline/context.js";
+import { certificateOf } from "../tls/peers.js";
+import type { TlsSource } from "../tls/source.js";
 
 export interface GatewayOptions {
   /** Where transcoded calls go: in-process (the pipeline) or loopback (a real gRPC connection). */
@@ -25,6 +30,8 @@ export interface GatewayOptions {
    */
   staticRoutes?: (req: IncomingMessage, res: ServerResponse) => boolean;
   limits?: HttpLimits;
+  /** HTTPS instead of HTTP (the certificate follows its files); client certificates are requested when the source has a client CA. */
+  tls?: TlsSource;
 }
 
 /** Bounds of the HTTP listener (config.ts documents the defaults). */
@@ -45,7 +52,8 @@ export function httpLimits(config: Pick<Config, "httpHeadersTimeoutMs" | "httpRe
 }
 
 export interface Gateway {
-  server: ReturnType<typeof createHttpServer>;
+  /** An http.Server, or an https.Server (a tls.Server) with TLS: both are driven the same way. */
+  server: HttpServer;
   close(): Promise<void>;
 }
 
@@ -104,7 +112,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (!res.writableFinished) gone.abort();
     };
     res.once("close", onClose);
-    const reply = await upstream.unary({ route, request, headers: requestMetadata(req, url), deadline: Date.now() + UPSTREAM_TIMEOUT_MS, signal: gone.signal, peer: req.socket.remoteAddress ?? "" });
+    const reply = await upstream.unary({ route, request, headers: requestMetadata(req, url), deadline: Date.now() + UPSTREAM_TIMEOUT_MS, signal: gone.signal, peer: req.socket.remoteAddress ?? "", clientCertificate: clientCertificateOf(req) });
     res.off("close", onClose);
     return gone.signal.aborted || res.destroyed ? undefined : reply;
   }
@@ -147,7 +155,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     let started = false;
     const options = printOptions(settings, registry);
     const reply = await upstream
-      .stream({ route, request, headers: requestMetadata(req, url), deadline: Number.POSITIVE_INFINITY, signal: gone.signal, peer: req.socket.remoteAddress ?? "" }, async (bytes) => {
+      .stream({ route, request, headers: requestMetadata(req, url), deadline: Number.POSITIVE_INFINITY, signal: gone.signal, peer: req.socket.remoteAddress ?? "", clientCertificate: clientCertificateOf(req) }, async (bytes) => {
       if (res.destroyed) return;
       if (!started) {
         started = true;
@@ -164,14 +172,23 @@ export function createGateway(options: GatewayOptions): Gateway {
     send(res, toHttpResponse(route, reply, registry, settings));
   }
 
-  const server = createHttpServer(
-    {
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      keepAliveTimeout: limits.keepAliveTimeoutMs,
-      // How often Node checks those timeouts (its default, 30 s, would let a slow client hold on that long).
-      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
-    },
+  const serverOptions = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // How often Node checks those timeouts (its default, 30 s, would let a slow client hold on that long).
+    connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
+  };
+  const { tls } = options;
+  // With TLS: client certificates are asked for (with a client CA) but never
+  // required at the handshake, and not rejected there when they do not chain
+  // to the CA: RFC 8705 §2.2 self-signed certificates are checked against the
+  // client's JWKS by client authentication, which also checks CA chains.
+  const createServer = (handler: (req: IncomingMessage, res: ServerResponse) => void): HttpServer =>
+    tls
+      ? (createHttpsServer({ ...serverOptions, ...tls.options(), requestCert: tls.requestClientCertificates, rejectUnauthorized: false }, handler) as unknown as HttpServer)
+      : createHttpServer(serverOptions, handler);
+  const server = createServer(
     (req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (err instanceof GatewayError) return sendLocal(res, err.status, err.message);
@@ -183,6 +200,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
   );
   server.maxConnections = limits.maxConnections;
+  if (tls) tls.onReload(() => (server as unknown as TlsServer).setSecureContext(tls.options()));
   // Errors on a client's socket (too slow, malformed, oversized headers) end that connection only, with Node's status for each.
   server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
     const status = err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : err.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
@@ -250,4 +268,14 @@ function localResponse(status: number, message: string, close = false): HttpResp
 
 function sendLocal(res: ServerResponse, status: number, message: string, close = false): void {
   if (!res.headersSent && !res.destroyed) send(res, localResponse(status, message, close));
+}
+
+/** The client certificate of the request's TLS connection (read once per connection), if it presented one. */
+const connectionCertificates = new WeakMap<TLSSocket, ClientCertificate | null>();
+function clientCertificateOf(req: IncomingMessage): ClientCertificate | undefined {
+  const socket = req.socket;
+  if (!(socket instanceof TLSSocket)) return undefined;
+  let cert = connectionCertificates.get(socket);
+  if (cert === undefined) connectionCertificates.set(socket, (cert = certificateOf(socket) ?? null));
+  return cert ?? undefined;
 }

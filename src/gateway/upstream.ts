@@ -1,6 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { GrpcCode } from "../errors.js";
-import type { RequestHeaders } from "../pipeline/context.js";
+import type { ClientCertificate, RequestHeaders } from "../pipeline/context.js";
 import type { Method, Pipeline } from "../pipeline/pipeline.js";
 import { statusDetails } from "../transports/status.js";
 import type { Route } from "./routes.js";
@@ -17,6 +17,8 @@ export interface UpstreamCall {
   /** Aborted when the HTTP client goes away (the call is cancelled, as Envoy resets the upstream stream). */
   signal: AbortSignal;
   peer: string;
+  /** The HTTP client's TLS certificate; in-process only (over loopback it stays behind, as with Envoy without x-forwarded-client-cert). */
+  clientCertificate?: ClientCertificate;
 }
 
 /** What came back: a gRPC status, the headers it carried and, when OK, the response. */
@@ -56,7 +58,7 @@ export function inProcessUpstream(methods: ReadonlyMap<string, Method>, pipeline
       const method = methods.get(call.route.grpcPath);
       if (!method || method.stream) return { code: GrpcCode.UNIMPLEMENTED, message: `${call.route.grpcPath} is not served`, headers: {} };
       const request = method.decode(call.request);
-      const { ctx, cancel } = pipeline.context({ method: method.path, requestHeaders: firstValues(call.headers), deadline: call.deadline, peer: call.peer });
+      const { ctx, cancel } = pipeline.context({ method: method.path, requestHeaders: firstValues(call.headers), deadline: call.deadline, peer: call.peer, clientCertificate: call.clientCertificate });
       if (call.signal.aborted) cancel();
       else call.signal.addEventListener("abort", cancel, { once: true });
       const outcome = await pipeline.unary(method, request, ctx);
@@ -73,7 +75,7 @@ export function inProcessUpstream(methods: ReadonlyMap<string, Method>, pipeline
     async stream(call, onMessage) {
       const method = methods.get(call.route.grpcPath);
       if (!method || !method.stream) return { code: GrpcCode.UNIMPLEMENTED, message: `${call.route.grpcPath} is not served`, headers: {} };
-      const { ctx, cancel } = pipeline.context({ method: method.path, requestHeaders: firstValues(call.headers), deadline: call.deadline, peer: call.peer });
+      const { ctx, cancel } = pipeline.context({ method: method.path, requestHeaders: firstValues(call.headers), deadline: call.deadline, peer: call.peer, clientCertificate: call.clientCertificate });
       if (call.signal.aborted) cancel();
       else call.signal.addEventListener("abort", cancel, { once: true });
       const outcome = await pipeline.stream(method, method.decode(call.request), ctx, (response) => onMessage(method.encode(response)));

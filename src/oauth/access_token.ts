@@ -6,6 +6,7 @@ import { inSpan } from "../tracing.js";
 import type { AuthenticatedClient } from "./client_auth.js";
 import type { TokenResponseBody } from "./grants/types.js";
 import type { OAuthDeps } from "./ports.js";
+import type { Confirmation } from "./sender_constraint.js";
 
 /**
  * Mints the RFC 9068 access token (and, where allowed, a refresh token) for a
@@ -18,8 +19,9 @@ export async function mintTokens(
   client: AuthenticatedClient,
   apiServer: ApiServer,
   scopes: string[],
-  family?: { familyId: string; expiresAt: number },
+  options: { family?: { familyId: string; expiresAt: number }; cnf?: Confirmation } = {},
 ): Promise<TokenResponseBody> {
+  const { family, cnf } = options;
   const nowMs = deps.now();
   const iat = toSeconds(nowMs);
   const exp = iat + apiServer.tokenLifetimeSeconds;
@@ -36,11 +38,12 @@ export async function mintTokens(
   };
   if (scope) claims.scope = scope;
   if (apiServer.tokenDialect === "access_token_authz") claims.permissions = scopes;
+  if (cnf) claims.cnf = cnf; // RFC 7800 §3.1, RFC 8705 §3.1, RFC 9449 §6.1
   const accessToken = await inSpan("oauth.sign", () => deps.tokens.sign(apiServer.signingAlg, claims));
   deps.clients.recordIssuance(client.clientId, nowMs);
   deps.telemetry?.tokenIssued(apiServer.id);
 
-  const body: TokenResponseBody = { access_token: accessToken, token_type: "Bearer", expires_in: apiServer.tokenLifetimeSeconds };
+  const body: TokenResponseBody = { access_token: accessToken, token_type: cnf?.jkt ? "DPoP" : "Bearer", expires_in: apiServer.tokenLifetimeSeconds };
   if (scope) body.scope = scope;
   if (mayRefresh(client, apiServer)) body.refresh_token = await issueRefreshToken(deps, client, apiServer, scope, nowMs, family);
   return body;

@@ -1,5 +1,9 @@
 import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWK } from "jose";
-import { CLIENT_ID, SECRET_AUTH_METHODS, type AuthMethod } from "../domain/constants.js";
+import type { X509Certificate } from "node:crypto";
+import { CLIENT_ID, SECRET_AUTH_METHODS, TLS_AUTH_METHODS, type AuthMethod } from "../domain/constants.js";
+import { certificateMatches, type TlsClientAuthMetadata } from "../domain/tls_client_auth.js";
+import { parsePresented, verifyChain } from "./mtls/certificates.js";
+import { certificateInJwks } from "./mtls/self_signed.js";
 import { ResourceExhausted } from "../errors.js";
 import { inSpan } from "../tracing.js";
 import type { PresentedCredential } from "./credentials.js";
@@ -30,6 +34,12 @@ export interface AuthenticatedClient {
   tokensValidAfter: number;
   /** Free-form labels; `authz.rate_limit_per_second` and `authz.rate_limit_burst` override the token-endpoint limit. */
   metadata?: Readonly<Record<string, string>>;
+  /** RFC 8705 §2.1.2: the certificate value naming a tls_client_auth client. */
+  tlsClientAuth?: TlsClientAuthMetadata;
+  /** RFC 8705 §3.4: its tokens are bound to its TLS client certificate. */
+  certificateBoundTokens?: boolean;
+  /** RFC 9449 §5.2: its token requests carry a DPoP proof. */
+  dpopBoundTokens?: boolean;
 }
 
 /** What client authentication needs from the client registry (narrow on purpose). */
@@ -40,7 +50,7 @@ export interface ClientDirectory {
    * A store fault is thrown, never reported as bad credentials.
    */
   authenticateSecret(clientId: string, secret: string): Promise<AuthenticatedClient | undefined>;
-  /** An enabled client with its registered JWK Set, for private_key_jwt. */
+  /** An enabled client with its registered JWK Set, for private_key_jwt and the mTLS methods. */
   findForAssertion(clientId: string): Promise<(AuthenticatedClient & { jwks?: JSONWebKeySet }) | undefined>;
   /**
    * Records an assertion `jti` until `keepUntil` (epoch s); false when it was
@@ -60,6 +70,8 @@ export interface ClientAuthContext {
   source?: string;
   /** Failed-authentication throttling; none: unthrottled. */
   guard?: ClientGuard;
+  /** RFC 8705 §2.1: the CA certificates tls_client_auth chains must end in (the configured client CA); none: tls_client_auth fails. */
+  trustAnchors?: () => readonly X509Certificate[];
 }
 
 /**
@@ -105,6 +117,8 @@ async function check(credential: PresentedCredential, directory: ClientDirectory
       if (!SECRET_AUTH_METHODS.includes(client.tokenEndpointAuthMethod)) throw new InvalidClient(`client registered ${client.tokenEndpointAuthMethod}`, credential.viaHeader, "method_mismatch");
       return client;
     }
+    case "tls":
+      return certificateAuth(credential, directory, ctx);
     case "assertion":
       return assertionAuth(credential, directory, ctx);
   }
@@ -114,6 +128,29 @@ async function check(credential: PresentedCredential, directory: ClientDirectory
 function claimedClientId(credential: PresentedCredential): string | undefined {
   if (credential.method === "assertion") return credential.clientId ?? peekIssuer(credential.assertion);
   return credential.clientId;
+}
+
+/**
+ * RFC 8705 §2: the client is who its TLS client certificate says, for the
+ * method it registered. tls_client_auth (§2.1): the chain ends in the
+ * configured client CA and the certificate carries the registered subject DN
+ * or SAN value. self_signed_tls_client_auth (§2.2): the certificate is one of
+ * the client's registered keys (x5c or public key), and within its dates.
+ */
+async function certificateAuth(credential: Extract<PresentedCredential, { method: "tls" }>, directory: ClientDirectory, ctx: ClientAuthContext): Promise<AuthenticatedClient> {
+  if (!CLIENT_ID.test(credential.clientId)) throw new InvalidClient("malformed client_id", false, "malformed_credentials");
+  const client = await directory.findForAssertion(credential.clientId);
+  if (!client) throw new InvalidClient("unknown client or disabled", false, "bad_credentials");
+  if (!TLS_AUTH_METHODS.includes(client.tokenEndpointAuthMethod)) throw new InvalidClient(`client registered ${client.tokenEndpointAuthMethod}`, false, "method_mismatch");
+  const presented = parsePresented(credential.certificate);
+  if (!presented) throw new InvalidClient("client certificate does not parse", false, "certificate_invalid");
+  const nowMs = ctx.nowSeconds * 1000;
+  const ok =
+    client.tokenEndpointAuthMethod === "tls_client_auth"
+      ? client.tlsClientAuth !== undefined && verifyChain(presented.leaf, presented.intermediates, [...(ctx.trustAnchors?.() ?? [])], nowMs) && certificateMatches(presented.leaf, client.tlsClientAuth)
+      : client.jwks !== undefined && (await certificateInJwks(presented.leaf, client.jwks as { keys: JWK[] }, nowMs));
+  if (!ok) throw new InvalidClient(`client certificate not accepted for ${client.tokenEndpointAuthMethod}`, false, "certificate_invalid");
+  return client;
 }
 
 /** RFC 7523 §2.2 / §3: private_key_jwt. */

@@ -1,3 +1,4 @@
+import type { ClientCertificate } from "../pipeline/context.js";
 import { InvalidClient, InvalidRequest } from "./errors.js";
 import type { Params } from "./params.js";
 
@@ -9,6 +10,8 @@ import type { Params } from "./params.js";
 export type PresentedCredential =
   | { method: "secret"; clientId: string; secret: string; viaHeader: boolean }
   | { method: "assertion"; clientId: string | undefined; assertionType: string; assertion: string }
+  /** RFC 8705 §2: the TLS client certificate, with the client_id it is for (the request's `client_id`). */
+  | { method: "tls"; clientId: string; certificate: ClientCertificate }
   | { method: "none"; clientId: string | undefined };
 
 /** The credential fields a request may carry, from a form/JSON body or a typed message (empty = absent). */
@@ -22,9 +25,13 @@ export interface CredentialFields {
 /**
  * RFC 6749 §2.3: a client MUST NOT use more than one authentication method in
  * a request. `authorization` is the Authorization header (only `Basic` is client
- * authentication; another scheme is ignored here).
+ * authentication; another scheme is ignored here). A TLS client certificate
+ * (`certificate`) is client authentication only when nothing else is
+ * (RFC 8705 §2: the request then names its client with `client_id`): a secret
+ * client that happens to connect with a certificate still authenticates with
+ * its secret, and the certificate may still bind its tokens.
  */
-export function presentedCredential(authorization: string | undefined, fields: CredentialFields): PresentedCredential {
+export function presentedCredential(authorization: string | undefined, fields: CredentialFields, certificate?: ClientCertificate): PresentedCredential {
   const basic = parseBasic(authorization);
   const hasSecret = Boolean(fields.clientSecret);
   const hasAssertion = Boolean(fields.clientAssertion || fields.clientAssertionType);
@@ -40,6 +47,7 @@ export function presentedCredential(authorization: string | undefined, fields: C
     return { method: "secret", clientId: fields.clientId, secret: fields.clientSecret!, viaHeader: false };
   }
   if (hasAssertion) return { method: "assertion", clientId: fields.clientId || undefined, assertionType: fields.clientAssertionType ?? "", assertion: fields.clientAssertion ?? "" };
+  if (certificate && fields.clientId) return { method: "tls", clientId: fields.clientId, certificate };
   return { method: "none", clientId: fields.clientId || undefined };
 }
 

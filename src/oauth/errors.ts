@@ -42,6 +42,8 @@ export const InvalidGrant = oauthError("invalid_grant", "the grant is invalid, e
 export const UnauthorizedClient = oauthError("unauthorized_client", "the client is not allowed to use this grant type");
 export const UnsupportedGrantType = oauthError("unsupported_grant_type", "the grant type is not supported");
 export const InvalidScope = oauthError("invalid_scope", "the requested scope is invalid or exceeds what was granted");
+// RFC 9449 §5
+export const InvalidDpopProof = oauthError("invalid_dpop_proof", "the DPoP proof is missing, malformed or invalid");
 
 /**
  * RFC 6749 §5.2: client authentication failed. The 401 carries a

@@ -12,6 +12,7 @@ export type ClientAuthFailure =
   | "method_mismatch"
   | "assertion_invalid"
   | "assertion_replayed"
+  | "certificate_invalid"
   | "bearer_invalid";
 
 /**

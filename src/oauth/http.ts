@@ -1,3 +1,4 @@
+import type { ClientCertificate } from "../pipeline/context.js";
 import { AuthzError, ERROR_TABLE } from "../errors.js";
 import { errorBody, OAuthError } from "./errors.js";
 
@@ -9,6 +10,10 @@ export interface OAuthHttpRequest {
   authorization: string | undefined;
   /** The caller's address (CallContext.peer), for throttling only. */
   source?: string;
+  /** The caller's TLS client certificate (CallContext.clientCertificate). */
+  certificate?: ClientCertificate;
+  /** The `DPoP` request header (RFC 9449 §4.1). */
+  dpop?: string;
 }
 
 /** An OAuth endpoint's answer: exact status, headers and JSON bytes (RFC 6749 §5.1, `expires_in` a number). */

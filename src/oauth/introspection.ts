@@ -1,4 +1,5 @@
 // RFC 7662 OAuth 2.0 Token Introspection.
+import type { Confirmation } from "./sender_constraint.js";
 import { sha256 } from "../domain/ids.js";
 import { toSeconds } from "../clock.js";
 import type { ApiServer } from "../domain/api_servers.js";
@@ -34,6 +35,8 @@ export interface IntrospectionBody {
   iss?: string;
   jti?: string;
   permissions?: string[];
+  /** RFC 8705 §3.2 / RFC 9449 §6.2: the key a bound token is confirmed by. */
+  cnf?: Confirmation;
 }
 
 /** Who asks: a client by its credentials, or a management bearer token. */
@@ -45,6 +48,16 @@ export interface IntrospectionRequest {
   tokenTypeHint: string | undefined;
   /** The caller's address (CallContext.peer), for throttling only. */
   source?: string;
+}
+
+/** A token's `cnf` claim, members of known shape only (we minted it, but the claim set is a JSON object like any other). */
+function confirmationOf(value: unknown): Confirmation | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const { "x5t#S256": x5t, jkt } = value as Record<string, unknown>;
+  const cnf: Confirmation = {};
+  if (typeof x5t === "string") cnf["x5t#S256"] = x5t;
+  if (typeof jkt === "string") cnf.jkt = jkt;
+  return cnf["x5t#S256"] || cnf.jkt ? cnf : undefined;
 }
 
 const INACTIVE: IntrospectionBody = Object.freeze({ active: false });
@@ -88,6 +101,11 @@ async function introspectToken(request: IntrospectionRequest, deps: OAuthDeps): 
   if (active.scopes.length > 0) body.scope = active.scopes.join(" ");
   if (typeof claims.nbf === "number") body.nbf = claims.nbf;
   if (Array.isArray(claims.permissions)) body.permissions = active.scopes;
+  const cnf = confirmationOf(claims.cnf);
+  if (cnf) {
+    body.cnf = cnf;
+    if (cnf.jkt) body.token_type = "DPoP"; // RFC 9449 §6.2
+  }
   return body;
 }
 

@@ -1,3 +1,4 @@
+import type { X509Certificate } from "node:crypto";
 import type { ApiServer, SigningAlg } from "../domain/api_servers.js";
 import type { AuthenticatedClient, ClientDirectory } from "./client_auth.js";
 import type { ClientGuard, OAuthTelemetry } from "./guard.js";
@@ -33,6 +34,10 @@ export interface OAuthDeps {
   guard?: ClientGuard;
   /** Metrics of token requests and introspections; none: not counted. */
   telemetry?: OAuthTelemetry;
+  /** RFC 9449: the proof `iat` window and single-use `jti`s (a store row per key and jti until `keepUntil`, epoch s). */
+  dpop: { windowSeconds: number; consumeJti(jkt: string, jti: string, keepUntil: number): Promise<boolean> };
+  /** RFC 8705 §2.1: the configured client CA, parsed; empty without one. */
+  clientCa: () => readonly X509Certificate[];
 }
 
 export interface Access {

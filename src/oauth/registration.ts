@@ -6,13 +6,29 @@ import { AUTH_METHODS, GRANT_TYPES, type AuthMethod } from "../domain/constants.
 import { ResourceExhausted } from "../errors.js";
 import { EndpointDisabled, InvalidClientMetadata, InvalidToken } from "./errors.js";
 import type { OAuthHttpRequest } from "./http.js";
+import type { TlsClientAuthMetadata } from "../domain/tls_client_auth.js";
 
 export interface RegistrationInput {
   name: string;
   tokenEndpointAuthMethod: AuthMethod;
   grantTypes: string[];
   jwks?: { keys: unknown[] };
+  /** RFC 8705 §2.1.2 (checked by the client rules: exactly one for tls_client_auth). */
+  tlsClientAuth?: TlsClientAuthMetadata;
+  /** RFC 8705 §3.4 tls_client_certificate_bound_access_tokens. */
+  certificateBoundTokens?: boolean;
+  /** RFC 9449 §5.2 dpop_bound_access_tokens. */
+  dpopBoundTokens?: boolean;
 }
+
+/** RFC 8705 §2.1.2 member names, by the field they set. */
+const TLS_CLIENT_AUTH_MEMBERS: ReadonlyArray<[keyof TlsClientAuthMetadata, string]> = [
+  ["subjectDn", "tls_client_auth_subject_dn"],
+  ["sanDns", "tls_client_auth_san_dns"],
+  ["sanUri", "tls_client_auth_san_uri"],
+  ["sanIp", "tls_client_auth_san_ip"],
+  ["sanEmail", "tls_client_auth_san_email"],
+];
 
 export interface RegistrationDeps {
   enabled: boolean;
@@ -37,14 +53,20 @@ export async function register(request: OAuthHttpRequest, deps: RegistrationDeps
   // §3.2.1: the response echoes the registered metadata.
   return {
     client_id: clientId,
-    ...(input.tokenEndpointAuthMethod === "private_key_jwt" ? {} : { client_secret: clientSecret, client_secret_expires_at: 0 }),
+    ...(KEY_METHODS.has(input.tokenEndpointAuthMethod) ? {} : { client_secret: clientSecret, client_secret_expires_at: 0 }),
     client_id_issued_at: toSeconds(createTime),
     client_name: input.name,
     token_endpoint_auth_method: input.tokenEndpointAuthMethod,
     grant_types: input.grantTypes,
     ...(input.jwks ? { jwks: input.jwks } : {}),
+    ...Object.fromEntries(TLS_CLIENT_AUTH_MEMBERS.filter(([k]) => input.tlsClientAuth?.[k] !== undefined).map(([k, member]) => [member, input.tlsClientAuth![k]])),
+    ...(input.certificateBoundTokens ? { tls_client_certificate_bound_access_tokens: true } : {}),
+    ...(input.dpopBoundTokens ? { dpop_bound_access_tokens: true } : {}),
   };
 }
+
+/** Methods that authenticate with a key or certificate: the response carries no client_secret. */
+const KEY_METHODS: ReadonlySet<AuthMethod> = new Set(["private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth"]);
 
 /** §3: registration may require an initial access token (RFC 6750 bearer). */
 function checkInitialAccessToken(authorization: string | undefined, expectedHash: Buffer | undefined): void {
@@ -59,7 +81,7 @@ function validateMetadata(body: Record<string, unknown>): RegistrationInput {
   if (typeof name !== "string" || name.trim() === "" || name.length > 200) throw new InvalidClientMetadata("bad client_name", "client_name must be a string of 1..200 characters");
   const method = body.token_endpoint_auth_method ?? "client_secret_basic";
   if (typeof method !== "string" || !(AUTH_METHODS as readonly string[]).includes(method)) {
-    throw new InvalidClientMetadata("bad token_endpoint_auth_method", "token_endpoint_auth_method must be client_secret_basic, client_secret_post or private_key_jwt");
+    throw new InvalidClientMetadata("bad token_endpoint_auth_method", `token_endpoint_auth_method must be one of ${AUTH_METHODS.join(", ")}`);
   }
   const grantTypes = body.grant_types ?? ["client_credentials"];
   if (!Array.isArray(grantTypes) || grantTypes.length === 0 || !grantTypes.every((g) => typeof g === "string" && GRANT_TYPE_SET.has(g))) {
@@ -73,8 +95,28 @@ function validateMetadata(body: Record<string, unknown>): RegistrationInput {
   if (jwks !== undefined && !(typeof jwks === "object" && jwks !== null && Array.isArray((jwks as { keys?: unknown }).keys))) {
     throw new InvalidClientMetadata("bad jwks", "jwks must be a JWK Set object");
   }
-  if (method === "private_key_jwt" && jwks === undefined) throw new InvalidClientMetadata("private_key_jwt without jwks", "private_key_jwt requires jwks");
-  return { name: name.trim(), tokenEndpointAuthMethod: method as AuthMethod, grantTypes: [...new Set(grantTypes as string[])], jwks: jwks as RegistrationInput["jwks"] };
+  if ((method === "private_key_jwt" || method === "self_signed_tls_client_auth") && jwks === undefined) throw new InvalidClientMetadata(`${method} without jwks`, `${method} requires jwks`);
+  const tlsClientAuth: TlsClientAuthMetadata = {};
+  for (const [key, member] of TLS_CLIENT_AUTH_MEMBERS) {
+    const value = body[member];
+    if (value === undefined) continue;
+    if (typeof value !== "string") throw new InvalidClientMetadata(`bad ${member}`, `${member} must be a string`);
+    tlsClientAuth[key] = value;
+  }
+  const flag = (member: string): boolean => {
+    const value = body[member] ?? false;
+    if (typeof value !== "boolean") throw new InvalidClientMetadata(`bad ${member}`, `${member} must be true or false`);
+    return value;
+  };
+  return {
+    name: name.trim(),
+    tokenEndpointAuthMethod: method as AuthMethod,
+    grantTypes: [...new Set(grantTypes as string[])],
+    jwks: jwks as RegistrationInput["jwks"],
+    tlsClientAuth,
+    certificateBoundTokens: flag("tls_client_certificate_bound_access_tokens"),
+    dpopBoundTokens: flag("dpop_bound_access_tokens"),
+  };
 }
 
 /** RFC 7591 §3.1: the request is a JSON object. */

@@ -1,5 +1,7 @@
 // RFC 6749 §3.2 token endpoint as small named steps.
 import { toSeconds } from "../clock.js";
+import type { ApiServer } from "../domain/api_servers.js";
+import { confirmationFor, dpopKey, tokenEndpointUrl } from "./sender_constraint.js";
 import { ResourceExhausted } from "../errors.js";
 import { inSpan } from "../tracing.js";
 import { authenticateClient, type AuthenticatedClient, type ClientAuthContext } from "./client_auth.js";
@@ -14,7 +16,9 @@ export async function issueToken(request: TokenRequest, deps: OAuthDeps): Promis
   const client = await authenticateClient(request.credential, deps.clients, assertionContext(deps, request.source));
   checkGrantTypeAllowedForClient(client, grant);
   checkClientRate(client, deps);
-  return inSpan(`oauth.grant ${grant.grantType}`, () => grant.handle({ request, client, deps }));
+  const jkt = await dpopKey(request.dpopProof, client, deps);
+  const confirm = (apiServer: ApiServer) => confirmationFor(client, apiServer, request.certificate, jkt);
+  return inSpan(`oauth.grant ${grant.grantType}`, () => grant.handle({ request, client, deps, confirm }));
 }
 
 function checkGrantTypeSupported(grantType: string): GrantType {
@@ -35,5 +39,5 @@ function checkClientRate(client: AuthenticatedClient, deps: OAuthDeps): void {
 
 /** RFC 7523 §3: an assertion's `aud` is the token endpoint or the issuer. `source` is the caller's address (throttling). */
 export function assertionContext(deps: OAuthDeps, source = ""): ClientAuthContext {
-  return { audiences: [deps.issuer, `${deps.issuer}/oauth/token`], nowSeconds: toSeconds(deps.now()), clockToleranceSeconds: deps.assertionClockToleranceSeconds, source, guard: deps.guard };
+  return { audiences: [deps.issuer, tokenEndpointUrl(deps.issuer)], nowSeconds: toSeconds(deps.now()), clockToleranceSeconds: deps.assertionClockToleranceSeconds, source, guard: deps.guard, trustAnchors: deps.clientCa };
 }

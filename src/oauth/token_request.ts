@@ -1,3 +1,4 @@
+import type { ClientCertificate } from "../pipeline/context.js";
 import { credentialFields, presentedCredential, type PresentedCredential } from "./credentials.js";
 import { parseBody, required } from "./params.js";
 import type { OAuthHttpRequest } from "./http.js";
@@ -13,6 +14,10 @@ export interface TokenRequest {
   refreshToken?: string;
   /** The caller's address (CallContext.peer), for throttling only. */
   source?: string;
+  /** The TLS client certificate of the request (authentication, RFC 8705 §2; binding, §3). */
+  certificate?: ClientCertificate;
+  /** The DPoP proof (RFC 9449 §4), as sent. */
+  dpopProof?: string;
 }
 
 /** RFC 6749 §3.2: the token endpoint's form (or JSON) body and Authorization header. */
@@ -20,11 +25,13 @@ export function tokenRequestFromHttp(http: OAuthHttpRequest): TokenRequest {
   const params = parseBody(http.contentType, http.body);
   return {
     grantType: required(params, "grant_type"),
-    credential: presentedCredential(http.authorization, credentialFields(params)),
+    credential: presentedCredential(http.authorization, credentialFields(params), http.certificate),
     audience: params.get("audience"),
     resource: params.get("resource"),
     scope: params.get("scope"),
     refreshToken: params.get("refresh_token"),
     source: http.source,
+    certificate: http.certificate,
+    dpopProof: http.dpop,
   };
 }

@@ -37,6 +37,18 @@ export interface CallContext {
    * started under the handler are its children; a no-op without an SDK.
    */
   traceContext: Context;
+  /**
+   * The TLS client certificate the caller presented (RFC 8705): on its own
+   * connection, or forwarded by a trusted proxy (`x-forwarded-client-cert`).
+   * Proves nothing by itself: client authentication checks it.
+   */
+  readonly clientCertificate: ClientCertificate | undefined;
+}
+
+/** A client certificate, DER: the leaf and whatever certificates the client sent above it (leaf first). */
+export interface ClientCertificate {
+  der: Buffer;
+  chain: Buffer[];
 }
 
 export interface RequestHeaders {

@@ -3,7 +3,7 @@ import { AuthzError, Cancelled, DeadlineExceeded, GrpcCode, isFault } from "../e
 import { errorFields, type Logger } from "../log.js";
 import { extractTraceContext, failSpan, SpanKind, trace, traceIds, tracer, withContext, type Span } from "../tracing.js";
 import { authorize, type MethodRule, type VerifyManagementToken } from "./access.js";
-import type { CallContext, RequestHeaders, StreamHandler, UnaryHandler } from "./context.js";
+import type { CallContext, ClientCertificate, RequestHeaders, StreamHandler, UnaryHandler } from "./context.js";
 import { toFailure, type Failure } from "./failure.js";
 import { TRANSCODED_HEADER, type CallObserver } from "./observer.js";
 
@@ -53,6 +53,12 @@ export interface PipelineDeps {
   observer?: CallObserver;
   /** Header whose last hop is the caller's address (behind a proxy); empty: the connection's peer. */
   clientAddressHeader?: string;
+  /**
+   * The client certificate a trusted proxy forwarded for a call that came
+   * from `peer` (Envoy's x-forwarded-client-cert; src/tls/forwarded.ts), or
+   * undefined: none, or `peer` is not a trusted proxy.
+   */
+  forwardedCertificate?: (peer: string, headers: RequestHeaders) => ClientCertificate | undefined;
 }
 
 const CODE_NAMES = Object.fromEntries(Object.entries(GrpcCode).map(([name, code]) => [code, name])) as Record<number, string>;
@@ -63,6 +69,8 @@ export interface CallInit {
   /** The caller's deadline (epoch ms), Infinity for none. */
   deadline: number;
   peer: string;
+  /** The client certificate of the call's own TLS connection. */
+  clientCertificate?: ClientCertificate;
 }
 
 /**
@@ -88,6 +96,7 @@ export function createPipeline(deps: PipelineDeps) {
       signal: controller.signal,
       peer: addressHeader ? (lastHop(init.requestHeaders.get(addressHeader)) ?? init.peer) : init.peer,
       traceContext: extractTraceContext(init.requestHeaders),
+      clientCertificate: init.clientCertificate ?? deps.forwardedCertificate?.(init.peer, init.requestHeaders),
     };
     return { ctx, cancel: () => controller.abort(new Cancelled()) };
   }

@@ -2,7 +2,7 @@ import { ApiServerServiceService, type ApiServer as PbApiServer, type ApiServerS
 import { etagOfApiServer, type ApiServer, type ApiServerInput, type ApiServers } from "../domain/api_servers.js";
 import type { Audit } from "../domain/audit.js";
 import { audited } from "./audited.js";
-import { enumFromDomain, enumToDomain, SIGNING_ALG, TOKEN_DIALECT } from "./convert/enums.js";
+import { enumFromDomain, enumToDomain, SENDER_CONSTRAINT, SIGNING_ALG, TOKEN_DIALECT } from "./convert/enums.js";
 import { timestamp } from "./convert/time.js";
 import { bindService } from "./service.js";
 
@@ -52,6 +52,7 @@ function fromPb(pb: PbApiServer | undefined): ApiServerInput {
     skipConsent: pb?.skipConsent ?? false,
     dynamicClientAccess: pb?.dynamicClientAccess ?? false,
     dynamicClientScopes: pb?.dynamicClientScopes ?? [],
+    senderConstraint: enumToDomain(pb?.senderConstraint ?? 0, SENDER_CONSTRAINT) ?? "none",
   };
 }
 
@@ -73,6 +74,7 @@ export function toPb(s: ApiServer): PbApiServer {
     refreshTokenLifetimeSeconds: s.refreshTokenLifetimeSeconds,
     skipConsent: s.skipConsent,
     dynamicClientAccess: s.dynamicClientAccess,
+    senderConstraint: enumFromDomain(s.senderConstraint, SENDER_CONSTRAINT),
     dynamicClientScopes: s.dynamicClientScopes,
     createTime: timestamp(s.createTime),
     updateTime: timestamp(s.updateTime),

@@ -43,6 +43,15 @@ function fromPb(pb: PbClient | undefined): ClientInput {
     disabled: pb?.disabled ?? false,
     metadata: pb?.metadata ?? {},
     jwks: pb?.jwks,
+    tlsClientAuth: {
+      subjectDn: pb?.tlsClientAuthSubjectDn || undefined,
+      sanDns: pb?.tlsClientAuthSanDns || undefined,
+      sanUri: pb?.tlsClientAuthSanUri || undefined,
+      sanIp: pb?.tlsClientAuthSanIp || undefined,
+      sanEmail: pb?.tlsClientAuthSanEmail || undefined,
+    },
+    certificateBoundTokens: pb?.tlsClientCertificateBoundAccessTokens ?? false,
+    dpopBoundTokens: pb?.dpopBoundAccessTokens ?? false,
   };
 }
 
@@ -64,5 +73,12 @@ export function toPb(c: Client): PbClient {
     createTime: timestamp(c.createTime),
     updateTime: timestamp(c.updateTime),
     etag: etagOfClient(c),
+    tlsClientAuthSubjectDn: c.tlsClientAuth?.subjectDn ?? "",
+    tlsClientAuthSanDns: c.tlsClientAuth?.sanDns ?? "",
+    tlsClientAuthSanUri: c.tlsClientAuth?.sanUri ?? "",
+    tlsClientAuthSanIp: c.tlsClientAuth?.sanIp ?? "",
+    tlsClientAuthSanEmail: c.tlsClientAuth?.sanEmail ?? "",
+    tlsClientCertificateBoundAccessTokens: c.certificateBoundTokens,
+    dpopBoundAccessTokens: c.dpopBoundTokens,
   };
 }

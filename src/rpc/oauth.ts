@@ -34,7 +34,14 @@ export function oauthService(endpoints: OAuthEndpoints) {
 }
 
 function httpRequest(body: HttpBody | undefined, ctx: CallContext): OAuthHttpRequest {
-  return { contentType: body?.contentType ?? "", body: body?.data ?? EMPTY, authorization: ctx.requestHeaders.get("authorization"), source: ctx.peer };
+  return {
+    contentType: body?.contentType ?? "",
+    body: body?.data ?? EMPTY,
+    authorization: ctx.requestHeaders.get("authorization"),
+    source: ctx.peer,
+    certificate: ctx.clientCertificate,
+    dpop: ctx.requestHeaders.get("dpop"),
+  };
 }
 
 function respond(ctx: CallContext, result: HttpResult): { httpBody: HttpBody } {

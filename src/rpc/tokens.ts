@@ -20,12 +20,15 @@ export function tokenService(deps: OAuthDeps) {
       const body = await issueToken(
         {
           grantType: req.grantType || "client_credentials",
-          credential: presentedCredential(authorization(ctx), fields(req.client)),
+          credential: presentedCredential(authorization(ctx), fields(req.client), ctx.clientCertificate),
           audience: req.audience || undefined,
           resource: req.resource || undefined,
           scope: req.scope || undefined,
           refreshToken: req.refreshToken || undefined,
           source: ctx.peer,
+          certificate: ctx.clientCertificate,
+          // A DPoP proof in the `dpop` metadata key, for the token endpoint's URL and POST (RFC 9449 §4.3 has no gRPC binding).
+          dpopProof: ctx.requestHeaders.get("dpop"),
         },
         deps,
       );
@@ -50,6 +53,7 @@ export function tokenService(deps: OAuthDeps) {
         iss: body.iss ?? "",
         jti: body.jti ?? "",
         permissions: body.permissions ?? [],
+        cnf: body.cnf ? { x5tS256: body.cnf["x5t#S256"] ?? "", jkt: body.cnf.jkt ?? "" } : undefined,
       };
     },
     revokeToken: async (req, ctx) => {

@@ -1,5 +1,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from "node:tls";
+import type { PeerCertificates } from "../tls/peers.js";
+import type { TlsSource } from "../tls/source.js";
 import type { RequestHeaders } from "../pipeline/context.js";
 import type { Failure } from "../pipeline/failure.js";
 import type { Method, Pipeline } from "../pipeline/pipeline.js";
@@ -11,13 +14,13 @@ import { statusDetails } from "./status.js";
  * handler that builds a call context from the call, runs the pipeline and
  * encodes its outcome. No logic of its own (no interceptors).
  */
-export function addServices(server: grpc.Server, bindings: ServiceBinding[], methods: ReadonlyMap<string, Method>, pipeline: Pipeline): void {
+export function addServices(server: grpc.Server, bindings: ServiceBinding[], methods: ReadonlyMap<string, Method>, pipeline: Pipeline, certificates?: PeerCertificates): void {
   for (const binding of bindings) {
     const implementation: grpc.UntypedServiceImplementation = {};
     const definition: Record<string, unknown> = {};
     for (const [name, def] of Object.entries(binding.definition)) {
       const method = methods.get(def.path)!;
-      implementation[name] = method.stream ? streamCall(method, pipeline) : unaryCall(method, pipeline);
+      implementation[name] = method.stream ? streamCall(method, pipeline, certificates) : unaryCall(method, pipeline, certificates);
       // The method's own decoder: a request that does not decode reaches the pipeline (INVALID_ARGUMENT), not grpc-js's INTERNAL.
       definition[name] = { ...def, requestDeserialize: (bytes: Buffer) => method.decode(bytes) };
     }
@@ -25,9 +28,9 @@ export function addServices(server: grpc.Server, bindings: ServiceBinding[], met
   }
 }
 
-function unaryCall(method: Method, pipeline: Pipeline): grpc.handleUnaryCall<unknown, unknown> {
+function unaryCall(method: Method, pipeline: Pipeline, certificates: PeerCertificates | undefined): grpc.handleUnaryCall<unknown, unknown> {
   return (call, callback) => {
-    const { ctx, cancel } = pipeline.context({ method: method.path, requestHeaders: headersOf(call.metadata), deadline: deadlineOf(call), peer: peerAddress(call) });
+    const { ctx, cancel } = pipeline.context({ method: method.path, requestHeaders: headersOf(call.metadata), deadline: deadlineOf(call), peer: peerAddress(call), clientCertificate: certificates?.of(call.getPeer()) });
     call.once("cancelled", cancel);
     void pipeline.unary(method, call.request, ctx).then((outcome) => {
       if (!outcome.ok) return callback(serviceError(outcome.failure));
@@ -38,9 +41,9 @@ function unaryCall(method: Method, pipeline: Pipeline): grpc.handleUnaryCall<unk
   };
 }
 
-function streamCall(method: Method, pipeline: Pipeline): grpc.handleServerStreamingCall<unknown, unknown> {
+function streamCall(method: Method, pipeline: Pipeline, certificates: PeerCertificates | undefined): grpc.handleServerStreamingCall<unknown, unknown> {
   return (call) => {
-    const { ctx, cancel } = pipeline.context({ method: method.path, requestHeaders: headersOf(call.metadata), deadline: deadlineOf(call), peer: peerAddress(call) });
+    const { ctx, cancel } = pipeline.context({ method: method.path, requestHeaders: headersOf(call.metadata), deadline: deadlineOf(call), peer: peerAddress(call), clientCertificate: certificates?.of(call.getPeer()) });
     call.once("cancelled", cancel);
     let headersSent = false;
     const send = (message: unknown) =>
@@ -108,8 +111,10 @@ export interface GrpcListener {
 export interface GrpcListenLimits {
   /** Open connections at most; more are refused at accept. */
   maxConnections: number;
-  /** A connection must send its first bytes (the HTTP/2 preface) within this long, or it is closed (ms). */
+  /** A connection must send its first bytes (the HTTP/2 preface) within this long, or it is closed (ms); with TLS, finish its handshake. */
   handshakeTimeoutMs: number;
+  /** TLS (ALPN h2) with the source's current certificate; each connection's client certificate goes to `certificates`. */
+  tls?: { source: TlsSource; certificates: PeerCertificates };
 }
 
 /**
@@ -125,6 +130,7 @@ export function listenGrpc(server: grpc.Server, address: string, limits: GrpcLis
   net.maxConnections = limits.maxConnections;
   function admit(socket: Socket): void {
     socket.on("error", () => socket.destroy());
+    if (tlsEngine) return void tlsEngine.emit("connection", socket);
     const timer = setTimeout(() => socket.destroy(), limits.handshakeTimeoutMs);
     socket.once("readable", () => {
       clearTimeout(timer);
@@ -135,6 +141,15 @@ export function listenGrpc(server: grpc.Server, address: string, limits: GrpcLis
     });
     socket.once("close", () => clearTimeout(timer));
   }
+  /**
+   * TLS terminated here rather than by grpc-js: its handlers see only
+   * certificates that chain to a CA, and RFC 8705 §2.2 self-signed client
+   * certificates do not. A tls.Server that never listens does the handshake
+   * (timeout included) on the connections this listener accepted; the
+   * decrypted stream goes to grpc-js as a plain HTTP/2 connection. A
+   * plaintext client fails the handshake and is closed.
+   */
+  const tlsEngine = limits.tls && tlsEngineFor(limits.tls, limits.handshakeTimeoutMs, (secure) => injector.injectConnection(secure));
   const { host, port } = splitAddress(address);
   return new Promise((resolve, reject) => {
     net.once("error", reject);
@@ -144,6 +159,22 @@ export function listenGrpc(server: grpc.Server, address: string, limits: GrpcLis
       resolve({ port: typeof bound === "object" && bound ? bound.port : port, close: () => void net.close() });
     });
   });
+}
+
+function tlsEngineFor(tls: NonNullable<GrpcListenLimits["tls"]>, handshakeTimeoutMs: number, onSecure: (socket: TLSSocket) => void): TlsServer {
+  const engine = createTlsServer(
+    { ...tls.source.options(), requestCert: tls.source.requestClientCertificates, rejectUnauthorized: false, ALPNProtocols: ["h2"], handshakeTimeout: handshakeTimeoutMs },
+    (secure) => {
+      // gRPC is HTTP/2 only: a client that did not negotiate h2 cannot speak it here.
+      if (secure.alpnProtocol !== "h2") return void secure.destroy();
+      secure.on("error", () => secure.destroy());
+      tls.certificates.track(secure);
+      onSecure(secure);
+    },
+  );
+  engine.on("tlsClientError", (_err, socket) => socket.destroy());
+  tls.source.onReload(() => engine.setSecureContext(tls.source.options()));
+  return engine;
 }
 
 export function splitAddress(address: string): { host: string; port: number } {

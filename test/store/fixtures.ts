@@ -39,6 +39,7 @@ export function apiServer(overrides: Partial<ApiServer> = {}): ApiServer {
     skipConsent: false,
     dynamicClientAccess: true,
     dynamicClientScopes: ["orders:read"],
+    senderConstraint: "mtls", // not the default: the round trip must keep it
     system: false,
     createTime: T0,
     updateTime: T0 + 1,
@@ -58,6 +59,9 @@ export function client(overrides: Partial<Client> = {}): Client {
     tokenEndpointAuthMethod: "client_secret_basic",
     grantTypes: ["client_credentials", "refresh_token"],
     disabled: false,
+    tlsClientAuth: { sanDns: "orders.internal.example" }, // not the default: the round trip must keep it
+    certificateBoundTokens: true,
+    dpopBoundTokens: false,
     dynamic: false,
     metadata: { team: "payments" },
     jwks: undefined,

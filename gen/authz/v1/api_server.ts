@@ -27,6 +27,69 @@ export const protobufPackage = "authz.v1";
 export const protobufFileName = "authz/v1/api_server.proto";
 
 /**
+ * How an API server's tokens are bound to their client.
+ *
+ * The unprefixed values are aliases (`"sender_constraint": "dpop"`).
+ */
+export enum SenderConstraint {
+  SENDER_CONSTRAINT_UNSPECIFIED = 0,
+  /**
+   * SENDER_CONSTRAINT_MTLS - Every token carries `cnf.x5t#S256`: the client must present a TLS client
+   * certificate at the token endpoint.
+   */
+  SENDER_CONSTRAINT_MTLS = 1,
+  /** SENDER_CONSTRAINT_DPOP - Every token carries `cnf.jkt`: the token request must carry a DPoP proof. */
+  SENDER_CONSTRAINT_DPOP = 2,
+  /** MTLS - Alias of SENDER_CONSTRAINT_MTLS. */
+  MTLS = 1,
+  /** DPOP - Alias of SENDER_CONSTRAINT_DPOP. */
+  DPOP = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function senderConstraintFromJSON(object: any): SenderConstraint {
+  switch (object) {
+    case 0:
+    case "SENDER_CONSTRAINT_UNSPECIFIED":
+      return SenderConstraint.SENDER_CONSTRAINT_UNSPECIFIED;
+    case 1:
+    case "SENDER_CONSTRAINT_MTLS":
+      return SenderConstraint.SENDER_CONSTRAINT_MTLS;
+    case 2:
+    case "SENDER_CONSTRAINT_DPOP":
+      return SenderConstraint.SENDER_CONSTRAINT_DPOP;
+    case 1:
+    case "MTLS":
+      return SenderConstraint.MTLS;
+    case 2:
+    case "DPOP":
+      return SenderConstraint.DPOP;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return SenderConstraint.UNRECOGNIZED;
+  }
+}
+
+export function senderConstraintToJSON(object: SenderConstraint): string {
+  switch (object) {
+    case SenderConstraint.SENDER_CONSTRAINT_UNSPECIFIED:
+      return "SENDER_CONSTRAINT_UNSPECIFIED";
+    case SenderConstraint.SENDER_CONSTRAINT_MTLS:
+      return "SENDER_CONSTRAINT_MTLS";
+    case SenderConstraint.SENDER_CONSTRAINT_DPOP:
+      return "SENDER_CONSTRAINT_DPOP";
+    case SenderConstraint.MTLS:
+      return "MTLS";
+    case SenderConstraint.DPOP:
+      return "DPOP";
+    case SenderConstraint.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/**
  * The claim set of an API server's tokens.
  *
  * The unprefixed values are aliases with the Auth0 dialect names
@@ -166,6 +229,12 @@ export interface ApiServer {
    * Responses carry the same value in both.
    */
   tokenLifetime: number;
+  /**
+   * Whether tokens for this API server must be sender-constrained: bound to
+   * the client's TLS certificate (RFC 8705 §3) or to a DPoP key (RFC 9449).
+   * Unspecified: bearer tokens, bound only when the client asks.
+   */
+  senderConstraint: SenderConstraint;
 }
 
 /** One permission an API server defines. */
@@ -272,6 +341,7 @@ function createBaseApiServer(): ApiServer {
     etag: "",
     system: false,
     tokenLifetime: 0,
+    senderConstraint: 0,
   };
 }
 
@@ -336,6 +406,9 @@ export const ApiServer: MessageFns<ApiServer> = {
     }
     if (message.tokenLifetime !== 0) {
       writer.uint32(160).uint32(message.tokenLifetime);
+    }
+    if (message.senderConstraint !== 0) {
+      writer.uint32(168).int32(message.senderConstraint);
     }
     return writer;
   },
@@ -513,6 +586,14 @@ export const ApiServer: MessageFns<ApiServer> = {
             message.tokenLifetime = reader.uint32();
             continue;
           }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.senderConstraint = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -599,6 +680,11 @@ export const ApiServer: MessageFns<ApiServer> = {
         : isSet(object.token_lifetime)
         ? globalThis.Number(object.token_lifetime)
         : 0,
+      senderConstraint: isSet(object.senderConstraint)
+        ? senderConstraintFromJSON(object.senderConstraint)
+        : isSet(object.sender_constraint)
+        ? senderConstraintFromJSON(object.sender_constraint)
+        : 0,
     };
   },
 
@@ -664,6 +750,9 @@ export const ApiServer: MessageFns<ApiServer> = {
     if (message.tokenLifetime !== 0) {
       obj.tokenLifetime = Math.round(message.tokenLifetime);
     }
+    if (message.senderConstraint !== 0) {
+      obj.senderConstraint = senderConstraintToJSON(message.senderConstraint);
+    }
     return obj;
   },
 
@@ -692,6 +781,7 @@ export const ApiServer: MessageFns<ApiServer> = {
     message.etag = object.etag ?? "";
     message.system = object.system ?? false;
     message.tokenLifetime = object.tokenLifetime ?? 0;
+    message.senderConstraint = object.senderConstraint ?? 0;
     return message;
   },
 };

@@ -74,12 +74,23 @@ export enum TokenEndpointAuthMethod {
   TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_POST = 2,
   /** TOKEN_ENDPOINT_AUTH_METHOD_PRIVATE_KEY_JWT - RFC 7523 §2.2 JWT assertion signed with a key in `jwks`. */
   TOKEN_ENDPOINT_AUTH_METHOD_PRIVATE_KEY_JWT = 3,
+  /**
+   * TOKEN_ENDPOINT_AUTH_METHOD_TLS_CLIENT_AUTH - RFC 8705 §2.1 mutual TLS with a certificate from the configured client CA,
+   * matched by one `tls_client_auth_*` value.
+   */
+  TOKEN_ENDPOINT_AUTH_METHOD_TLS_CLIENT_AUTH = 4,
+  /** TOKEN_ENDPOINT_AUTH_METHOD_SELF_SIGNED_TLS_CLIENT_AUTH - RFC 8705 §2.2 mutual TLS with a self-signed certificate whose key is in `jwks`. */
+  TOKEN_ENDPOINT_AUTH_METHOD_SELF_SIGNED_TLS_CLIENT_AUTH = 5,
   /** CLIENT_SECRET_BASIC - Alias of TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_BASIC. */
   CLIENT_SECRET_BASIC = 1,
   /** CLIENT_SECRET_POST - Alias of TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_POST. */
   CLIENT_SECRET_POST = 2,
   /** PRIVATE_KEY_JWT - Alias of TOKEN_ENDPOINT_AUTH_METHOD_PRIVATE_KEY_JWT. */
   PRIVATE_KEY_JWT = 3,
+  /** TLS_CLIENT_AUTH - Alias of TOKEN_ENDPOINT_AUTH_METHOD_TLS_CLIENT_AUTH. */
+  TLS_CLIENT_AUTH = 4,
+  /** SELF_SIGNED_TLS_CLIENT_AUTH - Alias of TOKEN_ENDPOINT_AUTH_METHOD_SELF_SIGNED_TLS_CLIENT_AUTH. */
+  SELF_SIGNED_TLS_CLIENT_AUTH = 5,
   UNRECOGNIZED = -1,
 }
 
@@ -97,6 +108,12 @@ export function tokenEndpointAuthMethodFromJSON(object: any): TokenEndpointAuthM
     case 3:
     case "TOKEN_ENDPOINT_AUTH_METHOD_PRIVATE_KEY_JWT":
       return TokenEndpointAuthMethod.TOKEN_ENDPOINT_AUTH_METHOD_PRIVATE_KEY_JWT;
+    case 4:
+    case "TOKEN_ENDPOINT_AUTH_METHOD_TLS_CLIENT_AUTH":
+      return TokenEndpointAuthMethod.TOKEN_ENDPOINT_AUTH_METHOD_TLS_CLIENT_AUTH;
+    case 5:
+    case "TOKEN_ENDPOINT_AUTH_METHOD_SELF_SIGNED_TLS_CLIENT_AUTH":
+      return TokenEndpointAuthMethod.TOKEN_ENDPOINT_AUTH_METHOD_SELF_SIGNED_TLS_CLIENT_AUTH;
     case 1:
     case "CLIENT_SECRET_BASIC":
       return TokenEndpointAuthMethod.CLIENT_SECRET_BASIC;
@@ -106,6 +123,12 @@ export function tokenEndpointAuthMethodFromJSON(object: any): TokenEndpointAuthM
     case 3:
     case "PRIVATE_KEY_JWT":
       return TokenEndpointAuthMethod.PRIVATE_KEY_JWT;
+    case 4:
+    case "TLS_CLIENT_AUTH":
+      return TokenEndpointAuthMethod.TLS_CLIENT_AUTH;
+    case 5:
+    case "SELF_SIGNED_TLS_CLIENT_AUTH":
+      return TokenEndpointAuthMethod.SELF_SIGNED_TLS_CLIENT_AUTH;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -123,12 +146,20 @@ export function tokenEndpointAuthMethodToJSON(object: TokenEndpointAuthMethod): 
       return "TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_POST";
     case TokenEndpointAuthMethod.TOKEN_ENDPOINT_AUTH_METHOD_PRIVATE_KEY_JWT:
       return "TOKEN_ENDPOINT_AUTH_METHOD_PRIVATE_KEY_JWT";
+    case TokenEndpointAuthMethod.TOKEN_ENDPOINT_AUTH_METHOD_TLS_CLIENT_AUTH:
+      return "TOKEN_ENDPOINT_AUTH_METHOD_TLS_CLIENT_AUTH";
+    case TokenEndpointAuthMethod.TOKEN_ENDPOINT_AUTH_METHOD_SELF_SIGNED_TLS_CLIENT_AUTH:
+      return "TOKEN_ENDPOINT_AUTH_METHOD_SELF_SIGNED_TLS_CLIENT_AUTH";
     case TokenEndpointAuthMethod.CLIENT_SECRET_BASIC:
       return "CLIENT_SECRET_BASIC";
     case TokenEndpointAuthMethod.CLIENT_SECRET_POST:
       return "CLIENT_SECRET_POST";
     case TokenEndpointAuthMethod.PRIVATE_KEY_JWT:
       return "PRIVATE_KEY_JWT";
+    case TokenEndpointAuthMethod.TLS_CLIENT_AUTH:
+      return "TLS_CLIENT_AUTH";
+    case TokenEndpointAuthMethod.SELF_SIGNED_TLS_CLIENT_AUTH:
+      return "SELF_SIGNED_TLS_CLIENT_AUTH";
     case TokenEndpointAuthMethod.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -178,6 +209,32 @@ export interface Client {
     | undefined;
   /** See ApiServer.etag. */
   etag: string;
+  /**
+   * RFC 8705 §2.1.2 `tls_client_auth`: the one certificate value that names
+   * this client; exactly one of these five is set for TLS_CLIENT_AUTH (and none
+   * otherwise). The subject DN as an RFC 4514 string (`CN=orders,O=Acme`),
+   * compared exactly.
+   */
+  tlsClientAuthSubjectDn: string;
+  /** A dNSName SAN entry (compared case-insensitively, no wildcards). */
+  tlsClientAuthSanDns: string;
+  /** A uniformResourceIdentifier SAN entry (exact). */
+  tlsClientAuthSanUri: string;
+  /** An iPAddress SAN entry, IPv4 or IPv6 (compared as bytes). */
+  tlsClientAuthSanIp: string;
+  /** An rfc822Name SAN entry. */
+  tlsClientAuthSanEmail: string;
+  /**
+   * RFC 8705 §3.4: access tokens of this client are bound to the TLS client
+   * certificate it presents (`cnf.x5t#S256`); a token request without one is
+   * refused.
+   */
+  tlsClientCertificateBoundAccessTokens: boolean;
+  /**
+   * RFC 9449 §5.2: this client always uses DPoP; a token request without a
+   * DPoP proof is refused.
+   */
+  dpopBoundAccessTokens: boolean;
 }
 
 export interface Client_MetadataEntry {
@@ -284,6 +341,13 @@ function createBaseClient(): Client {
     createTime: undefined,
     updateTime: undefined,
     etag: "",
+    tlsClientAuthSubjectDn: "",
+    tlsClientAuthSanDns: "",
+    tlsClientAuthSanUri: "",
+    tlsClientAuthSanIp: "",
+    tlsClientAuthSanEmail: "",
+    tlsClientCertificateBoundAccessTokens: false,
+    dpopBoundAccessTokens: false,
   };
 }
 
@@ -333,6 +397,27 @@ export const Client: MessageFns<Client> = {
     }
     if (message.etag !== "") {
       writer.uint32(122).string(message.etag);
+    }
+    if (message.tlsClientAuthSubjectDn !== "") {
+      writer.uint32(130).string(message.tlsClientAuthSubjectDn);
+    }
+    if (message.tlsClientAuthSanDns !== "") {
+      writer.uint32(138).string(message.tlsClientAuthSanDns);
+    }
+    if (message.tlsClientAuthSanUri !== "") {
+      writer.uint32(146).string(message.tlsClientAuthSanUri);
+    }
+    if (message.tlsClientAuthSanIp !== "") {
+      writer.uint32(154).string(message.tlsClientAuthSanIp);
+    }
+    if (message.tlsClientAuthSanEmail !== "") {
+      writer.uint32(162).string(message.tlsClientAuthSanEmail);
+    }
+    if (message.tlsClientCertificateBoundAccessTokens !== false) {
+      writer.uint32(168).bool(message.tlsClientCertificateBoundAccessTokens);
+    }
+    if (message.dpopBoundAccessTokens !== false) {
+      writer.uint32(176).bool(message.dpopBoundAccessTokens);
     }
     return writer;
   },
@@ -473,6 +558,62 @@ export const Client: MessageFns<Client> = {
             message.etag = reader.string();
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.tlsClientAuthSubjectDn = reader.string();
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.tlsClientAuthSanDns = reader.string();
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.tlsClientAuthSanUri = reader.string();
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.tlsClientAuthSanIp = reader.string();
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.tlsClientAuthSanEmail = reader.string();
+            continue;
+          }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.tlsClientCertificateBoundAccessTokens = reader.bool();
+            continue;
+          }
+          case 22: {
+            if (tag !== 176) {
+              break;
+            }
+
+            message.dpopBoundAccessTokens = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -537,6 +678,41 @@ export const Client: MessageFns<Client> = {
         ? globalThis.String(object.update_time)
         : undefined,
       etag: isSet(object.etag) ? globalThis.String(object.etag) : "",
+      tlsClientAuthSubjectDn: isSet(object.tlsClientAuthSubjectDn)
+        ? globalThis.String(object.tlsClientAuthSubjectDn)
+        : isSet(object.tls_client_auth_subject_dn)
+        ? globalThis.String(object.tls_client_auth_subject_dn)
+        : "",
+      tlsClientAuthSanDns: isSet(object.tlsClientAuthSanDns)
+        ? globalThis.String(object.tlsClientAuthSanDns)
+        : isSet(object.tls_client_auth_san_dns)
+        ? globalThis.String(object.tls_client_auth_san_dns)
+        : "",
+      tlsClientAuthSanUri: isSet(object.tlsClientAuthSanUri)
+        ? globalThis.String(object.tlsClientAuthSanUri)
+        : isSet(object.tls_client_auth_san_uri)
+        ? globalThis.String(object.tls_client_auth_san_uri)
+        : "",
+      tlsClientAuthSanIp: isSet(object.tlsClientAuthSanIp)
+        ? globalThis.String(object.tlsClientAuthSanIp)
+        : isSet(object.tls_client_auth_san_ip)
+        ? globalThis.String(object.tls_client_auth_san_ip)
+        : "",
+      tlsClientAuthSanEmail: isSet(object.tlsClientAuthSanEmail)
+        ? globalThis.String(object.tlsClientAuthSanEmail)
+        : isSet(object.tls_client_auth_san_email)
+        ? globalThis.String(object.tls_client_auth_san_email)
+        : "",
+      tlsClientCertificateBoundAccessTokens: isSet(object.tlsClientCertificateBoundAccessTokens)
+        ? globalThis.Boolean(object.tlsClientCertificateBoundAccessTokens)
+        : isSet(object.tls_client_certificate_bound_access_tokens)
+        ? globalThis.Boolean(object.tls_client_certificate_bound_access_tokens)
+        : false,
+      dpopBoundAccessTokens: isSet(object.dpopBoundAccessTokens)
+        ? globalThis.Boolean(object.dpopBoundAccessTokens)
+        : isSet(object.dpop_bound_access_tokens)
+        ? globalThis.Boolean(object.dpop_bound_access_tokens)
+        : false,
     };
   },
 
@@ -593,6 +769,27 @@ export const Client: MessageFns<Client> = {
     if (message.etag !== "") {
       obj.etag = message.etag;
     }
+    if (message.tlsClientAuthSubjectDn !== "") {
+      obj.tlsClientAuthSubjectDn = message.tlsClientAuthSubjectDn;
+    }
+    if (message.tlsClientAuthSanDns !== "") {
+      obj.tlsClientAuthSanDns = message.tlsClientAuthSanDns;
+    }
+    if (message.tlsClientAuthSanUri !== "") {
+      obj.tlsClientAuthSanUri = message.tlsClientAuthSanUri;
+    }
+    if (message.tlsClientAuthSanIp !== "") {
+      obj.tlsClientAuthSanIp = message.tlsClientAuthSanIp;
+    }
+    if (message.tlsClientAuthSanEmail !== "") {
+      obj.tlsClientAuthSanEmail = message.tlsClientAuthSanEmail;
+    }
+    if (message.tlsClientCertificateBoundAccessTokens !== false) {
+      obj.tlsClientCertificateBoundAccessTokens = message.tlsClientCertificateBoundAccessTokens;
+    }
+    if (message.dpopBoundAccessTokens !== false) {
+      obj.dpopBoundAccessTokens = message.dpopBoundAccessTokens;
+    }
     return obj;
   },
 
@@ -626,6 +823,13 @@ export const Client: MessageFns<Client> = {
     message.createTime = object.createTime ?? undefined;
     message.updateTime = object.updateTime ?? undefined;
     message.etag = object.etag ?? "";
+    message.tlsClientAuthSubjectDn = object.tlsClientAuthSubjectDn ?? "";
+    message.tlsClientAuthSanDns = object.tlsClientAuthSanDns ?? "";
+    message.tlsClientAuthSanUri = object.tlsClientAuthSanUri ?? "";
+    message.tlsClientAuthSanIp = object.tlsClientAuthSanIp ?? "";
+    message.tlsClientAuthSanEmail = object.tlsClientAuthSanEmail ?? "";
+    message.tlsClientCertificateBoundAccessTokens = object.tlsClientCertificateBoundAccessTokens ?? false;
+    message.dpopBoundAccessTokens = object.dpopBoundAccessTokens ?? false;
     return message;
   },
 };

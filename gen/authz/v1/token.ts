@@ -88,6 +88,11 @@ export interface IntrospectTokenResponse {
   jti: string;
   /** Present for the ACCESS_TOKEN_AUTHZ dialect. */
   permissions: string[];
+  /**
+   * RFC 7800 confirmation of a sender-constrained token (RFC 8705 §3.2,
+   * RFC 9449 §6.2): what its presenter must prove; unset for a bearer token.
+   */
+  cnf?: Confirmation | undefined;
 }
 
 export interface RevokeTokenRequest {
@@ -97,6 +102,14 @@ export interface RevokeTokenRequest {
 }
 
 export interface RevokeTokenResponse {
+}
+
+/** RFC 7800 §3.1 `cnf`: the key a sender-constrained token is bound to. */
+export interface Confirmation {
+  /** RFC 8705 §3.1 `x5t#S256`: base64url SHA-256 of the client certificate (DER). */
+  x5tS256: string;
+  /** RFC 9449 §6.1 `jkt`: base64url RFC 7638 SHA-256 thumbprint of the DPoP key. */
+  jkt: string;
 }
 
 function createBaseClientAuthentication(): ClientAuthentication {
@@ -661,6 +674,7 @@ function createBaseIntrospectTokenResponse(): IntrospectTokenResponse {
     iss: "",
     jti: "",
     permissions: [],
+    cnf: undefined,
   };
 }
 
@@ -701,6 +715,9 @@ export const IntrospectTokenResponse: MessageFns<IntrospectTokenResponse> = {
     }
     for (const v of message.permissions) {
       writer.uint32(98).string(v!);
+    }
+    if (message.cnf !== undefined) {
+      Confirmation.encode(message.cnf, writer.uint32(106).fork()).join();
     }
     return writer;
   },
@@ -814,6 +831,14 @@ export const IntrospectTokenResponse: MessageFns<IntrospectTokenResponse> = {
             message.permissions.push(reader.string());
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.cnf = Confirmation.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -850,6 +875,7 @@ export const IntrospectTokenResponse: MessageFns<IntrospectTokenResponse> = {
       permissions: globalThis.Array.isArray(object?.permissions)
         ? object.permissions.map((e: any) => globalThis.String(e))
         : [],
+      cnf: isSet(object.cnf) ? Confirmation.fromJSON(object.cnf) : undefined,
     };
   },
 
@@ -891,6 +917,9 @@ export const IntrospectTokenResponse: MessageFns<IntrospectTokenResponse> = {
     if (message.permissions?.length) {
       obj.permissions = message.permissions;
     }
+    if (message.cnf !== undefined) {
+      obj.cnf = Confirmation.toJSON(message.cnf);
+    }
     return obj;
   },
 
@@ -911,6 +940,7 @@ export const IntrospectTokenResponse: MessageFns<IntrospectTokenResponse> = {
     message.iss = object.iss ?? "";
     message.jti = object.jti ?? "";
     message.permissions = object.permissions?.map((e) => e) || [];
+    message.cnf = (object.cnf !== undefined && object.cnf !== null) ? Confirmation.fromPartial(object.cnf) : undefined;
     return message;
   },
 };
@@ -1070,6 +1100,95 @@ export const RevokeTokenResponse: MessageFns<RevokeTokenResponse> = {
   },
   fromPartial(_: DeepPartial<RevokeTokenResponse>): RevokeTokenResponse {
     const message = createBaseRevokeTokenResponse();
+    return message;
+  },
+};
+
+function createBaseConfirmation(): Confirmation {
+  return { x5tS256: "", jkt: "" };
+}
+
+export const Confirmation: MessageFns<Confirmation> = {
+  encode(message: Confirmation, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.x5tS256 !== "") {
+      writer.uint32(10).string(message.x5tS256);
+    }
+    if (message.jkt !== "") {
+      writer.uint32(18).string(message.jkt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Confirmation {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConfirmation();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.x5tS256 = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.jkt = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Confirmation {
+    return {
+      x5tS256: isSet(object["x5t#S256"])
+        ? globalThis.String(object["x5t#S256"])
+        : isSet(object.x5t_s256)
+        ? globalThis.String(object.x5t_s256)
+        : "",
+      jkt: isSet(object.jkt) ? globalThis.String(object.jkt) : "",
+    };
+  },
+
+  toJSON(message: Confirmation): unknown {
+    const obj: any = {};
+    if (message.x5tS256 !== "") {
+      obj["x5t#S256"] = message.x5tS256;
+    }
+    if (message.jkt !== "") {
+      obj.jkt = message.jkt;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Confirmation>): Confirmation {
+    return Confirmation.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Confirmation>): Confirmation {
+    const message = createBaseConfirmation();
+    message.x5tS256 = object.x5tS256 ?? "";
+    message.jkt = object.jkt ?? "";
     return message;
   },
 };

@@ -10,12 +10,12 @@ import type { GrantContext, GrantType, TokenResponseBody } from "./types.js";
 
 export const clientCredentials: GrantType = {
   grantType: "client_credentials",
-  async handle({ request, client, deps }: GrantContext): Promise<TokenResponseBody> {
+  async handle({ request, client, deps, confirm }: GrantContext): Promise<TokenResponseBody> {
     const apiServer = await resolveTarget(request, deps.apiServers.findByAudience);
     const access = await deps.resolveAccess(client, apiServer);
     if (!access) throw new InvalidTarget("client has no grant for this API server");
     const scopes = grantScopes(parseScope(request.scope), access.scopes, apiServer.enforcePolicies);
-    return mintTokens(deps, client, apiServer, scopes);
+    return mintTokens(deps, client, apiServer, scopes, { cnf: confirm(apiServer) });
   },
 };
 

@@ -13,7 +13,7 @@ const REFRESH_TOKEN = /^rt_[A-Za-z0-9_-]{43}$/;
 
 export const refreshToken: GrantType = {
   grantType: "refresh_token",
-  async handle({ request, client, deps }: GrantContext): Promise<TokenResponseBody> {
+  async handle({ request, client, deps, confirm }: GrantContext): Promise<TokenResponseBody> {
     if (request.refreshToken === undefined) throw new InvalidRequest("missing refresh_token", "missing required parameter refresh_token");
     if (!REFRESH_TOKEN.test(request.refreshToken)) throw new InvalidGrant("malformed refresh token");
     const hash = sha256(request.refreshToken);
@@ -39,6 +39,7 @@ export const refreshToken: GrantType = {
     if (outside.length > 0) throw new InvalidScope("scope exceeds the original grant");
     const allowed = new Set(access.scopes);
     const scopes = (requested.length > 0 ? requested : original).filter((s) => allowed.has(s));
-    return mintTokens(deps, client, apiServer, scopes, { familyId: record.familyId, expiresAt: record.expiresAt });
+    // The new access token is bound as a fresh one would be (this request's certificate or DPoP key).
+    return mintTokens(deps, client, apiServer, scopes, { family: { familyId: record.familyId, expiresAt: record.expiresAt }, cnf: confirm(apiServer) });
   },
 };

@@ -1,9 +1,9 @@
-import { TokenDialect as PbTokenDialect } from "../../../gen/authz/v1/api_server.js";
+import { SenderConstraint as PbSenderConstraint, TokenDialect as PbTokenDialect } from "../../../gen/authz/v1/api_server.js";
 import { ClientType, TokenEndpointAuthMethod } from "../../../gen/authz/v1/client.js";
 import { SigningAlg as PbSigningAlg } from "../../../gen/authz/v1/common.js";
 import { KeyState } from "../../../gen/authz/v1/key.js";
 import type { SigningAlg, TokenDialect } from "../../domain/api_servers.js";
-import type { AuthMethod } from "../../domain/constants.js";
+import type { AuthMethod, SenderConstraint } from "../../domain/constants.js";
 import type { KeyState as DomainKeyState } from "../../tokens/keys.js";
 
 /** Proto enum numbers <-> domain names. Exhaustive: a value missing here fails the type check. */
@@ -20,6 +20,13 @@ export const AUTH_METHOD: Record<number, AuthMethod> = {
   [TokenEndpointAuthMethod.TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_BASIC]: "client_secret_basic",
   [TokenEndpointAuthMethod.TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_POST]: "client_secret_post",
   [TokenEndpointAuthMethod.TOKEN_ENDPOINT_AUTH_METHOD_PRIVATE_KEY_JWT]: "private_key_jwt",
+  [TokenEndpointAuthMethod.TOKEN_ENDPOINT_AUTH_METHOD_TLS_CLIENT_AUTH]: "tls_client_auth",
+  [TokenEndpointAuthMethod.TOKEN_ENDPOINT_AUTH_METHOD_SELF_SIGNED_TLS_CLIENT_AUTH]: "self_signed_tls_client_auth",
+};
+/** UNSPECIFIED (0) is "none": bearer tokens. */
+export const SENDER_CONSTRAINT: Record<number, SenderConstraint> = {
+  [PbSenderConstraint.SENDER_CONSTRAINT_MTLS]: "mtls",
+  [PbSenderConstraint.SENDER_CONSTRAINT_DPOP]: "dpop",
 };
 export const CLIENT_TYPE: Record<number, "m2m"> = { [ClientType.CLIENT_TYPE_M2M]: "m2m" };
 export const KEY_STATE: Record<DomainKeyState, KeyState> = { pending: KeyState.KEY_STATE_PENDING, active: KeyState.KEY_STATE_ACTIVE, retired: KeyState.KEY_STATE_RETIRED };

@@ -21,6 +21,7 @@ interface Row {
   skip_consent: number;
   dynamic_client_access: number;
   dynamic_client_scopes: string;
+  sender_constraint: string;
   system: number;
   create_time: number;
   update_time: number;
@@ -29,7 +30,7 @@ interface Row {
 
 const COLUMNS = { name: "name", identifier: "identifier" } as const;
 const FIELDS = `name, identifier, description, audiences, permissions, signing_alg, token_lifetime_seconds, token_dialect, enforce_policies,
-  allow_offline_access, refresh_token_lifetime_seconds, skip_consent, dynamic_client_access, dynamic_client_scopes, system, create_time, update_time, version`;
+  allow_offline_access, refresh_token_lifetime_seconds, skip_consent, dynamic_client_access, dynamic_client_scopes, sender_constraint, system, create_time, update_time, version`;
 
 export function apiServerRepository(q: SqlExecutor): ApiServerRepository {
   /** Claims every audience value of the server; a value owned elsewhere is a conflict naming it. */
@@ -98,6 +99,7 @@ function toRow(s: ApiServer): Omit<Row, "seq" | "id"> {
     skip_consent: Number(s.skipConsent),
     dynamic_client_access: Number(s.dynamicClientAccess),
     dynamic_client_scopes: JSON.stringify(s.dynamicClientScopes),
+    sender_constraint: s.senderConstraint,
     system: Number(s.system),
     create_time: s.createTime,
     update_time: s.updateTime,
@@ -124,6 +126,7 @@ function fromRow(r: Row | undefined): ApiServer | undefined {
     skipConsent: r.skip_consent === 1,
     dynamicClientAccess: r.dynamic_client_access === 1,
     dynamicClientScopes: JSON.parse(r.dynamic_client_scopes) as string[],
+    senderConstraint: r.sender_constraint as ApiServer["senderConstraint"],
     system: r.system === 1,
     createTime: Number(r.create_time),
     updateTime: Number(r.update_time),

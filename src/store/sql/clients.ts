@@ -16,6 +16,8 @@ interface Row {
   dynamic: number;
   metadata: string;
   jwks: string | null;
+  /** JSON: RFC 8705 tls_client_auth value and the token-binding flags ({} for none). */
+  binding: string;
   secrets: string;
   tokens_issued: number;
   last_issue_time: number | null;
@@ -27,8 +29,8 @@ interface Row {
 
 const COLUMNS = { name: "name", disabled: "disabled", dynamic: "dynamic" };
 /** Written on insert; an update writes the same but the counters (their own atomic statement) and `dynamic` (fixed at create). */
-const INSERTED = ["client_id", "name", "description", "type", "token_endpoint_auth_method", "grant_types", "disabled", "dynamic", "metadata", "jwks", "secrets", "tokens_issued", "last_issue_time", "tokens_valid_after", "create_time", "update_time", "version"] as const;
-const UPDATED = ["name", "description", "type", "token_endpoint_auth_method", "grant_types", "disabled", "metadata", "jwks", "secrets", "tokens_valid_after", "update_time", "version"] as const;
+const INSERTED = ["client_id", "name", "description", "type", "token_endpoint_auth_method", "grant_types", "disabled", "dynamic", "metadata", "jwks", "binding", "secrets", "tokens_issued", "last_issue_time", "tokens_valid_after", "create_time", "update_time", "version"] as const;
+const UPDATED = ["name", "description", "type", "token_endpoint_auth_method", "grant_types", "disabled", "metadata", "jwks", "binding", "secrets", "tokens_valid_after", "update_time", "version"] as const;
 
 export function clientRepository(q: SqlExecutor): ClientRepository {
   return {
@@ -74,6 +76,11 @@ function toRow(c: Client): Omit<Row, "seq"> {
     dynamic: Number(c.dynamic),
     metadata: JSON.stringify(c.metadata),
     jwks: c.jwks ? JSON.stringify(c.jwks) : null,
+    binding: JSON.stringify({
+      ...(c.tlsClientAuth ? { tlsClientAuth: c.tlsClientAuth } : {}),
+      ...(c.certificateBoundTokens ? { certificateBoundTokens: true } : {}),
+      ...(c.dpopBoundTokens ? { dpopBoundTokens: true } : {}),
+    }),
     secrets: JSON.stringify(c.secrets.map((s) => ({ ...s, hash: s.hash.toString("base64") }))),
     tokens_issued: c.tokensIssued,
     last_issue_time: c.lastIssueTime,
@@ -98,6 +105,7 @@ function fromRow(r: Row | undefined): Client | undefined {
     dynamic: r.dynamic === 1,
     metadata: JSON.parse(r.metadata) as Record<string, string>,
     jwks: r.jwks ? (JSON.parse(r.jwks) as Client["jwks"]) : undefined,
+    ...binding(r.binding),
     secrets: (JSON.parse(r.secrets) as Array<Omit<Client["secrets"][number], "hash"> & { hash: string }>).map((s) => ({ ...s, hash: Buffer.from(s.hash, "base64") })),
     tokensIssued: Number(r.tokens_issued),
     lastIssueTime: r.last_issue_time === null ? null : Number(r.last_issue_time),
@@ -106,4 +114,9 @@ function fromRow(r: Row | undefined): Client | undefined {
     updateTime: Number(r.update_time),
     version: r.version,
   };
+}
+
+function binding(json: string): Pick<Client, "tlsClientAuth" | "certificateBoundTokens" | "dpopBoundTokens"> {
+  const b = JSON.parse(json) as { tlsClientAuth?: Client["tlsClientAuth"]; certificateBoundTokens?: boolean; dpopBoundTokens?: boolean };
+  return { tlsClientAuth: b.tlsClientAuth, certificateBoundTokens: b.certificateBoundTokens === true, dpopBoundTokens: b.dpopBoundTokens === true };
 }

@@ -1,0 +1,189 @@
+import * as grpc from "@grpc/grpc-js";
+import { createHash, randomBytes, X509Certificate } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createLocalJWKSet, decodeJwt, exportJWK, jwtVerify, type JSONWebKeySet } from "jose";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { IssueTokenRequest, TokenServiceClient } from "../../gen/authz/v1/token.js";
+import { createPki, type Pki, type TestCert } from "../helpers/pki.js";
+import { killAll, serve, stop, type Running } from "../helpers/process.js";
+import { promisify } from "../helpers/promisify.js";
+
+/**
+ * RFC 8705 through `authz serve` with TLS and a client CA (issue 17, items
+ * 2 and 3): mTLS client authentication (PKI and self-signed) over HTTPS and
+ * gRPC, certificate-bound tokens, introspection's cnf, and an API server
+ * that requires certificate binding. Real sockets, real certificates.
+ */
+let pki: Pki;
+let dir: string;
+let r: Running;
+const ISSUER = "https://authz.test";
+const ADMIN = { id: "mtls-admin", secret: randomBytes(24).toString("base64url") };
+let adminToken: string;
+
+beforeAll(async () => {
+  pki = createPki();
+  dir = mkdtempSync(join(tmpdir(), "authz-mtls-"));
+  r = await serve(["--grpc-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", "--ops-address", "", "--data-file", join(dir, "authz.db"), "--tls-cert", pki.server.certPath, "--tls-key", pki.server.keyPath, "--tls-client-ca", pki.ca.certPath, "--issuer", ISSUER], {
+    env: { AUTHZ_ADMIN_CLIENT_ID: ADMIN.id, AUTHZ_ADMIN_CLIENT_SECRET: ADMIN.secret },
+  });
+  const res = await post("/oauth/token", form({ grant_type: "client_credentials", audience: "urn:authz:management", client_id: ADMIN.id, client_secret: ADMIN.secret }));
+  adminToken = res.json.access_token as string;
+});
+afterAll(async () => {
+  if (r) await stop(r);
+  killAll();
+  pki?.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Reply {
+  status: number;
+  json: Record<string, any>;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** One HTTPS request to the gateway, trusting the test CA, optionally with a client certificate. */
+function post(path: string, body: { contentType: string; text: string }, options: { cert?: TestCert; headers?: Record<string, string> } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      { host: "127.0.0.1", port: r.httpPort!, path, method: "POST", ca: pki.ca.cert, servername: "localhost", agent: false, ...(options.cert ? { cert: options.cert.cert, key: options.cert.key } : {}), headers: { "content-type": body.contentType, ...options.headers } },
+      (res) => {
+        let text = "";
+        res.on("data", (c: Buffer) => (text += c.toString()));
+        res.on("end", () => resolve({ status: res.statusCode!, json: text ? (JSON.parse(text) as Record<string, any>) : {}, headers: res.headers }));
+      },
+    );
+    req.on("error", reject);
+    req.end(body.text);
+  });
+}
+const form = (fields: Record<string, string>) => ({ contentType: "application/x-www-form-urlencoded", text: new URLSearchParams(fields).toString() });
+const json = (value: unknown) => ({ contentType: "application/json", text: JSON.stringify(value) });
+const managed = (path: string, body: unknown) => post(path, json(body), { headers: { authorization: `Bearer ${adminToken}` } });
+
+async function apiServer(extra: Record<string, unknown> = {}) {
+  const res = await managed("/v1/api-servers", { name: "Orders", identifier: `https://orders-${randomBytes(4).toString("hex")}.example.com`, permissions: [{ value: "orders:read" }], ...extra });
+  expect(res.status, JSON.stringify(res.json)).toBe(200);
+  return res.json.api_server as { id: string; identifier: string };
+}
+async function client(fields: Record<string, unknown>, api: { id: string }) {
+  const res = await managed("/v1/clients", { name: "svc", ...fields });
+  expect(res.status, JSON.stringify(res.json)).toBe(200);
+  const created = res.json as { client: { client_id: string }; client_secret: string };
+  expect((await managed("/v1/grants", { client_id: created.client.client_id, api_server_id: api.id, scopes: ["orders:read"] })).status).toBe(200);
+  return { clientId: created.client.client_id, secret: created.client_secret };
+}
+async function seeTokensOf(api: { id: string }) {
+  expect((await managed("/v1/grants", { client_id: ADMIN.id, api_server_id: api.id, scopes: ["orders:read"] })).status).toBe(200);
+}
+const thumbprint = (cert: TestCert) => createHash("sha256").update(new X509Certificate(cert.cert).raw).digest("base64url");
+async function jwks(): Promise<JSONWebKeySet> {
+  return new Promise((resolve, reject) => {
+    httpsRequest({ host: "127.0.0.1", port: r.httpPort!, path: "/.well-known/jwks.json", ca: pki.ca.cert, servername: "localhost", agent: false }, (res) => {
+      let text = "";
+      res.on("data", (c: Buffer) => (text += c.toString()));
+      res.on("end", () => resolve(JSON.parse(text) as JSONWebKeySet));
+    })
+      .on("error", reject)
+      .end();
+  });
+}
+
+describe("tls_client_auth (RFC 8705 §2.1): a certificate from the client CA, matched by its SAN", () => {
+  test("the client gets a certificate-bound token (cnf.x5t#S256 of its certificate); introspection reports the binding", async () => {
+    const api = await apiServer();
+    const cert = pki.issueClient({ cn: "orders-worker", sanDns: ["orders-worker.internal.example"] });
+    const c = await client({ token_endpoint_auth_method: "TLS_CLIENT_AUTH", tls_client_auth_san_dns: "orders-worker.internal.example", tls_client_certificate_bound_access_tokens: true }, api);
+    const res = await post("/oauth/token", form({ grant_type: "client_credentials", client_id: c.clientId, audience: api.identifier }), { cert });
+    expect(res.status, JSON.stringify(res.json)).toBe(200);
+    expect(res.json.token_type).toBe("Bearer"); // RFC 8705 §3: still a bearer-scheme token
+    const { payload } = await jwtVerify(res.json.access_token as string, createLocalJWKSet(await jwks()), { issuer: ISSUER, audience: api.identifier });
+    expect(payload.cnf).toEqual({ "x5t#S256": thumbprint(cert) });
+
+    await seeTokensOf(api); // an introspector sees the tokens of API servers it has a grant on
+    const introspected = await post("/oauth/introspect", form({ token: res.json.access_token as string }), { headers: { authorization: `Bearer ${adminToken}` } });
+    expect(introspected.json).toMatchObject({ active: true, client_id: c.clientId, cnf: { "x5t#S256": thumbprint(cert) } });
+  });
+
+  test("without a certificate, with one from another CA, or with one naming someone else: invalid_client, and nothing is issued", async () => {
+    const api = await apiServer();
+    const c = await client({ token_endpoint_auth_method: "tls_client_auth", tls_client_auth_san_dns: "billing.internal.example" }, api);
+    const body = form({ grant_type: "client_credentials", client_id: c.clientId, audience: api.identifier });
+    const none = await post("/oauth/token", body);
+    expect([none.status, none.json.error]).toEqual([401, "invalid_client"]);
+    const impostor = pki.otherCa("Impostor CA").issueClient({ cn: "billing", sanDns: ["billing.internal.example"] });
+    const foreign = await post("/oauth/token", body, { cert: impostor });
+    expect([foreign.status, foreign.json.error]).toEqual([401, "invalid_client"]);
+    const other = await post("/oauth/token", body, { cert: pki.issueClient({ cn: "orders", sanDns: ["orders.internal.example"] }) });
+    expect([other.status, other.json.error]).toEqual([401, "invalid_client"]);
+    const expired = pki.issueClient({ cn: "billing", sanDns: ["billing.internal.example"], notBefore: new Date(Date.now() - 3 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) });
+    expect((await post("/oauth/token", body, { cert: expired })).status).toBe(401);
+    // The right certificate works.
+    const good = await post("/oauth/token", body, { cert: pki.issueClient({ cn: "billing", sanDns: ["billing.internal.example"] }) });
+    expect(good.status).toBe(200);
+    expect(decodeJwt(good.json.access_token as string).cnf).toBeUndefined(); // not registered for binding: a plain bearer token
+  });
+
+  test("over gRPC with TLS: IssueToken authenticates the connection's certificate", async () => {
+    const api = await apiServer();
+    const cert = pki.issueClient({ cn: "grpc-worker", subject: "/O=Acme/CN=grpc-worker" });
+    const c = await client({ token_endpoint_auth_method: "TLS_CLIENT_AUTH", tls_client_auth_subject_dn: "CN=grpc-worker,O=Acme", tls_client_certificate_bound_access_tokens: true }, api);
+    const tokens = promisify(new TokenServiceClient(`127.0.0.1:${r.grpcPort}`, grpc.credentials.createSsl(Buffer.from(pki.ca.cert), Buffer.from(cert.key), Buffer.from(cert.cert)), { "grpc.ssl_target_name_override": "localhost" }));
+    try {
+      const res = await tokens.issueToken(IssueTokenRequest.fromPartial({ client: { clientId: c.clientId }, audience: api.identifier }));
+      expect(decodeJwt(res.accessToken).cnf).toEqual({ "x5t#S256": thumbprint(cert) });
+      await seeTokensOf(api);
+      const introspected = await tokens.introspectToken({ token: res.accessToken, tokenTypeHint: "", client: { clientId: ADMIN.id, clientSecret: ADMIN.secret, clientAssertion: "", clientAssertionType: "" } });
+      expect(introspected.cnf).toEqual({ x5tS256: thumbprint(cert), jkt: "" });
+    } finally {
+      tokens.raw.close();
+    }
+  });
+});
+
+describe("self_signed_tls_client_auth (RFC 8705 §2.2): a certificate whose key is in the client's JWKS", () => {
+  test("accepted with its own self-signed certificate; refused with another self-signed one", async () => {
+    const api = await apiServer();
+    const cert = pki.selfSigned("edge-device");
+    const jwk = await exportJWK(new X509Certificate(cert.cert).publicKey);
+    const c = await client({ token_endpoint_auth_method: "SELF_SIGNED_TLS_CLIENT_AUTH", jwks: { keys: [{ ...jwk, kid: "device-1" }] } }, api);
+    const body = form({ grant_type: "client_credentials", client_id: c.clientId, audience: api.identifier });
+    expect((await post("/oauth/token", body, { cert })).status).toBe(200);
+    const other = await post("/oauth/token", body, { cert: pki.selfSigned("edge-device") });
+    expect([other.status, other.json.error]).toEqual([401, "invalid_client"]);
+  });
+});
+
+describe("an API server with sender_constraint MTLS", () => {
+  test("a secret client gets a token bound to the certificate it connected with; without one the request is refused", async () => {
+    const api = await apiServer({ sender_constraint: "MTLS" });
+    const c = await client({}, api);
+    const body = form({ grant_type: "client_credentials", client_id: c.clientId, client_secret: c.secret, audience: api.identifier });
+    const refused = await post("/oauth/token", body);
+    expect([refused.status, refused.json.error]).toEqual([400, "invalid_request"]);
+    const cert = pki.issueClient({ cn: "any-workload" });
+    const bound = await post("/oauth/token", body, { cert });
+    expect(bound.status).toBe(200);
+    expect(decodeJwt(bound.json.access_token as string).cnf).toEqual({ "x5t#S256": thumbprint(cert) });
+  });
+});
+
+describe("metadata with a client CA", () => {
+  test("advertises the RFC 8705 methods and certificate-bound tokens", async () => {
+    const metadata = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      httpsRequest({ host: "127.0.0.1", port: r.httpPort!, path: "/.well-known/oauth-authorization-server", ca: pki.ca.cert, servername: "localhost", agent: false }, (res) => {
+        let text = "";
+        res.on("data", (c: Buffer) => (text += c.toString()));
+        res.on("end", () => resolve(JSON.parse(text) as Record<string, unknown>));
+      })
+        .on("error", reject)
+        .end();
+    });
+    expect(metadata.token_endpoint_auth_methods_supported).toEqual(expect.arrayContaining(["tls_client_auth", "self_signed_tls_client_auth"]));
+    expect(metadata.tls_client_certificate_bound_access_tokens).toBe(true);
+  });
+});
