@@ -10,20 +10,23 @@
 // - revocation to verifier: RevokeToken on replica A until the SDK verifier
 //   (watch on replica B, no introspection) refuses the token, p50/p99;
 // - metrics and tracing on (ops listener, an SDK recording every span, no
-//   exporter) vs off, issuance over gRPC and HTTP.
+//   exporter) vs off, issuance over gRPC and HTTP;
+// - DPoP: HTTP issuance with a fresh proof per request vs without.
 import { randomBytes } from "node:crypto";
 import { ClientServiceService, CreateClientRequest, TokenEndpointAuthMethod } from "../../gen/authz/v1/client.js";
 import { CreateGrantRequest, DeleteGrantRequest, GrantServiceService } from "../../gen/authz/v1/grant.js";
 import { IssueTokenRequest, RevokeTokenRequest, TokenServiceService } from "../../gen/authz/v1/token.js";
 import { hasFlag, startAuthz, type Authz } from "../lib/authz.js";
 import { createFixture } from "../lib/fixtures.js";
-import { log, plan } from "../lib/plan.js";
+import { LOAD_CORE, log, plan } from "../lib/plan.js";
 import { startPostgres, type Postgres } from "../lib/postgres.js";
 import { sleep } from "../lib/procs.js";
-import { record, type LaterResult } from "../lib/results.js";
+import { cellName, logCell, record, type LaterResult } from "../lib/results.js";
 import { unary } from "../lib/rpc.js";
 import { createVerifier, TokenSource } from "../../sdk/src/index.js";
-import { percentile } from "../lib/stats.js";
+import { createDpopProof, generateDpopKey } from "../../sdk/src/dpop.js";
+import { httpLoad, type HttpRequestSpec } from "../lib/http_load.js";
+import { percentile, summarize, type RunResult } from "../lib/stats.js";
 import { compareServers, STORE_SCENARIOS, type Comparison } from "./store_size.js";
 
 const pending = (why: string): LaterResult => ({ status: `pending: ${why}` });
@@ -74,6 +77,50 @@ export async function observabilityScenario(): Promise<LaterResult> {
   const on = { options: { flags: ["--ops-address", "127.0.0.1:0"], env: { NODE_OPTIONS: `--import ${OTEL_RECORDING}` } }, n: plan.n };
   const rows = await compareServers((w) => `observability[${w === "a" ? "off" : "on"}]`, off, on, { runs: plan.laterRuns, scenarios: smokeCut(STORE_SCENARIOS.filter(([s]) => s.includes(".issue."))) });
   return { status: "measured", data: { summary: summary(rows, "off", "on"), rows: table(rows) } };
+}
+
+/**
+ * The cost of DPoP proof checks on issuance (issue 17): HTTP client
+ * credentials with a fresh ES256 proof per request (signature, claims, a
+ * single-use jti row in the store) against the same requests without, on one
+ * server, runs interleaved. Proofs are single use, so each run gets its own,
+ * made before it starts (enough for 1.5x the plain rate), and no warm-up run
+ * replays them: the warm-up has proofs of its own.
+ */
+export async function dpopScenario(): Promise<LaterResult> {
+  const authz = await startAuthz();
+  try {
+    const f = (await createFixture(authz, plan.n, () => "ES256")).byAlg.ES256;
+    const { token_endpoint: htu } = (await (await fetch(`${authz.httpBase}/.well-known/oauth-authorization-server`)).json()) as { token_endpoint: string };
+    const key = await generateDpopKey("ES256");
+    const withProofs = async (count: number) =>
+      Promise.all(Array.from({ length: count }, async (_, i) => {
+        const r = f.httpIssue[i % f.httpIssue.length]!;
+        return { ...r, headers: { ...r.headers, dpop: await createDpopProof(key, { htm: "POST", htu }) } };
+      }));
+    const c = plan.targetC;
+    const load = (requests: HttpRequestSpec[], seconds: number) => httpLoad({ base: authz.httpBase, requests, connections: c, warmupSeconds: 0, durationSeconds: seconds }, LOAD_CORE);
+    const runs: { plain: RunResult[]; dpop: RunResult[] } = { plain: [], dpop: [] };
+    for (let i = 0; i < plan.laterRuns; i++) {
+      if (plan.warmup > 0) await load(f.httpIssue, plan.warmup);
+      const plain = await load(f.httpIssue, plan.seconds);
+      runs.plain.push(plain);
+      const budget = (seconds: number) => Math.ceil(Math.max(plain.rps, 200) * seconds * 1.5);
+      if (plan.warmup > 0) await load(await withProofs(budget(plan.warmup)), plan.warmup);
+      runs.dpop.push(await load(await withProofs(budget(plan.seconds)), plan.seconds));
+    }
+    const plainCell = summarize(runs.plain);
+    const dpopCell = summarize(runs.dpop);
+    record.cells[cellName("dpop[off].http.issue.ES256", c)] = plainCell;
+    record.cells[cellName("dpop[on].http.issue.ES256", c)] = dpopCell;
+    record.baselines["dpop[on].http.issue.ES256"] = "dpop[off].http.issue.ES256";
+    logCell(cellName("dpop[off].http.issue.ES256", c), plainCell);
+    logCell(cellName("dpop[on].http.issue.ES256", c), dpopCell);
+    const ratio = dpopCell.rps.median / plainCell.rps.median;
+    return { status: dpopCell.errors > 0 ? `measured (${dpopCell.errors} errors)` : "measured", data: { summary: `http.issue.ES256 c=${c} with DPoP/without ${ratio.toFixed(2)}`, ratio } };
+  } finally {
+    await authz.stop();
+  }
 }
 
 const latencySummary = (name: string, ms: number[]) => {
@@ -209,6 +256,7 @@ export const LATER: Array<[string, () => Promise<LaterResult>]> = [
   ["replica change propagation", replicaScenario],
   ["revocation to verifier", revocationScenario],
   ["metrics and tracing on vs off", observabilityScenario],
+  ["DPoP proofs on issuance", dpopScenario],
 ];
 
 /** Runs every later scenario; a failure is recorded, never fatal to the run. */

@@ -187,3 +187,46 @@ describe("metadata with a client CA", () => {
     expect(metadata.tls_client_certificate_bound_access_tokens).toBe(true);
   });
 });
+
+describe("behind a proxy: x-forwarded-client-cert from a trusted address only", () => {
+  const servers: Running[] = [];
+  afterAll(async () => {
+    for (const s of servers) await stop(s);
+  });
+  async function proxied(trusted: string) {
+    const s = await serve(["--grpc-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", "--ops-address", "", "--data-file", join(dir, `proxied-${servers.length}.db`), "--tls-client-ca", pki.ca.certPath, "--trusted-proxies", trusted], {
+      env: { AUTHZ_ADMIN_CLIENT_ID: ADMIN.id, AUTHZ_ADMIN_CLIENT_SECRET: ADMIN.secret },
+    });
+    servers.push(s);
+    const base = `http://127.0.0.1:${s.httpPort}`;
+    const call = async (path: string, body: string, headers: Record<string, string>) => {
+      const res = await fetch(`${base}${path}`, { method: "POST", headers, body });
+      return { status: res.status, json: (await res.json()) as Record<string, any> };
+    };
+    const admin = (await call("/oauth/token", form({ grant_type: "client_credentials", audience: "urn:authz:management", client_id: ADMIN.id, client_secret: ADMIN.secret }).text, { "content-type": "application/x-www-form-urlencoded" })).json.access_token as string;
+    const mgmt = (path: string, body: unknown) => call(path, JSON.stringify(body), { "content-type": "application/json", authorization: `Bearer ${admin}` });
+    const api = (await mgmt("/v1/api-servers", { name: "Proxied", identifier: `https://proxied-${randomBytes(4).toString("hex")}.example.com`, permissions: [{ value: "orders:read" }] })).json.api_server as { id: string; identifier: string };
+    const c = (await mgmt("/v1/clients", { name: "behind-envoy", token_endpoint_auth_method: "TLS_CLIENT_AUTH", tls_client_auth_san_uri: "spiffe://acme/orders", tls_client_certificate_bound_access_tokens: true })).json.client as { client_id: string };
+    expect((await mgmt("/v1/grants", { client_id: c.client_id, api_server_id: api.id, scopes: ["orders:read"] })).status).toBe(200);
+    return (xfcc: string) =>
+      call("/oauth/token", form({ grant_type: "client_credentials", client_id: c.client_id, audience: api.identifier }).text, { "content-type": "application/x-www-form-urlencoded", "x-forwarded-client-cert": xfcc });
+  }
+  const xfccOf = (cert: TestCert) => `By=spiffe://acme/envoy;Cert="${encodeURIComponent(cert.cert)}";Subject="CN=orders";URI=spiffe://acme/orders`;
+
+  test("from a trusted proxy the forwarded certificate authenticates the client and binds its token", async () => {
+    const token = await proxied("127.0.0.1");
+    const cert = pki.issueClient({ cn: "orders", sanUri: ["spiffe://acme/orders"] });
+    const res = await token(xfccOf(cert));
+    expect(res.status, JSON.stringify(res.json)).toBe(200);
+    expect(decodeJwt(res.json.access_token as string).cnf).toEqual({ "x5t#S256": thumbprint(cert) });
+    // A forwarded certificate from another CA is still checked against the client CA.
+    expect((await token(xfccOf(pki.otherCa("Elsewhere").issueClient({ cn: "orders", sanUri: ["spiffe://acme/orders"] })))).status).toBe(401);
+    expect((await token("Cert=garbage")).status).toBe(401);
+  });
+
+  test("from any other address the header is ignored: no certificate, invalid_client", async () => {
+    const token = await proxied("10.9.8.7");
+    const res = await token(xfccOf(pki.issueClient({ cn: "orders", sanUri: ["spiffe://acme/orders"] })));
+    expect([res.status, res.json.error]).toEqual([401, "invalid_client"]);
+  });
+});
