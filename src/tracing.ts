@@ -1,4 +1,4 @@
-import { context, isSpanContextValid, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type TextMapGetter } from "@opentelemetry/api";
+import { context, INVALID_SPAN_CONTEXT, isSpanContextValid, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type TextMapGetter } from "@opentelemetry/api";
 import { AuthzError } from "./errors.js";
 import type { RequestHeaders } from "./pipeline/context.js";
 
@@ -10,6 +10,9 @@ import type { RequestHeaders } from "./pipeline/context.js";
  * preloads an SDK of its own). Nothing here depends on an SDK.
  */
 export const tracer = trace.getTracer("authz");
+
+/** The span of work outside any traced call: records nothing. */
+const NOT_TRACED: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 export { SpanKind, type Context, type Span };
 
@@ -23,9 +26,15 @@ export function extractTraceContext(headers: RequestHeaders): Context {
   return propagation.extract(ROOT_CONTEXT, headers, HEADERS);
 }
 
-/** Runs `fn` in `ctx` (the active context for the spans and log lines under it). */
-export function withContext<T>(ctx: Context, fn: () => T): T {
-  return context.with(ctx, fn);
+/**
+ * Runs a call's work with its trace context active (the parent of the spans
+ * and the ids of the log lines under it) — only when its server span is
+ * recording. Entering a context costs every promise under it the context
+ * manager's bookkeeping (AsyncLocalStorage); a call that is not sampled (no
+ * SDK, or a sampler that said no) has nothing to carry, so it pays nothing.
+ */
+export function inCallContext<T>(span: Span, call: { traceContext: Context }, fn: () => T): T {
+  return span.isRecording() ? context.with(call.traceContext, fn) : fn();
 }
 
 /**
@@ -33,6 +42,8 @@ export function withContext<T>(ctx: Context, fn: () => T): T {
  * status ERROR (with the error's name only: never request data) when it throws.
  */
 export function inSpan<T>(name: string, fn: (span: Span) => Promise<T>): Promise<T> {
+  // Under a call that is not traced, no span: not even a new root one the sampler might keep.
+  if (!trace.getActiveSpan()?.isRecording()) return fn(NOT_TRACED);
   return tracer.startActiveSpan(name, (span) =>
     fn(span).then(
       (value) => {

@@ -20,6 +20,8 @@ export interface AccessTokenClaims extends JWTPayload {
   scope?: string;
   /** The ACCESS_TOKEN_AUTHZ dialect's permission list. */
   permissions?: string[];
+  /** RFC 7800 confirmation of a sender-constrained token: `x5t#S256` (RFC 8705), `jkt` (RFC 9449). */
+  cnf?: { "x5t#S256"?: string; jkt?: string };
 }
 
 /** Algorithms a verifier can ever accept: asymmetric JWS algorithms only (never `none`, never `HS*`). */

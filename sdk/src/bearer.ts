@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { TokenVerificationError } from "./errors.js";
+import { TokenVerificationError, type AuthScheme } from "./errors.js";
 
 /** RFC 6750 §2.1 b64token. */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
@@ -24,4 +24,30 @@ export function bearerToken(header: string | readonly string[] | undefined | nul
   if (scheme.toLowerCase() !== "bearer") throw new TokenVerificationError("ERR_TOKEN_MISSING", "no bearer token");
   if (!B64TOKEN.test(token)) throw new TokenVerificationError("ERR_TOKEN_MALFORMED", "the bearer token is malformed");
   return token;
+}
+
+/** An access token and the scheme it was presented with. */
+export interface PresentedToken {
+  scheme: AuthScheme;
+  token: string;
+}
+
+/**
+ * The access token of an `Authorization` header value, `Bearer` (RFC 6750
+ * §2.1) or `DPoP` (RFC 9449 §7.1; schemes are case-insensitive). No header or
+ * another scheme -> `ERR_TOKEN_MISSING`; a missing or malformed token, or
+ * several headers -> `ERR_TOKEN_MALFORMED`.
+ */
+export function authorizationToken(header: string | readonly string[] | undefined | null): PresentedToken {
+  if (Array.isArray(header)) {
+    if (header.length > 1) throw new TokenVerificationError("ERR_TOKEN_MALFORMED", "more than one Authorization header");
+    header = header[0];
+  }
+  if (typeof header !== "string" || header.trim() === "") throw new TokenVerificationError("ERR_TOKEN_MISSING", "no access token");
+  const [, rawScheme = "", token = ""] = /^\s*(\S+)(?:\s+(.*?))?\s*$/.exec(header) ?? [];
+  const lower = rawScheme.toLowerCase();
+  const scheme: AuthScheme | undefined = lower === "bearer" ? "Bearer" : lower === "dpop" ? "DPoP" : undefined;
+  if (!scheme) throw new TokenVerificationError("ERR_TOKEN_MISSING", "no access token");
+  if (!B64TOKEN.test(token)) throw new TokenVerificationError("ERR_TOKEN_MALFORMED", `the ${scheme} token is malformed`, { scheme });
+  return { scheme, token };
 }

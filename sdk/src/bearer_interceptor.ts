@@ -33,16 +33,31 @@ export function tokenGetter(provider: TokenProvider): () => Promise<string> {
  */
 export function bearerInterceptor(provider: TokenProvider, options: BearerInterceptorOptions = {}): grpc.Interceptor {
   const get = tokenGetter(provider);
+  return authorizationInterceptor(async () => {
+    const token = await get();
+    return { token, metadata: { authorization: `Bearer ${token}` } };
+  }, options);
+}
+
+/**
+ * The interceptor behind {@link bearerInterceptor}: `authorize(methodPath)`
+ * gives the token of a call and the metadata to add (e.g. `authorization:
+ * DPoP <token>` and a `dpop` proof).
+ */
+export function authorizationInterceptor(
+  authorize: (methodPath: string) => Promise<{ token: string; metadata: Record<string, string> }>,
+  options: BearerInterceptorOptions = {},
+): grpc.Interceptor {
   return (callOptions, nextCall) => {
     const path = callOptions.method_definition.path;
     if (options.applies && !options.applies(path)) return new grpc.InterceptingCall(nextCall(callOptions));
     let used: string | undefined;
     return new grpc.InterceptingCall(nextCall(callOptions), {
       start(metadata, listener, next) {
-        get().then(
-          (token) => {
+        authorize(path).then(
+          ({ token, metadata: added }) => {
             used = token;
-            metadata.set("authorization", `Bearer ${token}`);
+            for (const [name, value] of Object.entries(added)) metadata.set(name, value);
             next(metadata, {
               onReceiveStatus(status, nextStatus) {
                 if (status.code === grpc.status.UNAUTHENTICATED && used !== undefined) options.onUnauthenticated?.(used);

@@ -6,10 +6,20 @@
  */
 import { AuthzError, TokenVerificationError } from "./errors.js";
 
+/** Proof algorithms a `DPoP` challenge names by default (`algs`, RFC 9449 §7.1): what authz signs proofs with. */
+export const DEFAULT_DPOP_ALGS: readonly string[] = ["ES256", "EdDSA", "RS256", "PS256"];
+
 /** Options of the challenge. */
 export interface ChallengeOptions {
   /** `realm` of the challenge (RFC 6750 §3); none by default. */
   realm?: string;
+  /** `algs` of `DPoP` challenges (RFC 9449 §7.1); the middleware passes the verifier's accepted proof algorithms. */
+  dpopAlgs?: readonly string[];
+  /**
+   * Also offer the DPoP scheme when a request carried no token:
+   * `Bearer, DPoP algs="..."` (RFC 9449 §7.1) instead of `Bearer`. Default false.
+   */
+  offerDpop?: boolean;
 }
 
 /** A refusal, ready to send. */
@@ -31,7 +41,10 @@ function quoted(value: string): string {
  * The `WWW-Authenticate` value for a verification error, e.g.
  * `Bearer error="invalid_token", error_description="the access token expired"`
  * or `Bearer error="insufficient_scope", error_description="...", scope="orders:read"`.
- * A missing token gets `Bearer` (plus realm) with no error code (§3.1).
+ * A missing token gets `Bearer` (plus realm) with no error code (§3.1), and
+ * `Bearer, DPoP algs="..."` with `offerDpop`. Errors of DPoP proofs and of
+ * tokens presented with the DPoP scheme are `DPoP` challenges (RFC 9449 §7.1):
+ * `DPoP error="invalid_dpop_proof", error_description="...", algs="ES256 ..."`.
  */
 export function wwwAuthenticate(err: TokenVerificationError, options: ChallengeOptions = {}): string {
   const params: string[] = [];
@@ -41,7 +54,17 @@ export function wwwAuthenticate(err: TokenVerificationError, options: ChallengeO
     params.push(`error_description=${quoted(err.message)}`);
     if (err.error === "insufficient_scope" && err.scope) params.push(`scope=${quoted(err.scope)}`);
   }
-  return params.length ? `Bearer ${params.join(", ")}` : "Bearer";
+  const dpop = () => {
+    const algs = (options.dpopAlgs ?? DEFAULT_DPOP_ALGS).filter((a) => /^[A-Za-z0-9_-]+$/.test(a));
+    return algs.length ? [`algs=${quoted(algs.join(" "))}`] : [];
+  };
+  const challenge = (scheme: string, p: string[]) => (p.length ? `${scheme} ${p.join(", ")}` : scheme);
+  if (err.scheme === "DPoP") return challenge("DPoP", [...params, ...dpop()]);
+  const bearer = challenge("Bearer", params);
+  if (err.code === "ERR_TOKEN_MISSING" && options.offerDpop) {
+    return `${bearer}, ${challenge("DPoP", [...(options.realm ? [`realm=${quoted(options.realm)}`] : []), ...dpop()])}`;
+  }
+  return bearer;
 }
 
 /**

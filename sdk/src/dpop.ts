@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { createHash, randomBytes, type KeyObject } from "node:crypto";
+import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
 
 /** Proof algorithms authz accepts (asymmetric only, RFC 9449 §4.3 step 5). */
@@ -45,6 +45,15 @@ export async function generateDpopKey(alg: DpopAlgorithm = "ES256"): Promise<Dpo
   const publicJwk: JWK = {};
   for (const member of PUBLIC_JWK_MEMBERS) if (exported[member] !== undefined) publicJwk[member] = exported[member];
   return { privateKey, publicJwk, alg };
+}
+
+/** An ES256 DPoP key made synchronously with node:crypto (what `TokenSource({ dpop: true })` uses). */
+export function generateEs256DpopKeySync(): DpopKey {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const exported = publicKey.export({ format: "jwk" }) as JWK;
+  const publicJwk: JWK = {};
+  for (const member of PUBLIC_JWK_MEMBERS) if (exported[member] !== undefined) publicJwk[member] = exported[member];
+  return { privateKey, publicJwk, alg: "ES256" };
 }
 
 /** Creates a DPoP proof JWT (RFC 9449 §4.2) for one request; make a new one for every request. */

@@ -32,10 +32,40 @@ export type VerificationErrorCode =
   | "ERR_TOKEN_AUDIENCE"
   | "ERR_TOKEN_CLAIM_MISSING"
   | "ERR_TOKEN_REVOKED"
+  /** RFC 8705 §3: a certificate-bound token (`cnf.x5t#S256`) without a TLS client certificate. */
+  | "ERR_TOKEN_CERTIFICATE_MISSING"
+  /** RFC 8705 §3: the TLS client certificate is not the one the token is bound to. */
+  | "ERR_TOKEN_CERTIFICATE_MISMATCH"
+  /** RFC 9449 §7.2: a DPoP-bound token (`cnf.jkt`) presented as a bearer token (or without the DPoP scheme). */
+  | "ERR_TOKEN_DPOP_REQUIRED"
+  /** The `DPoP` scheme with a token that is not DPoP-bound. */
+  | "ERR_TOKEN_NOT_DPOP_BOUND"
+  /** The `cnf` claim is malformed or names a confirmation method the SDK cannot check. */
+  | "ERR_TOKEN_CONFIRMATION"
+  /** RFC 9449 §7.1: `Authorization: DPoP` without a (single) `DPoP` proof. */
+  | "ERR_DPOP_PROOF_MISSING"
+  /** The proof is not a valid DPoP proof: shape, `typ`, `alg`, `jwk`, signature or required claims (RFC 9449 §4.3 steps 1–8). */
+  | "ERR_DPOP_PROOF_INVALID"
+  /** The proof's `htm` or `htu` is not this request's method or URL (§4.3 steps 8–9). */
+  | "ERR_DPOP_PROOF_MISMATCH"
+  /** The proof's `iat` is outside the accepted window (§4.3 step 11). */
+  | "ERR_DPOP_PROOF_IAT"
+  /** The proof's `ath` is missing or not the hash of the presented token (§4.3 step 12, §7.1). */
+  | "ERR_DPOP_PROOF_ATH"
+  /** The proof is signed by another key than the one the token is bound to (§4.3 step 12). */
+  | "ERR_DPOP_PROOF_KEY"
+  /** The proof's `jti` was seen before within the window (§11.1). */
+  | "ERR_DPOP_PROOF_REPLAYED"
   | "ERR_INSUFFICIENT_SCOPE"
   | "ERR_JWKS_UNAVAILABLE"
   | "ERR_REVOCATION_WATCH_DOWN"
   | "ERR_INTROSPECTION_UNAVAILABLE";
+
+/** The RFC 6750 §3.1 / RFC 9449 §7.1 error code of a challenge. */
+export type ChallengeError = "invalid_token" | "insufficient_scope" | "invalid_dpop_proof";
+
+/** The authentication scheme a challenge is for: RFC 6750 `Bearer` or RFC 9449 `DPoP`. */
+export type AuthScheme = "Bearer" | "DPoP";
 
 /** How a verification failure is answered: HTTP status and RFC 6750 §3.1 error code. */
 export interface VerificationErrorMapping {
@@ -44,9 +74,11 @@ export interface VerificationErrorMapping {
   /**
    * RFC 6750 error code for `WWW-Authenticate`; `undefined` when the request
    * carried no token (§3.1: no error code then) or the failure is the resource
-   * server's own (503).
+   * server's own (503). `invalid_dpop_proof` is RFC 9449 §7.1's.
    */
-  error: "invalid_token" | "insufficient_scope" | undefined;
+  error: ChallengeError | undefined;
+  /** The scheme the challenge is for whatever the token was presented with (`DPoP` for proof errors); else the presentation's. */
+  scheme?: AuthScheme;
 }
 
 /** The one table from verification error codes to HTTP status and RFC 6750 error. */
@@ -63,6 +95,18 @@ export const VERIFICATION_ERRORS: Readonly<Record<VerificationErrorCode, Verific
   ERR_TOKEN_AUDIENCE: { status: 401, error: "invalid_token" },
   ERR_TOKEN_CLAIM_MISSING: { status: 401, error: "invalid_token" },
   ERR_TOKEN_REVOKED: { status: 401, error: "invalid_token" },
+  ERR_TOKEN_CERTIFICATE_MISSING: { status: 401, error: "invalid_token" },
+  ERR_TOKEN_CERTIFICATE_MISMATCH: { status: 401, error: "invalid_token" },
+  ERR_TOKEN_DPOP_REQUIRED: { status: 401, error: "invalid_token", scheme: "DPoP" },
+  ERR_TOKEN_NOT_DPOP_BOUND: { status: 401, error: "invalid_token", scheme: "Bearer" },
+  ERR_TOKEN_CONFIRMATION: { status: 401, error: "invalid_token" },
+  ERR_DPOP_PROOF_MISSING: { status: 401, error: "invalid_dpop_proof", scheme: "DPoP" },
+  ERR_DPOP_PROOF_INVALID: { status: 401, error: "invalid_dpop_proof", scheme: "DPoP" },
+  ERR_DPOP_PROOF_MISMATCH: { status: 401, error: "invalid_dpop_proof", scheme: "DPoP" },
+  ERR_DPOP_PROOF_IAT: { status: 401, error: "invalid_dpop_proof", scheme: "DPoP" },
+  ERR_DPOP_PROOF_ATH: { status: 401, error: "invalid_dpop_proof", scheme: "DPoP" },
+  ERR_DPOP_PROOF_KEY: { status: 401, error: "invalid_dpop_proof", scheme: "DPoP" },
+  ERR_DPOP_PROOF_REPLAYED: { status: 401, error: "invalid_dpop_proof", scheme: "DPoP" },
   ERR_INSUFFICIENT_SCOPE: { status: 403, error: "insufficient_scope" },
   ERR_JWKS_UNAVAILABLE: { status: 503, error: undefined },
   ERR_REVOCATION_WATCH_DOWN: { status: 503, error: undefined },
@@ -78,20 +122,31 @@ export class TokenVerificationError extends AuthzError {
   declare readonly code: VerificationErrorCode;
   /** HTTP status to answer with. */
   readonly status: 401 | 403 | 503;
-  /** RFC 6750 error code, if the challenge carries one. */
-  readonly error: "invalid_token" | "insufficient_scope" | undefined;
+  /** RFC 6750 (or RFC 9449 `invalid_dpop_proof`) error code, if the challenge carries one. */
+  readonly error: ChallengeError | undefined;
+  /** The scheme to challenge with: `DPoP` for proof errors and for tokens presented with the DPoP scheme, else `Bearer`. */
+  readonly scheme: AuthScheme;
   /** For `ERR_INSUFFICIENT_SCOPE`: the scopes the request needs (space-separated). */
   readonly scope: string | undefined;
   /** For `ERR_TOKEN_CLAIM_MISSING`: the claim. */
   readonly claim: string | undefined;
 
-  constructor(code: VerificationErrorCode, message: string, options: { cause?: unknown; scope?: string; claim?: string } = {}) {
+  constructor(code: VerificationErrorCode, message: string, options: { cause?: unknown; scope?: string; claim?: string; scheme?: AuthScheme } = {}) {
     super(code, message, { cause: options.cause });
     const mapping = VERIFICATION_ERRORS[code];
     this.status = mapping.status;
     this.error = mapping.error;
     this.scope = options.scope;
     this.claim = options.claim;
+    this.scheme = mapping.scheme ?? options.scheme ?? "Bearer";
+  }
+
+  /** This error challenging with `scheme` (unless its code fixes the scheme). */
+  withScheme(scheme: AuthScheme): TokenVerificationError {
+    if (this.scheme === scheme || VERIFICATION_ERRORS[this.code].scheme) return this;
+    const copy = new TokenVerificationError(this.code, this.message, { cause: this.cause, scope: this.scope, claim: this.claim, scheme });
+    copy.stack = this.stack;
+    return copy;
   }
 }
 

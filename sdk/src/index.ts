@@ -1,7 +1,8 @@
 /**
  * `@authz/sdk`: promise clients for every authz service, a token source for
- * services that call APIs, a verifier (RFC 9068, JWKS, revocation watch,
- * introspection) for resource servers, and a grpc-js server interceptor.
+ * services that call APIs (bearer or DPoP-bound tokens), a verifier (RFC 9068,
+ * JWKS, revocation watch, introspection, RFC 8705 / RFC 9449 sender
+ * constraints) for resource servers, and a grpc-js server interceptor.
  * Express and Fastify middleware are in `@authz/sdk/express` and
  * `@authz/sdk/fastify`; generated messages in `@authz/sdk/gen/...`.
  *
@@ -16,6 +17,8 @@ export {
   TokenSourceError,
   TokenVerificationError,
   VERIFICATION_ERRORS,
+  type AuthScheme,
+  type ChallengeError,
   type RevocationWatchErrorCode,
   type TokenSourceErrorCode,
   type VerificationErrorCode,
@@ -26,10 +29,18 @@ export {
 export { createAuthzClients, type AuthzClients, type AuthzClientsOptions } from "./clients.js";
 export { promiseClient, type DeepPartial, type PromiseClient, type RequestBuilders, type RpcOptions } from "./promise_client.js";
 export { rpcErrorDetails, grpcRetryAfterMs, parseRetryAfter, type RpcErrorDetails } from "./rpc_status.js";
-export { bearerInterceptor, type BearerInterceptorOptions, type TokenProvider } from "./bearer_interceptor.js";
+export { authorizationInterceptor, bearerInterceptor, type BearerInterceptorOptions, type TokenProvider } from "./bearer_interceptor.js";
 
 // Token source
-export { TokenSource, type TokenRetryOptions, type TokenSourceOptions, type TokenTarget } from "./token_source.js";
+export {
+  TokenSource,
+  type DpopProofTarget,
+  type GrpcInterceptorOptions,
+  type TokenRetryOptions,
+  type TokenSourceOptions,
+  type TokenTarget,
+} from "./token_source.js";
+export { createDpopProof, generateDpopKey, type DpopAlgorithm, type DpopKey, type DpopProofClaims } from "./dpop.js";
 export {
   grpcTokenTransport,
   httpTokenTransport,
@@ -41,9 +52,27 @@ export {
 } from "./token_transport.js";
 
 // Verifier
-export { createVerifier, type Verifier, type VerifiedToken, type VerifierOptions } from "./verifier.js";
+export { createVerifier, type Verifier, type VerifiedToken, type VerifierDpopOptions, type VerifierOptions } from "./verifier.js";
 export { ASYMMETRIC_ALGORITHMS, type AccessTokenClaims } from "./access_token.js";
-export { bearerToken } from "./bearer.js";
+export { authorizationToken, bearerToken, type PresentedToken } from "./bearer.js";
+export {
+  certificateThumbprint,
+  tlsPeerCertificate,
+  type AuthorizationRequest,
+  type ClientCertificate,
+  type Confirmation,
+  type DpopPresentation,
+  type PresentationContext,
+} from "./presentation.js";
+export {
+  accessTokenHash,
+  MemoryDpopReplayCache,
+  verifyDpopProof,
+  type DpopProofCheck,
+  type DpopReplayStore,
+  type MemoryDpopReplayCacheOptions,
+  type VerifiedDpopProof,
+} from "./dpop_verify.js";
 export { hasScopes, requireScopes } from "./scopes.js";
 export { issuedAtMs, jtiIssuedAtMs } from "./issued_at.js";
 export { metadataUrl, type ServerMetadata } from "./discovery.js";
@@ -62,7 +91,7 @@ export { CAEP_EVENT_TYPES, RevocationView, type RevocationViewOptions, type Toke
 export { grpcWatchTransport, httpWatchTransport, type WatchStream, type WatchTransport } from "./watch_transport.js";
 
 // Answers and middleware
-export { refusal, wwwAuthenticate, type ChallengeOptions, type Refusal } from "./challenge.js";
+export { DEFAULT_DPOP_ALGS, refusal, wwwAuthenticate, type ChallengeOptions, type Refusal } from "./challenge.js";
 export { grpcAuth, grpcServerAuth, type GrpcServerAuthOptions } from "./middleware/grpc.js";
 
 // Utilities

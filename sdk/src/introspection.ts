@@ -17,6 +17,10 @@ export interface IntrospectionResult {
   jti?: string;
   /** Seconds since the epoch. */
   exp?: number;
+  /** `Bearer`, or `DPoP` for a DPoP-bound token (RFC 9449 §6.2). */
+  tokenType?: string;
+  /** What the token is bound to (RFC 8705 §3.2, RFC 9449 §6.2). */
+  cnf?: { "x5t#S256"?: string; jkt?: string };
 }
 
 /** Asks authz whether a token is active. Throws `ERR_INTROSPECTION_UNAVAILABLE` when it cannot tell. */
@@ -100,6 +104,8 @@ export function httpIntrospection(options: {
         clientId: typeof body.client_id === "string" ? body.client_id : undefined,
         jti: typeof body.jti === "string" ? body.jti : undefined,
         exp: typeof body.exp === "number" ? body.exp : undefined,
+        tokenType: typeof body.token_type === "string" ? body.token_type : undefined,
+        cnf: confirmation(body.cnf),
       };
     },
   };
@@ -137,6 +143,8 @@ export function grpcIntrospection(options: {
               clientId: res.clientId || undefined,
               jti: res.jti || undefined,
               exp: res.exp || undefined,
+              tokenType: res.tokenType || undefined,
+              cnf: res.cnf && (res.cnf.x5tS256 || res.cnf.jkt) ? confirmation({ "x5t#S256": res.cnf.x5tS256 || undefined, jkt: res.cnf.jkt || undefined }) : undefined,
             });
           },
         );
@@ -144,4 +152,14 @@ export function grpcIntrospection(options: {
     },
     close: () => client.close(),
   };
+}
+
+/** The string members of an introspected `cnf`. */
+function confirmation(value: unknown): IntrospectionResult["cnf"] {
+  if (typeof value !== "object" || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  const cnf: NonNullable<IntrospectionResult["cnf"]> = {};
+  if (typeof v["x5t#S256"] === "string") cnf["x5t#S256"] = v["x5t#S256"];
+  if (typeof v.jkt === "string") cnf.jkt = v.jkt;
+  return cnf["x5t#S256"] === undefined && cnf.jkt === undefined ? undefined : cnf;
 }

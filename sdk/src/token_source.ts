@@ -7,10 +7,11 @@
 import type * as grpc from "@grpc/grpc-js";
 import { decodeJwt } from "jose";
 import { backoffDelay, backoffOptions, type BackoffOptions } from "./backoff.js";
-import { bearerInterceptor } from "./bearer_interceptor.js";
+import { authorizationInterceptor } from "./bearer_interceptor.js";
 import { systemClock, type Clock } from "./clock.js";
+import { createDpopProof, generateEs256DpopKeySync, type DpopKey } from "./dpop.js";
 import { InvalidOptionsError, TokenSourceError } from "./errors.js";
-import type { FetchLike } from "./fetch.js";
+import { trimSlash, type FetchLike } from "./fetch.js";
 import { grpcTokenTransport, httpTokenTransport, type TokenResponse, type TokenTransport } from "./token_transport.js";
 
 /** What a token is for. Per-call targets override the source's defaults. */
@@ -66,10 +67,39 @@ export interface TokenSourceOptions extends TokenTarget {
   /** Retries (default 4 attempts, 200 ms doubling up to 5 s, 20 % jitter). */
   retry?: TokenRetryOptions;
 
+  /**
+   * DPoP-bound tokens (RFC 9449): the key to bind them to, or `true` to
+   * generate an ES256 key once for this source. Every token request then
+   * carries a fresh proof (HTTP: `DPoP` header for the token endpoint URL;
+   * gRPC: `dpop` metadata for `<issuer>/oauth/token`, so `issuer` or
+   * `tokenEndpoint` is needed with `address`), and a `Bearer` answer is refused.
+   */
+  dpop?: DpopKey | true;
+
   /** Injected clock (tests). */
   clock?: Clock;
   /** Injected randomness in [0, 1) for jitter (tests). */
   random?: () => number;
+}
+
+/** What a DPoP proof is for: the request's method and URL (RFC 9449 §4.2). */
+export interface DpopProofTarget {
+  htm: string;
+  htu: string;
+  /** The access token sent with the request (hashed into `ath`); give it when calling a resource server. */
+  accessToken?: string;
+  /** A `DPoP-Nonce` the server sent (RFC 9449 §8, §9). */
+  nonce?: string;
+}
+
+/** Options of {@link TokenSource.grpcInterceptor}. */
+export interface GrpcInterceptorOptions {
+  /**
+   * For DPoP-bound tokens: the server's base URL (e.g. `https://orders.example.com`);
+   * each call's proof has `htm` POST and `htu` `<baseUrl>/<package.Service>/<Method>`,
+   * which `grpcServerAuth` checks. Required when the source has a DPoP key.
+   */
+  baseUrl?: string;
 }
 
 interface Cached {
@@ -118,13 +148,18 @@ export class TokenSource {
   private readonly entries = new Map<string, Entry>();
   private readonly retry: Required<BackoffOptions> & { maxAttempts: number; maxRetryAfterMs: number };
   private closed = false;
+  /** The key DPoP-bound tokens of this source are bound to (RFC 9449); undefined without the `dpop` option. */
+  readonly dpopKey: DpopKey | undefined;
 
   constructor(private readonly options: TokenSourceOptions) {
     if (!options.clientId || !options.clientSecret) throw new InvalidOptionsError("TokenSource needs clientId and clientSecret");
+    this.dpopKey = options.dpop === true ? generateEs256DpopKeySync() : options.dpop;
     if (options.transport) this.transport = options.transport;
-    else if (options.address)
-      this.transport = grpcTokenTransport({ address: options.address, credentials: options.credentials, channelOptions: options.channelOptions });
-    else if (options.issuer || options.tokenEndpoint) {
+    else if (options.address) {
+      const tokenEndpoint = options.tokenEndpoint ?? (options.issuer ? `${trimSlash(options.issuer)}/oauth/token` : undefined);
+      if (this.dpopKey && !tokenEndpoint) throw new InvalidOptionsError("DPoP over gRPC needs issuer or tokenEndpoint (the proofs' htu is <issuer>/oauth/token)");
+      this.transport = grpcTokenTransport({ address: options.address, credentials: options.credentials, channelOptions: options.channelOptions, tokenEndpoint });
+    } else if (options.issuer || options.tokenEndpoint) {
       this.transport = httpTokenTransport({
         issuer: options.issuer,
         tokenEndpoint: options.tokenEndpoint,
@@ -183,20 +218,59 @@ export class TokenSource {
    * drops the token it used (if older than a few seconds) so the next call
    * gets a new one.
    */
-  grpcInterceptor(target?: TokenTarget): grpc.Interceptor {
-    return bearerInterceptor(() => this.token(target), { onUnauthenticated: (token) => this.autoInvalidate(target, token) });
+  grpcInterceptor(target?: TokenTarget, options: GrpcInterceptorOptions = {}): grpc.Interceptor {
+    if (this.dpopKey && !options.baseUrl) throw new InvalidOptionsError("grpcInterceptor of a DPoP token source needs baseUrl (the proofs' htu)");
+    return authorizationInterceptor(
+      async (path): Promise<{ token: string; metadata: Record<string, string> }> => {
+        const token = await this.token(target);
+        if (!this.dpopKey) return { token, metadata: { authorization: `Bearer ${token}` } };
+        const dpop = await this.proofFor({ htm: "POST", htu: `${trimSlash(options.baseUrl!)}${path}`, accessToken: token });
+        return { token, metadata: { authorization: `DPoP ${token}`, dpop } };
+      },
+      { onUnauthenticated: (token) => this.autoInvalidate(target, token) },
+    );
   }
 
   /**
-   * `fetch` with `authorization: Bearer <token>`. A 401 with
-   * `error="invalid_token"` (e.g. a revoked token) drops the token and retries
-   * once with a new one, when the body can be sent again.
+   * A fresh DPoP proof (RFC 9449 §4.2) signed by {@link dpopKey}, e.g. for a
+   * request to a resource server: `{ htm, htu, accessToken }` (`ath` binds it
+   * to the token). Throws `ERR_INVALID_OPTIONS` without a DPoP key.
+   */
+  async proofFor(target: DpopProofTarget): Promise<string> {
+    if (!this.dpopKey) throw new InvalidOptionsError("this token source has no DPoP key (option dpop)");
+    return createDpopProof(this.dpopKey, { ...target, now: () => this.clock.now() });
+  }
+
+  /**
+   * Headers authorizing one request to a resource server: `{ authorization:
+   * "Bearer <token>" }`, or with a DPoP key `{ authorization: "DPoP <token>",
+   * dpop: <proof for method and url, with ath> }` (RFC 9449 §7.1). Make them
+   * for every request: a proof is single use.
+   */
+  async authorizationHeaders(method: string, url: string | URL, target?: TokenTarget): Promise<{ authorization: string; dpop?: string }> {
+    return (await this.authorize(method, url, target)).headers;
+  }
+
+  private async authorize(method: string, url: string | URL, target?: TokenTarget): Promise<{ token: string; headers: { authorization: string; dpop?: string } }> {
+    const token = await this.token(target);
+    if (!this.dpopKey) return { token, headers: { authorization: `Bearer ${token}` } };
+    const dpop = await this.proofFor({ htm: method.toUpperCase(), htu: String(url), accessToken: token });
+    return { token, headers: { authorization: `DPoP ${token}`, dpop } };
+  }
+
+  /**
+   * `fetch` with `authorization: Bearer <token>` (with a DPoP key:
+   * `authorization: DPoP <token>` and a fresh `DPoP` proof for the request's
+   * method and URL). A 401 with `error="invalid_token"` (e.g. a revoked token)
+   * drops the token and retries once with a new one, when the body can be sent again.
    */
   async fetch(input: string | URL | Request, init: RequestInit = {}, target?: TokenTarget): Promise<Response> {
+    const method = init.method ?? (input instanceof Request ? input.method : "GET");
+    const url = input instanceof Request ? input.url : String(input);
     const send = async () => {
-      const token = await this.token(target);
+      const { token, headers: auth } = await this.authorize(method, url, target);
       const headers = new Headers(input instanceof Request && init.headers === undefined ? input.headers : init.headers);
-      headers.set("authorization", `Bearer ${token}`);
+      for (const [name, value] of Object.entries(auth)) headers.set(name, value);
       return { token, res: await this.fetchImpl(input, { ...init, headers }) };
     };
     const first = await send();
@@ -244,10 +318,13 @@ export class TokenSource {
   private async issueWithRetries(entry: Entry): Promise<Cached> {
     const { clientId, clientSecret } = this.options;
     const timeoutMs = this.options.requestTimeoutMs ?? 10_000;
+    const key = this.dpopKey;
+    // A fresh proof per attempt (each is single use at the token endpoint).
+    const dpopProof = key ? (htm: string, htu: string) => createDpopProof(key, { htm, htu, now: () => this.clock.now() }) : undefined;
     for (let attempt = 0; ; attempt++) {
       const startedAt = this.clock.now();
       try {
-        const res = await this.transport.issue({ clientId, clientSecret, ...entry.request }, { timeoutMs });
+        const res = await this.transport.issue({ clientId, clientSecret, ...entry.request, ...(dpopProof ? { dpopProof } : {}) }, { timeoutMs });
         return this.toCached(res, startedAt);
       } catch (err) {
         const error = asTokenSourceError(err);
@@ -263,6 +340,11 @@ export class TokenSource {
   }
 
   private toCached(res: TokenResponse, startedAt: number): Cached {
+    // RFC 9449 §5: a Bearer answer to a DPoP request means the server did not bind the token; never use it as if it were.
+    const type = res.tokenType?.toLowerCase();
+    if (type !== undefined && type !== (this.dpopKey ? "dpop" : "bearer")) {
+      throw new TokenSourceError("ERR_TOKEN_RESPONSE_INVALID", this.dpopKey ? "the token endpoint did not issue a DPoP-bound token" : "the token endpoint issued an unrequested DPoP token");
+    }
     const lifetimeMs = lifetimeSeconds(res) * 1000;
     // Expiry counts from when the request was sent: never later than the server's.
     const expiresAt = startedAt + lifetimeMs;

@@ -20,6 +20,12 @@ export interface TokenRequest {
   resource?: string;
   /** Space-separated scopes; empty or absent: every granted scope. */
   scope?: string;
+  /**
+   * For a DPoP-bound token (RFC 9449 §5): makes a fresh proof for one attempt,
+   * given the method and the token endpoint URL (`htu`). The transport sends
+   * it as the `DPoP` header (HTTP) or `dpop` metadata (gRPC).
+   */
+  dpopProof?: (htm: string, htu: string) => Promise<string>;
 }
 
 /** A successful token response. */
@@ -29,6 +35,8 @@ export interface TokenResponse {
   expiresIn: number | undefined;
   /** Granted scopes (space-separated), if the server said. */
   scope: string | undefined;
+  /** `Bearer` or `DPoP` (RFC 9449 §5), when the transport knows. */
+  tokenType?: string;
 }
 
 /**
@@ -49,14 +57,28 @@ export interface GrpcTokenTransportOptions {
   /** Default insecure. */
   credentials?: grpc.ChannelCredentials;
   channelOptions?: grpc.ChannelOptions;
+  /**
+   * The HTTP token endpoint, `<issuer>/oauth/token` (metadata `token_endpoint`):
+   * the `htu` of DPoP proofs sent in `dpop` metadata. Needed for DPoP only.
+   */
+  tokenEndpoint?: string;
 }
 
-/** Tokens through `authz.v1.TokenService/IssueToken` (the secret travels as a request field). */
+/**
+ * Tokens through `authz.v1.TokenService/IssueToken` (the secret travels as a
+ * request field). A DPoP proof goes in the `dpop` metadata key, made for
+ * `POST` and `tokenEndpoint`.
+ */
 export function grpcTokenTransport(options: GrpcTokenTransportOptions): TokenTransport {
   const client = new grpc.Client(options.address, options.credentials ?? grpc.credentials.createInsecure(), options.channelOptions ?? {});
   const def = TokenServiceService.issueToken;
   return {
-    issue(request, { timeoutMs }) {
+    async issue(request, { timeoutMs }) {
+      const metadata = new grpc.Metadata();
+      if (request.dpopProof) {
+        if (!options.tokenEndpoint) throw new TokenSourceError("ERR_TOKEN_REQUEST_REFUSED", "DPoP over gRPC needs the token endpoint URL (the proof's htu)");
+        metadata.set("dpop", await request.dpopProof("POST", options.tokenEndpoint));
+      }
       const message = IssueTokenRequest.fromPartial({
         client: { clientId: request.clientId, clientSecret: request.clientSecret },
         grantType: "client_credentials",
@@ -70,12 +92,12 @@ export function grpcTokenTransport(options: GrpcTokenTransportOptions): TokenTra
           def.requestSerialize,
           def.responseDeserialize,
           message,
-          new grpc.Metadata(),
+          metadata,
           { deadline: Date.now() + timeoutMs },
           (err, res) => {
             if (err) return reject(fromGrpcError(err));
             if (!res || !res.accessToken) return reject(new TokenSourceError("ERR_TOKEN_RESPONSE_INVALID", "IssueToken returned no access token"));
-            resolve({ accessToken: res.accessToken, expiresIn: res.expiresIn || undefined, scope: res.scope || undefined });
+            resolve({ accessToken: res.accessToken, expiresIn: res.expiresIn || undefined, scope: res.scope || undefined, tokenType: res.tokenType || undefined });
           },
         );
       });
@@ -115,7 +137,10 @@ export interface HttpTokenTransportOptions {
   fetch?: FetchLike;
 }
 
-/** Tokens through `POST <issuer>/oauth/token` (RFC 6749 §4.4, form body, client_secret_basic by default). */
+/**
+ * Tokens through `POST <issuer>/oauth/token` (RFC 6749 §4.4, form body,
+ * client_secret_basic by default), with a `DPoP` header when the request has a proof maker.
+ */
 export function httpTokenTransport(options: HttpTokenTransportOptions): TokenTransport {
   const endpoint = options.tokenEndpoint ?? (options.issuer ? `${trimSlash(options.issuer)}/oauth/token` : undefined);
   if (!endpoint) throw new TypeError("httpTokenTransport needs issuer or tokenEndpoint");
@@ -134,6 +159,7 @@ export function httpTokenTransport(options: HttpTokenTransportOptions): TokenTra
       } else {
         headers.authorization = basicAuthorization(request.clientId, request.clientSecret);
       }
+      if (request.dpopProof) headers.dpop = await request.dpopProof("POST", endpoint);
       let res: Response;
       try {
         res = await fetchWithTimeout(fetchImpl, endpoint, { method: "POST", headers, body: form.toString() }, timeoutMs);
@@ -163,10 +189,12 @@ export function httpTokenTransport(options: HttpTokenTransportOptions): TokenTra
       }
       if (typeof body.access_token !== "string" || !body.access_token)
         throw new TokenSourceError("ERR_TOKEN_RESPONSE_INVALID", "token response has no access_token");
-      if (typeof body.token_type !== "string" || body.token_type.toLowerCase() !== "bearer") {
-        throw new TokenSourceError("ERR_TOKEN_RESPONSE_INVALID", "token response is not a Bearer token");
+      const tokenType = typeof body.token_type === "string" ? body.token_type.toLowerCase() : undefined;
+      if (tokenType !== "bearer" && tokenType !== "dpop") {
+        throw new TokenSourceError("ERR_TOKEN_RESPONSE_INVALID", "token response is not a Bearer or DPoP token");
       }
       return {
+        tokenType: tokenType === "dpop" ? "DPoP" : "Bearer",
         accessToken: body.access_token,
         expiresIn: typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : undefined,
         scope: typeof body.scope === "string" ? body.scope : undefined,

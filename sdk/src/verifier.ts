@@ -7,15 +7,41 @@
  */
 import { compactVerify, decodeProtectedHeader, type ProtectedHeaderParameters } from "jose";
 import { ASYMMETRIC_ALGORITHMS, checkAlgorithm, checkClaims, checkType, scopesOf, type AccessTokenClaims } from "./access_token.js";
-import { bearerToken } from "./bearer.js";
+import { authorizationToken } from "./bearer.js";
+import { DEFAULT_DPOP_ALGS } from "./challenge.js";
 import { systemClock, type Clock } from "./clock.js";
 import { MetadataCache } from "./discovery.js";
 import { InvalidOptionsError, TokenVerificationError } from "./errors.js";
 import { trimSlash, type FetchLike } from "./fetch.js";
 import { grpcIntrospection, httpIntrospection, type IntrospectionMode, type IntrospectionOptions, type IntrospectionTransport } from "./introspection.js";
+import { MemoryDpopReplayCache, type DpopReplayStore, type MemoryDpopReplayCacheOptions } from "./dpop_verify.js";
 import { issuedAtMs } from "./issued_at.js";
 import { JwksCache } from "./jwks.js";
+import {
+  checkPresentation,
+  confirmationOf,
+  singleProof,
+  type AuthorizationRequest,
+  type Confirmation,
+  type DpopVerification,
+  type PresentationContext,
+} from "./presentation.js";
 import { RevocationWatch, type RevocationWatchOptions } from "./revocation_watch.js";
+import type { AuthScheme } from "./errors.js";
+
+/** How the verifier checks DPoP proofs of DPoP-bound tokens (RFC 9449 §7.1). */
+export interface VerifierDpopOptions {
+  /** A proof's `iat` is accepted within ±this many seconds of now (default 60). */
+  proofWindowSeconds?: number;
+  /** Accepted proof algorithms, asymmetric only (default ES256, EdDSA, RS256, PS256: what authz accepts). */
+  algorithms?: readonly string[];
+  /**
+   * Where proof `jti`s are remembered for single use: bounds of the default
+   * in-memory cache (100 000 entries, 16 MiB, oldest evicted first), or a
+   * store of your own (e.g. shared between replicas).
+   */
+  replayCache?: MemoryDpopReplayCacheOptions | DpopReplayStore;
+}
 
 /** Options of {@link createVerifier}. */
 export interface VerifierOptions {
@@ -51,6 +77,8 @@ export interface VerifierOptions {
   introspect?: IntrospectionOptions;
   /** Revocation watch: options (the verifier starts and owns it) or a watch you manage. */
   watch?: RevocationWatchOptions | RevocationWatch;
+  /** DPoP proof checks for DPoP-bound tokens (on by default with these defaults). */
+  dpop?: VerifierDpopOptions;
   /** `fetch` for metadata, JWKS and HTTP introspection (default `globalThis.fetch`). */
   fetch?: FetchLike;
   /** Injected clock (tests). */
@@ -74,14 +102,30 @@ export interface VerifiedToken {
   expiresAt: number;
   /** Whether introspection was consulted. */
   introspected: boolean;
+  /** The scheme the token was presented with: `DPoP` when verified with a DPoP presentation. */
+  scheme: AuthScheme;
+  /** What the token is bound to (`cnf`, RFC 7800), checked against the presentation; undefined for a bearer token. */
+  confirmation: Confirmation | undefined;
 }
 
 /** Verifies authz access tokens. */
 export interface Verifier {
-  /** Verifies a token; rejects with a {@link TokenVerificationError}. */
-  verify(token: string): Promise<VerifiedToken>;
-  /** Verifies the bearer token of an `Authorization` header value (missing -> `ERR_TOKEN_MISSING`). */
-  verifyAuthorization(header: string | readonly string[] | undefined | null): Promise<VerifiedToken>;
+  /**
+   * Verifies a token; rejects with a {@link TokenVerificationError}. With
+   * `context`, how it was presented: the TLS client certificate (required for
+   * certificate-bound tokens, RFC 8705 §3) and, for `Authorization: DPoP`, the
+   * proof with the request's method and URL (required for DPoP-bound tokens,
+   * RFC 9449 §7.1). Without `context.dpop` a DPoP-bound token is refused.
+   */
+  verify(token: string, context?: PresentationContext): Promise<VerifiedToken>;
+  /**
+   * Verifies the token of an `Authorization` header value, `Bearer` or `DPoP`
+   * (missing -> `ERR_TOKEN_MISSING`). `request` gives the method, URL, `DPoP`
+   * header and TLS client certificate the header came with.
+   */
+  verifyAuthorization(header: string | readonly string[] | undefined | null, request?: AuthorizationRequest): Promise<VerifiedToken>;
+  /** Proof algorithms accepted, for `algs` of DPoP challenges. */
+  readonly dpopAlgorithms: readonly string[];
   /** The revocation watch, if configured. */
   readonly watch: RevocationWatch | undefined;
   /** Stops the watch it owns and closes connections. */
@@ -163,7 +207,30 @@ export function createVerifier(options: VerifierOptions): Verifier {
   }
   const introspectTimeoutMs = options.introspect?.timeoutMs ?? 5_000;
 
-  async function verify(token: string): Promise<VerifiedToken> {
+  const dpopAlgorithms = [...(options.dpop?.algorithms ?? DEFAULT_DPOP_ALGS)];
+  for (const alg of dpopAlgorithms) {
+    if (!ASYMMETRIC_ALGORITHMS.has(alg)) throw new InvalidOptionsError(`DPoP proof algorithm ${alg} cannot be accepted (asymmetric only)`);
+  }
+  const windowSeconds = options.dpop?.proofWindowSeconds ?? 60;
+  if (!(windowSeconds > 0)) throw new InvalidOptionsError("dpop.proofWindowSeconds must be positive");
+  const replayCache = options.dpop?.replayCache;
+  const dpop: DpopVerification = {
+    windowSeconds,
+    algorithms: new Set(dpopAlgorithms),
+    replay: replayCache && "consume" in replayCache ? replayCache : new MemoryDpopReplayCache(replayCache),
+  };
+
+  async function verify(token: string, context?: PresentationContext): Promise<VerifiedToken> {
+    try {
+      return await verifyPresented(token, context);
+    } catch (err) {
+      // A token presented with the DPoP scheme is challenged with it (RFC 9449 §7.1).
+      if (context?.dpop && err instanceof TokenVerificationError) throw err.withScheme("DPoP");
+      throw err;
+    }
+  }
+
+  async function verifyPresented(token: string, context: PresentationContext | undefined): Promise<VerifiedToken> {
     if (typeof token !== "string" || token === "") throw new TokenVerificationError("ERR_TOKEN_MISSING", "no bearer token");
     let header: ProtectedHeaderParameters;
     try {
@@ -202,6 +269,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const issued = issuedAtMs(claims)!;
     const expiresAt = claims.exp * 1000;
     const audience = typeof claims.aud === "string" ? [claims.aud] : claims.aud;
+    // Sender constraint before any network hop: a stolen bound token is refused locally.
+    const confirmation = confirmationOf(claims);
+    await checkPresentation(token, confirmation, context, dpop, now);
     let scopes = scopesOf(claims);
     let needIntrospection = mode === "always";
 
@@ -223,6 +293,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
       const result = await introspection.introspect(token, { timeoutMs: introspectTimeoutMs });
       if (!result.active || (result.jti !== undefined && result.jti !== claims.jti))
         throw new TokenVerificationError("ERR_TOKEN_REVOKED", "the access token is not active");
+      // The binding authz reports must be the one checked (a token cannot lose its binding on the way).
+      if (result.cnf && (result.cnf["x5t#S256"] !== confirmation?.["x5t#S256"] || result.cnf.jkt !== confirmation?.jkt))
+        throw new TokenVerificationError("ERR_TOKEN_CONFIRMATION", "the token's binding differs from the one introspection reports", { claim: "cnf" });
       if (result.scope !== undefined) {
         const active = new Set(result.scope.split(" "));
         scopes = scopes.filter((s) => active.has(s));
@@ -239,12 +312,23 @@ export function createVerifier(options: VerifierOptions): Verifier {
       issuedAtMs: issued,
       expiresAt,
       introspected: needIntrospection && introspection !== undefined,
+      scheme: context?.dpop ? "DPoP" : "Bearer",
+      confirmation,
     };
+  }
+
+  async function verifyAuthorization(header: string | readonly string[] | undefined | null, request: AuthorizationRequest = {}): Promise<VerifiedToken> {
+    const { scheme, token } = authorizationToken(header);
+    const certificate = request.certificate;
+    if (scheme === "Bearer") return verify(token, { certificate });
+    // No method or URL from the caller: nothing can match the proof's htm / htu (ERR_DPOP_PROOF_MISMATCH).
+    return verify(token, { certificate, dpop: { proof: singleProof(request.dpop), htm: request.method ?? "", htu: request.url ?? "" } });
   }
 
   return {
     verify,
-    verifyAuthorization: async (header) => verify(bearerToken(header)),
+    verifyAuthorization,
+    dpopAlgorithms,
     watch,
     async close() {
       if (ownsWatch) await watch?.stop();

@@ -34,7 +34,7 @@ export function instrumentStore(store: Store, observe: StoreCallObserver): Store
     );
   };
   const timed = <T>(operation: string, work: () => Promise<T>): Promise<T> => {
-    if (trace.getActiveSpan() === undefined) return run(operation, work, undefined);
+    if (!trace.getActiveSpan()?.isRecording()) return run(operation, work, undefined);
     return tracer.startActiveSpan(`store ${operation}`, { kind: SpanKind.CLIENT, attributes: { "db.system": system, "db.operation": operation } }, (span) => run(operation, work, span));
   };
   const data = <D extends object>(repositories: D): D => {

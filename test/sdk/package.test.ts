@@ -71,10 +71,12 @@ beforeAll(async () => {
     'await import("@authz/sdk/express");',
     'const f = await import("@authz/sdk/fastify");',
     'const gen = await import("@authz/sdk/gen/authz/v1/api_server.js");',
-    "console.log(JSON.stringify([typeof sdk.TokenSource, typeof sdk.createVerifier, typeof f.fastifyAuth, typeof gen.CreateApiServerRequest.fromPartial]));",
+    "console.log(JSON.stringify([typeof sdk.TokenSource, typeof sdk.createVerifier, typeof f.fastifyAuth, typeof gen.CreateApiServerRequest.fromPartial,",
+    // Sender-constrained tokens (DPoP, certificate binding) are in the package too.
+    "typeof sdk.createDpopProof, typeof sdk.generateDpopKey, typeof sdk.verifyDpopProof, typeof sdk.MemoryDpopReplayCache, typeof sdk.certificateThumbprint]));",
   ].join(" ");
   const loaded = await run(process.execPath, ["--input-type=module", "-e", probe], { cwd: appDir });
-  expect(JSON.parse(loaded.stdout)).toEqual(["function", "function", "function", "function"]);
+  expect(JSON.parse(loaded.stdout)).toEqual(Array(9).fill("function"));
   await expect(run(process.execPath, ["--input-type=module", "-e", 'await import("fastify")'], { cwd: appDir })).rejects.toThrow(); // really absent
 
   // 4. A live authz, an orders API server and three clients.

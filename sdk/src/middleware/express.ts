@@ -8,6 +8,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { refusal, type ChallengeOptions } from "../challenge.js";
 import { TokenVerificationError } from "../errors.js";
+import { requestUrl, tlsPeerCertificate, type ClientCertificate } from "../presentation.js";
 import { requireScopes } from "../scopes.js";
 import type { Verifier, VerifiedToken } from "../verifier.js";
 
@@ -25,6 +26,18 @@ declare global {
 export interface ExpressAuthOptions extends ChallengeOptions {
   /** Called instead of the default answer (401/403/503 with `WWW-Authenticate` and a JSON body). */
   onRefused?: (err: unknown, req: Request, res: Response, next: NextFunction) => void;
+  /**
+   * The external base URL behind a proxy (e.g. `https://api.example.com`, plus
+   * any path prefix the proxy strips): DPoP proofs' `htu` is checked against
+   * `<baseUrl><req.originalUrl>`. Default `<req.protocol>://<Host><req.originalUrl>`.
+   */
+  baseUrl?: string;
+  /**
+   * The TLS client certificate of a request, for certificate-bound tokens.
+   * Default: the peer certificate of the request's TLS socket; behind a
+   * TLS-terminating proxy, read the one it forwards (after checking it came from the proxy).
+   */
+  clientCertificate?: (req: Request) => ClientCertificate | undefined;
 }
 
 /** Answers a refusal: status, `WWW-Authenticate` (401/403) or `Retry-After` (503), JSON body. */
@@ -37,11 +50,24 @@ function refuse(err: unknown, req: Request, res: Response, next: NextFunction, o
   res.json(r.body);
 }
 
+/** What `verifyAuthorization` needs from an Express request. */
+function presentation(req: Request, options: ExpressAuthOptions) {
+  return {
+    method: req.method,
+    url: requestUrl(req.originalUrl ?? req.url, { baseUrl: options.baseUrl, protocol: req.protocol, host: req.get("host") }),
+    dpop: req.headers.dpop,
+    certificate: options.clientCertificate ? options.clientCertificate(req) : tlsPeerCertificate(req.socket),
+  };
+}
+
 /**
- * Verifies `Authorization: Bearer <token>` and sets `req.auth` (also
+ * Verifies `Authorization: Bearer <token>` or `Authorization: DPoP <token>`
+ * with its `DPoP` proof (RFC 9449 §7.1), passes the TLS client certificate for
+ * certificate-bound tokens (RFC 8705 §3), and sets `req.auth` (also
  * `res.locals.auth`). No token: 401 `WWW-Authenticate: Bearer`; bad token:
- * 401 `Bearer error="invalid_token", error_description="..."`; watch down
- * (fail closed) or JWKS unavailable: 503.
+ * 401 `Bearer error="invalid_token", error_description="..."` (`DPoP ...,
+ * algs="..."` for the DPoP scheme and proof errors); a DPoP-bound token sent
+ * as Bearer: 401; watch down (fail closed) or JWKS unavailable: 503.
  *
  * ```ts
  * app.use(expressAuth(verifier));
@@ -49,14 +75,21 @@ function refuse(err: unknown, req: Request, res: Response, next: NextFunction, o
  * ```
  */
 export function expressAuth(verifier: Verifier, options: ExpressAuthOptions = {}): RequestHandler {
+  const answer: ExpressAuthOptions = { dpopAlgs: verifier.dpopAlgorithms, ...options };
   return (req, res, next) => {
-    verifier.verifyAuthorization(req.headers.authorization).then(
+    let request: ReturnType<typeof presentation>;
+    try {
+      request = presentation(req, options);
+    } catch (err) {
+      return refuse(err, req, res, next, answer);
+    }
+    verifier.verifyAuthorization(req.headers.authorization, request).then(
       (token) => {
         req.auth = token;
         res.locals.auth = token;
         next();
       },
-      (err: unknown) => refuse(err, req, res, next, options),
+      (err: unknown) => refuse(err, req, res, next, answer),
     );
   };
 }

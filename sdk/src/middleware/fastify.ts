@@ -8,6 +8,7 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { refusal, type ChallengeOptions } from "../challenge.js";
 import { TokenVerificationError } from "../errors.js";
+import { requestUrl, tlsPeerCertificate, type ClientCertificate } from "../presentation.js";
 import { requireScopes } from "../scopes.js";
 import type { Verifier, VerifiedToken } from "../verifier.js";
 
@@ -19,7 +20,19 @@ declare module "fastify" {
 }
 
 /** Options of the Fastify hooks. */
-export type FastifyAuthOptions = ChallengeOptions;
+export interface FastifyAuthOptions extends ChallengeOptions {
+  /**
+   * The external base URL behind a proxy (e.g. `https://api.example.com`, plus
+   * any path prefix the proxy strips): DPoP proofs' `htu` is checked against
+   * `<baseUrl><request.url>`. Default `<request.protocol>://<Host><request.url>`.
+   */
+  baseUrl?: string;
+  /**
+   * The TLS client certificate of a request, for certificate-bound tokens.
+   * Default: the peer certificate of the request's TLS socket.
+   */
+  clientCertificate?: (request: FastifyRequest) => ClientCertificate | undefined;
+}
 
 /** A Fastify async hook (usable as `onRequest` or `preHandler`, app-wide or per route). */
 export type FastifyAuthHook = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
@@ -33,16 +46,24 @@ function refuse(err: unknown, reply: FastifyReply, options: FastifyAuthOptions):
 }
 
 /**
- * An `onRequest` hook verifying `Authorization: Bearer` and setting
+ * An `onRequest` hook verifying `Authorization: Bearer` or `Authorization:
+ * DPoP` with its `DPoP` proof (RFC 9449 §7.1), passing the TLS client
+ * certificate for certificate-bound tokens (RFC 8705 §3), and setting
  * `request.auth`: `app.addHook("onRequest", fastifyAuth(verifier))`, or per
  * route `{ onRequest: [fastifyAuth(verifier), requireScope("orders:read")] }`.
  */
 export function fastifyAuth(verifier: Verifier, options: FastifyAuthOptions = {}): FastifyAuthHook {
+  const answer: FastifyAuthOptions = { dpopAlgs: verifier.dpopAlgorithms, ...options };
   return async (request, reply) => {
     try {
-      request.auth = await verifier.verifyAuthorization(request.headers.authorization);
+      request.auth = await verifier.verifyAuthorization(request.headers.authorization, {
+        method: request.method,
+        url: requestUrl(request.url, { baseUrl: options.baseUrl, protocol: protocolOf(request), host: request.headers.host }),
+        dpop: request.headers.dpop,
+        certificate: options.clientCertificate ? options.clientCertificate(request) : tlsPeerCertificate(request.raw.socket),
+      });
     } catch (err) {
-      return refuse(err, reply, options); // an async hook that answered returns the reply
+      return refuse(err, reply, answer); // an async hook that answered returns the reply
     }
     return undefined;
   };
@@ -85,3 +106,10 @@ export const authzFastifyPlugin: FastifyPluginAsync<AuthzFastifyPluginOptions> =
   },
   { [Symbol.for("skip-override")]: true, [Symbol.for("fastify.display-name")]: "@authz/sdk" },
 );
+
+/** `request.protocol` (Fastify ≥ 4.x), else from the socket. */
+function protocolOf(request: FastifyRequest): string {
+  const protocol = (request as { protocol?: string }).protocol;
+  if (protocol) return protocol;
+  return (request.raw.socket as { encrypted?: boolean }).encrypted ? "https" : "http";
+}

@@ -7,6 +7,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { wwwAuthenticate, type ChallengeOptions } from "../challenge.js";
 import { TokenVerificationError } from "../errors.js";
+import { trimSlash } from "../fetch.js";
 import { requireScopes } from "../scopes.js";
 import type { Verifier, VerifiedToken } from "../verifier.js";
 
@@ -21,6 +22,17 @@ export interface GrpcServerAuthOptions extends ChallengeOptions {
    * served unprotected by omission) or the scopes they need (`[]`: any valid token).
    */
   otherMethods?: "deny" | readonly string[];
+  /**
+   * For DPoP-bound tokens (`authorization: DPoP <token>` and a `dpop` proof in
+   * the metadata): proofs must have `htm` POST and `htu` `<baseUrl><method path>`.
+   * Default `https://<:authority>` on TLS, `http://<:authority>` otherwise.
+   */
+  baseUrl?: string;
+  /**
+   * The TLS client certificate of a call, for certificate-bound tokens.
+   * Default: the peer certificate of the call's TLS connection (`getAuthContext()`).
+   */
+  clientCertificate?: (call: grpc.ServerInterceptingCallInterface) => Buffer | undefined;
 }
 
 const verified = new WeakMap<grpc.Metadata, VerifiedToken>();
@@ -41,12 +53,14 @@ const STATUS: Record<401 | 403 | 503, grpc.status> = {
 
 /**
  * A grpc-js server interceptor (`new grpc.Server({ interceptors: [grpcServerAuth(verifier, { scopes })] })`):
- * verifies `authorization: Bearer` and the method's scopes. Refusals are
+ * verifies `authorization: Bearer` (or `DPoP` with a `dpop` proof; the TLS
+ * client certificate for certificate-bound tokens) and the method's scopes. Refusals are
  * UNAUTHENTICATED / PERMISSION_DENIED with the RFC 6750 challenge in the
  * trailing `www-authenticate` metadata, or UNAVAILABLE (watch down, JWKS
  * unavailable). Handlers read the token with {@link grpcAuth}.
  */
 export function grpcServerAuth(verifier: Verifier, options: GrpcServerAuthOptions): grpc.ServerInterceptor {
+  const answer: GrpcServerAuthOptions = { dpopAlgs: verifier.dpopAlgorithms, ...options };
   const publicMethods = new Set(options.publicMethods ?? []);
   const other = options.otherMethods ?? "deny";
   return (methodDescriptor, call) => {
@@ -57,15 +71,26 @@ export function grpcServerAuth(verifier: Verifier, options: GrpcServerAuthOption
         next({
           onReceiveMetadata(metadata, mdNext) {
             if (publicMethods.has(path)) return mdNext(metadata);
-            if (!scopes) return refuse(call, new TokenVerificationError("ERR_INSUFFICIENT_SCOPE", "this method is not open to tokens", { scope: "" }), options);
-            verifier
-              .verifyAuthorization(metadata.get("authorization").map(String))
+            if (!scopes) return refuse(call, new TokenVerificationError("ERR_INSUFFICIENT_SCOPE", "this method is not open to tokens", { scope: "" }), answer);
+            Promise.resolve()
+              .then(() => {
+                const auth = call.getAuthContext?.();
+                const secure = auth?.transportSecurityType === "ssl";
+                const base = options.baseUrl ? trimSlash(options.baseUrl) : `${secure ? "https" : "http"}://${call.getHost()}`;
+                const certificate = options.clientCertificate ? options.clientCertificate(call) : auth?.sslPeerCertificate?.raw;
+                return verifier.verifyAuthorization(metadata.get("authorization").map(String), {
+                  method: "POST",
+                  url: `${base}${path}`,
+                  dpop: metadata.get("dpop").map(String),
+                  certificate: certificate && certificate.length ? certificate : undefined,
+                });
+              })
               .then((token) => {
                 requireScopes(token, scopes);
                 verified.set(metadata, token);
                 mdNext(metadata);
               })
-              .catch((err: unknown) => refuse(call, err, options));
+              .catch((err: unknown) => refuse(call, err, answer));
           },
         });
       },
