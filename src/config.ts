@@ -187,6 +187,13 @@ export interface Config {
   trustedProxies: readonly string[];
   /** A DPoP proof's `iat` may be this far from the server's clock, either way (RFC 9449 §11.1). */
   dpopProofWindowSeconds: number;
+  /**
+   * Require a server nonce in DPoP proofs (RFC 9449 §8): a proof without the
+   * current one is answered `use_dpop_nonce` with a `DPoP-Nonce` header to
+   * retry with. Nonces change every dpopProofWindowSeconds and are the same on
+   * every replica. Env AUTHZ_DPOP_NONCE=true.
+   */
+  dpopNonce: boolean;
 
   // --- Operations.
   /** How often readiness probes the store, ms. */
@@ -253,6 +260,7 @@ export const defaults: Readonly<Config> = Object.freeze({
   tlsReloadIntervalMs: 5_000, // 5 seconds
   trustedProxies: [],
   dpopProofWindowSeconds: 60,
+  dpopNonce: false,
   readinessProbeIntervalMs: 5_000, // 5 seconds
   readinessProbeTimeoutMs: 2_000, // 2 seconds
   metricsApiServerLabels: 100,

@@ -94,6 +94,8 @@ export const OAUTH_ERROR_TABLE: Readonly<Record<string, { kind: ErrorKind; http:
   slow_down: { kind: "resource_exhausted", http: 429 },
   // RFC 9449 §5: a DPoP proof that is missing where required, malformed or fails a check.
   invalid_dpop_proof: { kind: "invalid_argument", http: 400 },
+  // RFC 9449 §8: retry with the nonce in the DPoP-Nonce header.
+  use_dpop_nonce: { kind: "invalid_argument", http: 400 },
   temporarily_unavailable: { kind: "unavailable", http: 503 },
   server_error: { kind: "internal", http: 500 },
 });

@@ -56,6 +56,7 @@ Serve options (each also read from the environment variable shown):
                           initial access token for it        AUTHZ_REGISTRATION_TOKEN
                           signing-key encryption key         AUTHZ_KEY_ENCRYPTION_KEY (default: authz.kek beside the data file)
                           first-start admin credentials      AUTHZ_ADMIN_CLIENT_ID, AUTHZ_ADMIN_CLIENT_SECRET
+                          require DPoP server nonces (RFC 9449 §8)  AUTHZ_DPOP_NONCE=true
                           trace export (OTLP/HTTP)           OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, ...
 
 ${MANAGEMENT_HELP}`;
@@ -101,6 +102,7 @@ export function configFromArgs(args: string[], env: NodeJS.ProcessEnv): Partial<
     tlsKeyFile: values["tls-key"] ?? env.AUTHZ_TLS_KEY,
     tlsClientCaFile: values["tls-client-ca"] ?? env.AUTHZ_TLS_CLIENT_CA,
     tlsReloadIntervalMs: envNumber(env.AUTHZ_TLS_RELOAD_INTERVAL_MS),
+    dpopNonce: envBool(env, "AUTHZ_DPOP_NONCE"),
     trustedProxies: list(values["trusted-proxies"] ?? env.AUTHZ_TRUSTED_PROXIES),
     replicaCount: envNumber(values["replica-count"] ?? env.AUTHZ_REPLICA_COUNT),
     tokenRatePerSecond: envNumber(env.AUTHZ_TOKEN_RATE_PER_SECOND),

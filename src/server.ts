@@ -48,6 +48,7 @@ import { createKeys } from "./tokens/keys.js";
 import { addServices } from "./transports/grpc.js";
 import { forwardedCertificates } from "./tls/forwarded.js";
 import { parsePemBundle } from "./oauth/mtls/certificates.js";
+import { dpopNonces } from "./oauth/dpop_nonce.js";
 import type { X509Certificate } from "node:crypto";
 import { PeerCertificates } from "./tls/peers.js";
 
@@ -221,7 +222,11 @@ function oauthDeps(domain: Domain, deps: Deps, writes: Store, observed: Pick<OAu
     assertionClockToleranceSeconds: deps.config.assertionClockToleranceSeconds,
     now: () => deps.clock.now(),
     // DPoP proof jtis share the assertion jti table, keyed by the proof key's thumbprint (never a client id).
-    dpop: { windowSeconds: deps.config.dpopProofWindowSeconds, consumeJti: (jkt, jti, keepUntil) => store.assertionJtis.consume(`dpop:${jkt}`, jti, keepUntil) },
+    dpop: {
+      windowSeconds: deps.config.dpopProofWindowSeconds,
+      consumeJti: (jkt, jti, keepUntil) => store.assertionJtis.consume(`dpop:${jkt}`, jti, keepUntil),
+      nonce: deps.config.dpopNonce ? dpopNonces(deps.kek, deps.config.dpopProofWindowSeconds, () => deps.clock.now()) : undefined,
+    },
     clientCa: trustAnchors(deps.clientCa),
     ...observed,
   };

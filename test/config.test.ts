@@ -68,6 +68,7 @@ describe("defaults", () => {
       tlsReloadIntervalMs: 5_000,
       trustedProxies: [],
       dpopProofWindowSeconds: 60,
+      dpopNonce: false,
       readinessProbeIntervalMs: 5_000,
       readinessProbeTimeoutMs: 2_000,
       metricsApiServerLabels: 100,

@@ -45,6 +45,14 @@ export const InvalidScope = oauthError("invalid_scope", "the requested scope is 
 // RFC 9449 §5
 export const InvalidDpopProof = oauthError("invalid_dpop_proof", "the DPoP proof is missing, malformed or invalid");
 
+/** RFC 9449 §8: the proof lacks the server's current nonce; the `DPoP-Nonce` header carries it. */
+export class UseDpopNonce extends OAuthError {
+  static readonly code = "use_dpop_nonce";
+  constructor(nonce: string, detail?: string) {
+    super("use_dpop_nonce", "retry with the DPoP-Nonce header's nonce in the DPoP proof", detail, { "dpop-nonce": nonce });
+  }
+}
+
 /**
  * RFC 6749 §5.2: client authentication failed. The 401 carries a
  * `WWW-Authenticate` challenge only when the client authenticated through the

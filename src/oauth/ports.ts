@@ -35,7 +35,12 @@ export interface OAuthDeps {
   /** Metrics of token requests and introspections; none: not counted. */
   telemetry?: OAuthTelemetry;
   /** RFC 9449: the proof `iat` window and single-use `jti`s (a store row per key and jti until `keepUntil`, epoch s). */
-  dpop: { windowSeconds: number; consumeJti(jkt: string, jti: string, keepUntil: number): Promise<boolean> };
+  dpop: {
+    windowSeconds: number;
+    consumeJti(jkt: string, jti: string, keepUntil: number): Promise<boolean>;
+    /** RFC 9449 §8 server nonces, when required (src/oauth/dpop_nonce.ts). */
+    nonce?: { current(): string[]; issue(): string };
+  };
   /** RFC 8705 §2.1: the configured client CA, parsed; empty without one. */
   clientCa: () => readonly X509Certificate[];
 }

@@ -4,7 +4,7 @@ import type { ApiServer } from "../domain/api_servers.js";
 import type { ClientCertificate } from "../pipeline/context.js";
 import type { AuthenticatedClient } from "./client_auth.js";
 import { DpopError, verifyDpopProof } from "./dpop.js";
-import { InvalidDpopProof, InvalidRequest } from "./errors.js";
+import { InvalidDpopProof, InvalidRequest, UseDpopNonce } from "./errors.js";
 import { certificateThumbprint } from "./mtls/certificates.js";
 import type { OAuthDeps } from "./ports.js";
 
@@ -36,11 +36,13 @@ export async function dpopKey(proof: string | undefined, client: AuthenticatedCl
       htu: tokenEndpointUrl(deps.issuer),
       nowMs: deps.now(),
       iatWindowSeconds: deps.dpop.windowSeconds,
+      nonce: deps.dpop.nonce,
       // One store row per (key, jti) until the proof can no longer be accepted: single use across replicas.
       replay: { consume: (key, jti, expiresAt) => deps.dpop.consumeJti(key, jti, Math.ceil(expiresAt / 1000)) },
     });
     return jkt;
   } catch (err) {
+    if (err instanceof DpopError && err.code === "use_dpop_nonce" && err.nonce) throw new UseDpopNonce(err.nonce, err.message);
     if (err instanceof DpopError) throw new InvalidDpopProof(err.message, err.message);
     throw err;
   }
