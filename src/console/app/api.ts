@@ -181,12 +181,13 @@ export interface Grant {
   etag?: string;
 }
 
+/** How the console can present a client's secret; undefined for key and certificate methods (a browser has neither). */
 export const authMethodOf = (c: Client): AuthMethod | undefined =>
   c.token_endpoint_auth_method === "TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_POST"
     ? "post"
-    : c.token_endpoint_auth_method === "TOKEN_ENDPOINT_AUTH_METHOD_PRIVATE_KEY_JWT"
-      ? undefined
-      : "basic";
+    : c.token_endpoint_auth_method === "TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_BASIC" || !c.token_endpoint_auth_method
+      ? "basic"
+      : undefined;
 
 export const ALGS: [string, string][] = [
   ["SIGNING_ALG_ES256", "ES256"],
@@ -201,6 +202,12 @@ export const AUTH_METHODS: [string, string][] = [
   ["TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_BASIC", "client_secret_basic"],
   ["TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_POST", "client_secret_post"],
   ["TOKEN_ENDPOINT_AUTH_METHOD_PRIVATE_KEY_JWT", "private_key_jwt"],
+];
+/** Display names of every method; the RFC 8705 ones are created through the API (they need a certificate value the forms do not ask for). */
+export const AUTH_METHOD_LABELS: [string, string][] = [
+  ...AUTH_METHODS,
+  ["TOKEN_ENDPOINT_AUTH_METHOD_TLS_CLIENT_AUTH", "tls_client_auth"],
+  ["TOKEN_ENDPOINT_AUTH_METHOD_SELF_SIGNED_TLS_CLIENT_AUTH", "self_signed_tls_client_auth"],
 ];
 /** Display name of an enum value from one of the tables above (unknown values shown as sent). */
 export const label = (table: [string, string][], value: string | undefined) => table.find(([v]) => v === value)?.[1] ?? value ?? "";

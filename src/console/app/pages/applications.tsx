@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import { api, ApiError, AUTH_METHODS, formatTime, label, listAll, prefixFilter, qs, whoami, type ApiServer, type Client, type Grant } from "../api";
+import { api, ApiError, AUTH_METHOD_LABELS, AUTH_METHODS, formatTime, label, listAll, prefixFilter, qs, whoami, type ApiServer, type Client, type Grant } from "../api";
 import { Link, navigate } from "../router";
 import { rememberSecret, revealNext, takeReveal } from "../session";
 import {
@@ -72,7 +72,7 @@ export function ApplicationsPage() {
                 <td>
                   <code>{c.client_id}</code>
                 </td>
-                <td>{label(AUTH_METHODS, c.token_endpoint_auth_method)}</td>
+                <td>{label(AUTH_METHOD_LABELS, c.token_endpoint_auth_method)}</td>
                 <td>{c.disabled ? "Disabled" : "Enabled"}</td>
               </tr>
             ))}
@@ -204,6 +204,9 @@ export function ApplicationPage(props: { id: string; tab: string }) {
   );
 }
 
+/** Certificate methods are shown (and kept) for clients that have one; new ones are set through the API. */
+const TLS_METHODS = new Set(AUTH_METHOD_LABELS.slice(AUTH_METHODS.length).map(([v]) => v));
+
 function ClientSettings(props: { client: Client; onSaved: (c: Client) => void; onRotated: (secret: string) => void }) {
   const { client } = props;
   const [name, setName] = useState(client.name);
@@ -259,7 +262,7 @@ function ClientSettings(props: { client: Client; onSaved: (c: Client) => void; o
         </Field>
         <Field id="client-auth-method" label="Token endpoint authentication" error={errs["client.token_endpoint_auth_method"]}>
           <select {...described("client-auth-method", errs["client.token_endpoint_auth_method"])} value={method} disabled={busy} onChange={(e) => setMethod(e.currentTarget.value)}>
-            <Options table={AUTH_METHODS} value={method} />
+            <Options table={TLS_METHODS.has(client.token_endpoint_auth_method ?? "") ? AUTH_METHOD_LABELS : AUTH_METHODS} value={method} />
           </select>
         </Field>
         <p class="muted">
