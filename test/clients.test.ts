@@ -388,6 +388,19 @@ describe("secrets", () => {
     domain().clients.recordIssuance(client.clientId, at);
     expect((await get(client.clientId)).usage?.tokensIssued).toBe(3);
   });
+
+  test("a read while the counts are being written sees each count once (not lost in flight, not added twice)", async () => {
+    for (let round = 0; round < 20; round++) {
+      const { client } = await createClient(t);
+      const at = clock().now();
+      domain().clients.recordIssuance(client.clientId, at);
+      domain().clients.recordIssuance(client.clientId, at);
+      const flushing = domain().clients.flushUsage(); // in flight while the read below loads the client
+      const [read] = await Promise.all([get(client.clientId), flushing]);
+      expect(read.usage?.tokensIssued, `round ${round}`).toBe(2);
+      expect((await get(client.clientId)).usage?.tokensIssued).toBe(2);
+    }
+  });
 });
 
 test("clients, secrets in grace, disabled state and usage survive a restart", async () => {

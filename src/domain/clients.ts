@@ -106,7 +106,7 @@ export function createClients(deps: ClientsDeps) {
    * it without touching the store), kept coherent across replicas by the
    * change feed (`invalidate`); unknown ids are not cached.
    */
-  const cache = lookupCache(async (clientId) => withPendingUsage(await store.clients.get(clientId)), { maxBytes: deps.cacheMaxBytes, sizeOf: approximateSize });
+  const cache = lookupCache(loadWithUsage, { maxBytes: deps.cacheMaxBytes, sizeOf: approximateSize });
   const find = cache.get;
 
   async function get(clientId: string, field = "client_id", from?: Pick<DomainData, "clients">): Promise<Client> {
@@ -256,8 +256,33 @@ export function createClients(deps: ClientsDeps) {
    * flush and the error is thrown for the caller to log: issuance itself never
    * waits on this.
    */
-  async function flushUsage(): Promise<void> {
-    if (pendingUsage.size === 0) return;
+  let flushing: Promise<void> = Promise.resolve();
+  let flushesStarted = 0;
+
+  /**
+   * A client from the store with the counts not yet written added. A flush
+   * moves counts from memory to the store while a read may be under way: the
+   * read waits for a flush in flight, and is made again when one started
+   * during it (flushes run once a second, so this ends at once), so counts are
+   * never missed or added twice.
+   */
+  async function loadWithUsage(clientId: string): Promise<Client | undefined> {
+    for (;;) {
+      await flushing.catch(() => {});
+      const started = flushesStarted;
+      const client = await store.clients.get(clientId);
+      if (started === flushesStarted) return withPendingUsage(client);
+    }
+  }
+
+  function flushUsage(): Promise<void> {
+    if (pendingUsage.size === 0) return Promise.resolve();
+    flushesStarted++;
+    flushing = writeUsage();
+    return flushing;
+  }
+
+  async function writeUsage(): Promise<void> {
     const batch = [...pendingUsage];
     pendingUsage.clear();
     try {
