@@ -2,13 +2,13 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import { importJWK, type JSONWebKeySet, type JWK } from "jose";
 import type { Clock } from "../clock.js";
 import type { Actor, Ceiling } from "./ceiling.js";
-import { AUTH_METHODS, GRANT_TYPES, type AuthMethod } from "./constants.js";
+import { AUTH_METHODS, GRANT_TYPES, JWKS_AUTH_METHODS, type AuthMethod } from "./constants.js";
 import { Aborted, NotFound, Violations } from "./errors.js";
 import { approximateSize, lookupCache } from "./cache.js";
 import { checkClientId, etagOf, newId, newSecret, sha256 } from "./ids.js";
 import { checkName } from "./names.js";
 import { rateLimitMetadataProblems } from "./rate_limit_metadata.js";
-import { checkTlsClientAuthMetadata, type TlsClientAuthMetadata } from "./tls_client_auth.js";
+import { checkTlsClientAuthMetadata, TLS_CLIENT_AUTH_FIELDS, type TlsClientAuthMetadata } from "./tls_client_auth.js";
 import { checkEtag, checkUpdateMask } from "./mutation.js";
 import { listQuery, toPage, type Page } from "./listing.js";
 import type { DomainData, DomainStore, DomainTx } from "./ports.js";
@@ -367,7 +367,7 @@ async function validate(input: ClientInput, v: Violations, prefix: string): Prom
   }
   for (const { key, problem } of rateLimitMetadataProblems(input.metadata)) v.add(`${prefix}metadata[${JSON.stringify(key.slice(0, 64))}]`, problem);
   const jwks = await validateJwks(input.jwks, v, `${prefix}jwks`);
-  if ((method === "private_key_jwt" || method === "self_signed_tls_client_auth") && !jwks) v.add(`${prefix}jwks`, `is required for ${method}`);
+  if (JWKS_AUTH_METHODS.includes(method) && !jwks) v.add(`${prefix}jwks`, `is required for ${method}`);
   const tlsClientAuth = validateTlsClientAuth(method, input.tlsClientAuth ?? {}, v, prefix);
   return {
     name,
@@ -383,14 +383,6 @@ async function validate(input: ClientInput, v: Violations, prefix: string): Prom
     dpopBoundTokens: input.dpopBoundTokens === true,
   };
 }
-
-const TLS_CLIENT_AUTH_FIELDS: ReadonlyArray<[keyof TlsClientAuthMetadata, string]> = [
-  ["subjectDn", "tls_client_auth_subject_dn"],
-  ["sanDns", "tls_client_auth_san_dns"],
-  ["sanUri", "tls_client_auth_san_uri"],
-  ["sanIp", "tls_client_auth_san_ip"],
-  ["sanEmail", "tls_client_auth_san_email"],
-];
 
 /** RFC 8705 §2.1.2: exactly one of the five for tls_client_auth, none for any other method. */
 function validateTlsClientAuth(method: AuthMethod, input: TlsClientAuthMetadata, v: Violations, prefix: string): TlsClientAuthMetadata | undefined {

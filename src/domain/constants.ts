@@ -6,6 +6,8 @@
 /** RFC 7591 §2 token_endpoint_auth_method values a client may register. */
 export const AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth"] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
+/** The methods whose keys are the client's registered `jwks` (RFC 7523 §2.2, RFC 8705 §2.2): a client with one must have it. */
+export const JWKS_AUTH_METHODS: readonly AuthMethod[] = ["private_key_jwt", "self_signed_tls_client_auth"];
 /** The RFC 8705 §2 methods: the client authenticates with its TLS client certificate. */
 export const TLS_AUTH_METHODS: readonly AuthMethod[] = ["tls_client_auth", "self_signed_tls_client_auth"];
 /** How an API server's tokens are bound to the client (proto SenderConstraint): bearer, RFC 8705 §3, RFC 9449. */

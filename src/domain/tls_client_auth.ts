@@ -27,6 +27,9 @@ const FIELD_NAMES = {
   sanEmail: "tls_client_auth_san_email",
 } as const satisfies Record<keyof TlsClientAuthMetadata, string>;
 
+/** Each metadata member with its RFC 8705 §2.1.2 name (the proto field and the RFC 7591 member alike). */
+export const TLS_CLIENT_AUTH_FIELDS = Object.entries(FIELD_NAMES) as ReadonlyArray<[keyof TlsClientAuthMetadata, string]>;
+
 const MAX_DN_LENGTH = 1024;
 const MAX_DNS_LENGTH = 253; // RFC 1035 §2.3.4, in text form
 const MAX_URI_LENGTH = 2048;

@@ -1,4 +1,5 @@
 import { createHmac, hkdfSync } from "node:crypto";
+import type { DpopCheck } from "./dpop.js";
 
 /**
  * RFC 9449 §8 server-provided nonces, the same on every replica without
@@ -7,7 +8,7 @@ import { createHmac, hkdfSync } from "node:crypto";
  * holds). A proof may carry the current window's nonce or the previous one's,
  * so a nonce lives one to two windows.
  */
-export function dpopNonces(kek: Buffer, windowSeconds: number, now: () => number): { current(): string[]; issue(): string } {
+export function dpopNonces(kek: Buffer, windowSeconds: number, now: () => number): NonNullable<DpopCheck["nonce"]> {
   const key = Buffer.from(hkdfSync("sha256", kek, Buffer.alloc(0), "authz dpop nonce v1", 32));
   const nonceOf = (window: number) => createHmac("sha256", key).update(String(window)).digest("base64url").slice(0, 22);
   const windowNow = () => Math.floor(now() / 1000 / windowSeconds);

@@ -3,6 +3,7 @@ import { SIGNING_ALGS } from "../domain/api_servers.js";
 import { AUTH_METHODS, TLS_AUTH_METHODS } from "../domain/constants.js";
 import { ASSERTION_ALGS } from "./client_auth.js";
 import { DPOP_ALGS } from "./dpop.js";
+import { tokenEndpointUrl } from "./sender_constraint.js";
 
 /** Built once at start: what this server actually supports. */
 export function serverMetadata(issuer: string, options: { registration: boolean; mtls: boolean }): Record<string, unknown> {
@@ -10,7 +11,7 @@ export function serverMetadata(issuer: string, options: { registration: boolean;
   const methods = options.mtls ? AUTH_METHODS : AUTH_METHODS.filter((m) => !TLS_AUTH_METHODS.includes(m));
   return {
     issuer,
-    token_endpoint: `${issuer}/oauth/token`,
+    token_endpoint: tokenEndpointUrl(issuer),
     jwks_uri: `${issuer}/.well-known/jwks.json`,
     ...(options.registration ? { registration_endpoint: `${issuer}/oauth/register` } : {}),
     // M2M only: no authorization endpoint, so no response types (§2 lists the member as required).

@@ -1,6 +1,7 @@
 import type { X509Certificate } from "node:crypto";
 import type { ApiServer, SigningAlg } from "../domain/api_servers.js";
 import type { AuthenticatedClient, ClientDirectory } from "./client_auth.js";
+import type { DpopCheck } from "./dpop.js";
 import type { ClientGuard, OAuthTelemetry } from "./guard.js";
 
 /** What the OAuth endpoints need from the rest of the service; wired in server.ts. All lookups are served from memory where they can be. */
@@ -39,7 +40,7 @@ export interface OAuthDeps {
     windowSeconds: number;
     consumeJti(jkt: string, jti: string, keepUntil: number): Promise<boolean>;
     /** RFC 9449 §8 server nonces, when required (src/oauth/dpop_nonce.ts). */
-    nonce?: { current(): string[]; issue(): string };
+    nonce?: DpopCheck["nonce"];
   };
   /** RFC 8705 §2.1: the configured client CA, parsed; empty without one. */
   clientCa: () => readonly X509Certificate[];

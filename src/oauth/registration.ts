@@ -2,11 +2,11 @@
 import { timingSafeEqual } from "node:crypto";
 import { toSeconds } from "../clock.js";
 import { sha256 } from "../domain/ids.js";
-import { AUTH_METHODS, GRANT_TYPES, type AuthMethod } from "../domain/constants.js";
+import { AUTH_METHODS, GRANT_TYPES, JWKS_AUTH_METHODS, SECRET_AUTH_METHODS, type AuthMethod } from "../domain/constants.js";
 import { ResourceExhausted } from "../errors.js";
 import { EndpointDisabled, InvalidClientMetadata, InvalidToken } from "./errors.js";
 import type { OAuthHttpRequest } from "./http.js";
-import type { TlsClientAuthMetadata } from "../domain/tls_client_auth.js";
+import { TLS_CLIENT_AUTH_FIELDS, type TlsClientAuthMetadata } from "../domain/tls_client_auth.js";
 
 export interface RegistrationInput {
   name: string;
@@ -21,14 +21,6 @@ export interface RegistrationInput {
   dpopBoundTokens?: boolean;
 }
 
-/** RFC 8705 §2.1.2 member names, by the field they set. */
-const TLS_CLIENT_AUTH_MEMBERS: ReadonlyArray<[keyof TlsClientAuthMetadata, string]> = [
-  ["subjectDn", "tls_client_auth_subject_dn"],
-  ["sanDns", "tls_client_auth_san_dns"],
-  ["sanUri", "tls_client_auth_san_uri"],
-  ["sanIp", "tls_client_auth_san_ip"],
-  ["sanEmail", "tls_client_auth_san_email"],
-];
 
 export interface RegistrationDeps {
   enabled: boolean;
@@ -53,20 +45,18 @@ export async function register(request: OAuthHttpRequest, deps: RegistrationDeps
   // §3.2.1: the response echoes the registered metadata.
   return {
     client_id: clientId,
-    ...(KEY_METHODS.has(input.tokenEndpointAuthMethod) ? {} : { client_secret: clientSecret, client_secret_expires_at: 0 }),
+    // Only a client that authenticates with its secret is told it; key and certificate methods never use one.
+    ...(SECRET_AUTH_METHODS.includes(input.tokenEndpointAuthMethod) ? { client_secret: clientSecret, client_secret_expires_at: 0 } : {}),
     client_id_issued_at: toSeconds(createTime),
     client_name: input.name,
     token_endpoint_auth_method: input.tokenEndpointAuthMethod,
     grant_types: input.grantTypes,
     ...(input.jwks ? { jwks: input.jwks } : {}),
-    ...Object.fromEntries(TLS_CLIENT_AUTH_MEMBERS.filter(([k]) => input.tlsClientAuth?.[k] !== undefined).map(([k, member]) => [member, input.tlsClientAuth![k]])),
+    ...Object.fromEntries(TLS_CLIENT_AUTH_FIELDS.filter(([k]) => input.tlsClientAuth?.[k] !== undefined).map(([k, member]) => [member, input.tlsClientAuth![k]])),
     ...(input.certificateBoundTokens ? { tls_client_certificate_bound_access_tokens: true } : {}),
     ...(input.dpopBoundTokens ? { dpop_bound_access_tokens: true } : {}),
   };
 }
-
-/** Methods that authenticate with a key or certificate: the response carries no client_secret. */
-const KEY_METHODS: ReadonlySet<AuthMethod> = new Set(["private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth"]);
 
 /** §3: registration may require an initial access token (RFC 6750 bearer). */
 function checkInitialAccessToken(authorization: string | undefined, expectedHash: Buffer | undefined): void {
@@ -95,9 +85,9 @@ function validateMetadata(body: Record<string, unknown>): RegistrationInput {
   if (jwks !== undefined && !(typeof jwks === "object" && jwks !== null && Array.isArray((jwks as { keys?: unknown }).keys))) {
     throw new InvalidClientMetadata("bad jwks", "jwks must be a JWK Set object");
   }
-  if ((method === "private_key_jwt" || method === "self_signed_tls_client_auth") && jwks === undefined) throw new InvalidClientMetadata(`${method} without jwks`, `${method} requires jwks`);
+  if (JWKS_AUTH_METHODS.includes(method as AuthMethod) && jwks === undefined) throw new InvalidClientMetadata(`${method} without jwks`, `${method} requires jwks`);
   const tlsClientAuth: TlsClientAuthMetadata = {};
-  for (const [key, member] of TLS_CLIENT_AUTH_MEMBERS) {
+  for (const [key, member] of TLS_CLIENT_AUTH_FIELDS) {
     const value = body[member];
     if (value === undefined) continue;
     if (typeof value !== "string") throw new InvalidClientMetadata(`bad ${member}`, `${member} must be a string`);
