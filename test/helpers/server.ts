@@ -14,7 +14,7 @@ import { loadConfig, type Config } from "../../src/config.js";
 import { createGateway, httpLimits, type GatewayOptions } from "../../src/gateway/index.js";
 import { loopbackUpstream } from "../../src/gateway/upstream.js";
 import { silentLogger, type Logger } from "../../src/log.js";
-import { freePort } from "./ports.js";
+import { reservePort } from "./ports.js";
 import { promisify } from "./promisify.js";
 import { bearerInterceptor } from "../../sdk/src/index.js";
 import { createServer, type AuthzServer } from "../../src/server.js";
@@ -86,10 +86,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const dataFile = options.dataFile ?? join(dir!, "authz.db");
   const adminClientId = options.config?.adminClientId ?? `admin-${randomBytes(6).toString("hex")}`;
   const adminClientSecret = options.config?.adminClientSecret ?? randomBytes(32).toString("base64url");
-  // The HTTP port is picked first so the issuer can be the gateway's real URL
-  // (RFC 8414 discovery checks that they match).
-  const httpPort = await freePort();
   const { store, sqlite, databaseUrl } = await openTestStore(dataFile, options.store);
+  // The HTTP port is bound (and held) before the server is built so the issuer
+  // can be the gateway's real URL (RFC 8414 discovery checks that they match).
+  const { port: httpPort, handle: httpHandle } = await reservePort();
   const kek = options.kek ?? randomBytes(32);
   const config = loadConfig({
     dataFile,
@@ -103,6 +103,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   });
   const clock = options.clock ?? new ManualClock(Date.now());
   const server = await createServer({ config, store, clock, logger: options.logger ?? silentLogger, kek }).catch(async (err: unknown) => {
+    httpHandle.close();
     await store.close();
     throw err;
   });
@@ -112,7 +113,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const upstreamKind = options.config?.gatewayUpstream ?? (process.env.AUTHZ_TEST_GATEWAY_UPSTREAM === "loopback" ? "loopback" : "in-process");
   const upstream = upstreamKind === "loopback" ? loopbackUpstream(address, 2 << 20) : server.inProcess;
   const gateway = createGateway({ upstream, logger: options.logger ?? silentLogger, staticRoutes: options.staticRoutes, limits: httpLimits(config) });
-  await new Promise<void>((resolve) => gateway.server.listen(httpPort, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => gateway.server.listen(httpHandle, resolve));
   const httpUrl = `http://127.0.0.1:${httpPort}`;
 
   const tokens = promisify(new TokenServiceClient(address, grpc.credentials.createInsecure()));
