@@ -1,11 +1,11 @@
-import { context, INVALID_SPAN_CONTEXT, isSpanContextValid, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type TextMapGetter } from "@opentelemetry/api";
+import { INVALID_SPAN_CONTEXT, isSpanContextValid, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type TextMapGetter } from "@opentelemetry/api";
 import { AuthzError } from "./errors.js";
 import type { RequestHeaders } from "./pipeline/context.js";
 
 /**
  * Tracing through the OpenTelemetry API only: every call here is a no-op
  * (a non-recording span, nothing exported) until an OpenTelemetry SDK
- * registers a tracer provider, propagator and context manager: src/otel.ts
+ * registers a tracer provider and a propagator: src/otel.ts
  * does when the standard OTEL_* variables name an exporter (or a process
  * preloads an SDK of its own). Nothing here depends on an SDK.
  */
@@ -14,7 +14,7 @@ export const tracer = trace.getTracer("authz");
 /** The span of work outside any traced call: records nothing. */
 const NOT_TRACED: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
-export { SpanKind, type Context, type Span };
+export { ROOT_CONTEXT, SpanKind, type Context, type Span };
 
 const HEADERS: TextMapGetter<RequestHeaders> = {
   get: (carrier, key) => carrier.get(key),
@@ -27,35 +27,60 @@ export function extractTraceContext(headers: RequestHeaders): Context {
 }
 
 /**
- * Runs a call's work with its trace context active (the parent of the spans
- * and the ids of the log lines under it) — only when its server span is
- * recording. Entering a context costs every promise under it the context
- * manager's bookkeeping (AsyncLocalStorage); a call that is not sampled (no
- * SDK, or a sampler that said no) has nothing to carry, so it pays nothing.
+ * Trace context is carried explicitly (a call's `CallContext.traceContext`,
+ * the OAuth core's `trace` fields), never through the context manager:
+ * entering one (AsyncLocalStorage on Node 20) costs every promise in the
+ * process a hook. What cannot be handed a parent, the store wrapper and log
+ * lines, reads the parent set here for the synchronous stretch of
+ * `underTrace` — enough for a store call a step starts before its first
+ * await; later ones are simply not traced, never misattributed.
  */
-export function inCallContext<T>(span: Span, call: { traceContext: Context }, fn: () => T): T {
-  return span.isRecording() ? context.with(call.traceContext, fn) : fn();
+let syncParent: Context | undefined;
+
+/** Runs `fn` with `parent` as the trace parent of what it starts synchronously (store spans, log line ids); free when nothing records. */
+export function underTrace<T>(parent: Context, fn: () => T): T {
+  if (!trace.getSpan(parent)?.isRecording()) return fn();
+  const previous = syncParent;
+  syncParent = parent;
+  try {
+    return fn();
+  } finally {
+    syncParent = previous;
+  }
+}
+
+/** The parent `underTrace` set for this synchronous stretch, if any (recording). */
+export function syncTraceParent(): Context | undefined {
+  return syncParent;
 }
 
 /**
- * Runs `fn` in a child span of the active one: ended when `fn` settles,
- * status ERROR (with the error's name only: never request data) when it throws.
+ * Runs `fn` in a child span of `parent`'s span, handing it the span and the
+ * child's context (the parent of what `fn` starts in turn): ended when `fn`
+ * settles, status ERROR (with the error's name only: never request data)
+ * when it throws. Under a span that is not recording, no span at all: not
+ * even a new root one a sampler might keep.
  */
-export function inSpan<T>(name: string, fn: (span: Span) => Promise<T>): Promise<T> {
-  // Under a call that is not traced, no span: not even a new root one the sampler might keep.
-  if (!trace.getActiveSpan()?.isRecording()) return fn(NOT_TRACED);
-  return tracer.startActiveSpan(name, (span) =>
-    fn(span).then(
-      (value) => {
-        span.end();
-        return value;
-      },
-      (err: unknown) => {
-        failSpan(span, err);
-        span.end();
-        throw err;
-      },
-    ),
+export function inSpan<T>(parent: Context, name: string, fn: (span: Span, trace: Context) => Promise<T>): Promise<T> {
+  if (!trace.getSpan(parent)?.isRecording()) return fn(NOT_TRACED, parent);
+  const span = tracer.startSpan(name, undefined, parent);
+  const child = trace.setSpan(parent, span);
+  let work: Promise<T>;
+  try {
+    work = underTrace(child, () => fn(span, child));
+  } catch (err) {
+    work = Promise.reject(err);
+  }
+  return work.then(
+    (value) => {
+      span.end();
+      return value;
+    },
+    (err: unknown) => {
+      failSpan(span, err);
+      span.end();
+      throw err;
+    },
   );
 }
 
@@ -75,9 +100,9 @@ export function traceIds(span: Span | undefined): { trace_id: string; span_id: s
   return sc && isSpanContextValid(sc) ? { trace_id: sc.traceId, span_id: sc.spanId } : undefined;
 }
 
-/** The ids of the active span (log lines written while handling a call). */
+/** The ids of the span `underTrace` set (log lines written in a call's synchronous stretch). */
 export function activeTraceIds(): { trace_id: string; span_id: string } | undefined {
-  return traceIds(trace.getActiveSpan());
+  return syncParent && traceIds(trace.getSpan(syncParent));
 }
 
 export { SpanStatusCode, trace };

@@ -258,6 +258,7 @@ export function createClients(deps: ClientsDeps) {
    */
   let flushing: Promise<void> = Promise.resolve();
   let flushesStarted = 0;
+  let flushesEnded = 0;
 
   /**
    * A client from the store with the counts not yet written added. A flush
@@ -268,7 +269,8 @@ export function createClients(deps: ClientsDeps) {
    */
   async function loadWithUsage(clientId: string): Promise<Client | undefined> {
     for (;;) {
-      await flushing.catch(() => {});
+      // Awaited only while one runs: the read then starts in its caller's synchronous stretch (its trace span, src/tracing.ts).
+      if (flushesEnded !== flushesStarted) await flushing.catch(() => {});
       const started = flushesStarted;
       const client = await store.clients.get(clientId);
       if (started === flushesStarted) return withPendingUsage(client);
@@ -298,6 +300,8 @@ export function createClients(deps: ClientsDeps) {
         } else pendingUsage.set(clientId, { count, last });
       }
       throw err;
+    } finally {
+      flushesEnded++;
     }
   }
 

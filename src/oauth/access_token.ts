@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { ApiServer } from "../domain/api_servers.js";
 import { newSecret, sha256 } from "../domain/ids.js";
 import { toSeconds } from "../clock.js";
-import { inSpan } from "../tracing.js";
+import { inSpan, ROOT_CONTEXT, underTrace, type Context } from "../tracing.js";
 import type { AuthenticatedClient } from "./client_auth.js";
 import type { TokenResponseBody } from "./grants/types.js";
 import type { OAuthDeps } from "./ports.js";
@@ -19,9 +19,9 @@ export async function mintTokens(
   client: AuthenticatedClient,
   apiServer: ApiServer,
   scopes: string[],
-  options: { family?: { familyId: string; expiresAt: number }; cnf?: Confirmation } = {},
+  options: { family?: { familyId: string; expiresAt: number }; cnf?: Confirmation; trace?: Context } = {},
 ): Promise<TokenResponseBody> {
-  const { family, cnf } = options;
+  const { family, cnf, trace = ROOT_CONTEXT } = options;
   const nowMs = deps.now();
   const iat = toSeconds(nowMs);
   const exp = iat + apiServer.tokenLifetimeSeconds;
@@ -39,13 +39,13 @@ export async function mintTokens(
   if (scope) claims.scope = scope;
   if (apiServer.tokenDialect === "access_token_authz") claims.permissions = scopes;
   if (cnf) claims.cnf = cnf; // RFC 7800 §3.1, RFC 8705 §3.1, RFC 9449 §6.1
-  const accessToken = await inSpan("oauth.sign", () => deps.tokens.sign(apiServer.signingAlg, claims));
+  const accessToken = await inSpan(trace, "oauth.sign", () => deps.tokens.sign(apiServer.signingAlg, claims));
   deps.clients.recordIssuance(client.clientId, nowMs);
   deps.telemetry?.tokenIssued(apiServer.id);
 
   const body: TokenResponseBody = { access_token: accessToken, token_type: cnf?.jkt ? "DPoP" : "Bearer", expires_in: apiServer.tokenLifetimeSeconds };
   if (scope) body.scope = scope;
-  if (mayRefresh(client, apiServer)) body.refresh_token = await issueRefreshToken(deps, client, apiServer, scope, nowMs, family);
+  if (mayRefresh(client, apiServer)) body.refresh_token = await underTrace(trace, () => issueRefreshToken(deps, client, apiServer, scope, nowMs, family));
   return body;
 }
 

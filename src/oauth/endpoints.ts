@@ -31,12 +31,12 @@ export function oauthEndpoints(deps: OAuthEndpointDeps) {
       const params = parseBody(http.contentType, http.body);
       const fields = credentialFields(params);
       const caller = introspectionCaller(http.authorization, () => presentedCredential(http.authorization, fields), Boolean(fields.clientSecret || fields.clientAssertion));
-      return jsonResult(200, await introspect({ caller, token: required(params, "token"), tokenTypeHint: params.get("token_type_hint"), source: http.source }, deps.oauth));
+      return jsonResult(200, await introspect({ caller, token: required(params, "token"), tokenTypeHint: params.get("token_type_hint"), source: http.source, trace: http.trace }, deps.oauth));
     },
     /** RFC 7009 §2.2: 200 with an empty body. */
     async revoke(http: OAuthHttpRequest): Promise<HttpResult> {
       const params = parseBody(http.contentType, http.body);
-      await revoke({ credential: presentedCredential(http.authorization, credentialFields(params)), token: required(params, "token"), tokenTypeHint: params.get("token_type_hint"), source: http.source }, deps.oauth);
+      await revoke({ credential: presentedCredential(http.authorization, credentialFields(params)), token: required(params, "token"), tokenTypeHint: params.get("token_type_hint"), source: http.source, trace: http.trace }, deps.oauth);
       return jsonResult(200, undefined);
     },
     /** RFC 7591 §3.2.1: 201 Created. */

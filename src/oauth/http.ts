@@ -1,3 +1,4 @@
+import type { Context } from "../tracing.js";
 import type { ClientCertificate } from "../pipeline/context.js";
 import { AuthzError, ERROR_TABLE } from "../errors.js";
 import { errorBody, OAuthError } from "./errors.js";
@@ -10,6 +11,8 @@ export interface OAuthHttpRequest {
   authorization: string | undefined;
   /** The caller's address (CallContext.peer), for throttling only. */
   source?: string;
+  /** The call's trace context (CallContext.traceContext): the parent of the step spans; none: not traced. */
+  trace?: Context;
   /** The caller's TLS client certificate (CallContext.clientCertificate). */
   certificate?: ClientCertificate;
   /** The `DPoP` request header (RFC 9449 §4.1). */

@@ -1,4 +1,5 @@
 // RFC 7662 OAuth 2.0 Token Introspection.
+import type { Context } from "../tracing.js";
 import type { Confirmation } from "./sender_constraint.js";
 import { sha256 } from "../domain/ids.js";
 import { toSeconds } from "../clock.js";
@@ -48,6 +49,8 @@ export interface IntrospectionRequest {
   tokenTypeHint: string | undefined;
   /** The caller's address (CallContext.peer), for throttling only. */
   source?: string;
+  /** The call's trace context (CallContext.traceContext): the parent of the step spans; none: not traced. */
+  trace?: Context;
 }
 
 /** A token's `cnf` claim, members of known shape only (we minted it, but the claim set is a JSON object like any other). */
@@ -75,7 +78,7 @@ export async function introspect(request: IntrospectionRequest, deps: OAuthDeps)
 }
 
 async function introspectToken(request: IntrospectionRequest, deps: OAuthDeps): Promise<IntrospectionBody> {
-  const caller = await authenticateCaller(request.caller, deps, request.source);
+  const caller = await authenticateCaller(request.caller, deps, request.source, request.trace);
   const { token, tokenTypeHint: hint } = request;
   if (!token) throw new InvalidRequest("missing token", "missing required parameter token");
   // §2.1: the hint is only a hint; refresh tokens are recognisable by prefix.
@@ -142,14 +145,14 @@ async function inspectRefreshToken(token: string, caller: Caller, deps: OAuthDep
  * Good credentials without the permission are told so (403
  * insufficient_scope), never that their credentials are bad.
  */
-async function authenticateCaller(caller: IntrospectionCaller, deps: OAuthDeps, source: string | undefined): Promise<Caller> {
+async function authenticateCaller(caller: IntrospectionCaller, deps: OAuthDeps, source: string | undefined, trace: Context | undefined): Promise<Caller> {
   if ("bearer" in caller) {
     const active = await activeAccessToken(caller.bearer, deps);
     if (!active || active.apiServer.identifier !== MANAGEMENT_AUDIENCE) throw new InvalidClient("bearer token is not an active management token", true, "bearer_invalid");
     if (!active.scopes.includes(INTROSPECT_PERMISSION)) throw new InsufficientScope(INTROSPECT_PERMISSION, true);
     return { client: active.client, permissions: active.scopes };
   }
-  const client = await authenticateClient(caller.credential, deps.clients, assertionContext(deps, source));
+  const client = await authenticateClient(caller.credential, deps.clients, assertionContext(deps, source, trace));
   const management = await deps.apiServers.findByAudience(MANAGEMENT_AUDIENCE);
   const permissions = management ? ((await deps.resolveAccess(client, management))?.scopes ?? []) : [];
   if (!permissions.includes(INTROSPECT_PERMISSION)) throw new InsufficientScope(INTROSPECT_PERMISSION, false);

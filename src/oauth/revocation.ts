@@ -1,4 +1,5 @@
 // RFC 7009 OAuth 2.0 Token Revocation.
+import type { Context } from "../tracing.js";
 import { toSeconds } from "../clock.js";
 import { sha256 } from "../domain/ids.js";
 import { REFRESH_TOKEN_PREFIX } from "./access_token.js";
@@ -16,6 +17,8 @@ export interface RevocationRequest {
   tokenTypeHint: string | undefined;
   /** The caller's address (CallContext.peer), for throttling only. */
   source?: string;
+  /** The call's trace context (CallContext.traceContext): the parent of the step spans; none: not traced. */
+  trace?: Context;
 }
 
 /**
@@ -26,7 +29,7 @@ export interface RevocationRequest {
  * their whole rotation family.
  */
 export async function revoke(request: RevocationRequest, deps: OAuthDeps): Promise<void> {
-  const client = await authenticateClient(request.credential, deps.clients, assertionContext(deps, request.source));
+  const client = await authenticateClient(request.credential, deps.clients, assertionContext(deps, request.source, request.trace));
   const { token, tokenTypeHint: hint } = request;
   if (!token) throw new InvalidRequest("missing token", "missing required parameter token");
   if (hint !== undefined && !HINTS.has(hint)) throw new UnsupportedTokenType(`hint ${hint.slice(0, 40)}`);

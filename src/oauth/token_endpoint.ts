@@ -3,7 +3,7 @@ import { toSeconds } from "../clock.js";
 import type { ApiServer } from "../domain/api_servers.js";
 import { confirmationFor, dpopKey, tokenEndpointUrl } from "./sender_constraint.js";
 import { ResourceExhausted } from "../errors.js";
-import { inSpan } from "../tracing.js";
+import { inSpan, ROOT_CONTEXT, underTrace, type Context } from "../tracing.js";
 import { authenticateClient, type AuthenticatedClient, type ClientAuthContext } from "./client_auth.js";
 import { UnauthorizedClient, UnsupportedGrantType } from "./errors.js";
 import { grantTypes } from "./grants/index.js";
@@ -13,12 +13,12 @@ import type { TokenRequest } from "./token_request.js";
 
 export async function issueToken(request: TokenRequest, deps: OAuthDeps): Promise<TokenResponseBody> {
   const grant = checkGrantTypeSupported(request.grantType);
-  const client = await authenticateClient(request.credential, deps.clients, assertionContext(deps, request.source));
+  const client = await authenticateClient(request.credential, deps.clients, assertionContext(deps, request.source, request.trace));
   checkGrantTypeAllowedForClient(client, grant);
   checkClientRate(client, deps);
-  const jkt = await dpopKey(request.dpopProof, client, deps);
+  const jkt = await underTrace(request.trace ?? ROOT_CONTEXT, () => dpopKey(request.dpopProof, client, deps));
   const confirm = (apiServer: ApiServer) => confirmationFor(client, apiServer, request.certificate, jkt);
-  return inSpan(`oauth.grant ${grant.grantType}`, () => grant.handle({ request, client, deps, confirm }));
+  return inSpan(request.trace ?? ROOT_CONTEXT, `oauth.grant ${grant.grantType}`, (_, trace) => grant.handle({ request, client, deps, confirm, trace }));
 }
 
 function checkGrantTypeSupported(grantType: string): GrantType {
@@ -37,7 +37,7 @@ function checkClientRate(client: AuthenticatedClient, deps: OAuthDeps): void {
   if (wait > 0) throw new ResourceExhausted("too many token requests for this client; retry later", wait, "token_rate");
 }
 
-/** RFC 7523 §3: an assertion's `aud` is the token endpoint or the issuer. `source` is the caller's address (throttling). */
-export function assertionContext(deps: OAuthDeps, source = ""): ClientAuthContext {
-  return { audiences: [deps.issuer, tokenEndpointUrl(deps.issuer)], nowSeconds: toSeconds(deps.now()), clockToleranceSeconds: deps.assertionClockToleranceSeconds, source, guard: deps.guard, trustAnchors: deps.clientCa };
+/** RFC 7523 §3: an assertion's `aud` is the token endpoint or the issuer. `source` is the caller's address (throttling), `trace` its trace context. */
+export function assertionContext(deps: OAuthDeps, source = "", trace: Context = ROOT_CONTEXT): ClientAuthContext {
+  return { audiences: [deps.issuer, tokenEndpointUrl(deps.issuer)], nowSeconds: toSeconds(deps.now()), clockToleranceSeconds: deps.assertionClockToleranceSeconds, source, guard: deps.guard, trustAnchors: deps.clientCa, trace };
 }

@@ -1,3 +1,4 @@
+import type { Context } from "../tracing.js";
 import type { ClientCertificate } from "../pipeline/context.js";
 import { credentialFields, presentedCredential, type PresentedCredential } from "./credentials.js";
 import { parseBody, required } from "./params.js";
@@ -14,6 +15,8 @@ export interface TokenRequest {
   refreshToken?: string;
   /** The caller's address (CallContext.peer), for throttling only. */
   source?: string;
+  /** The call's trace context (CallContext.traceContext): the parent of the step spans; none: not traced. */
+  trace?: Context;
   /** The TLS client certificate of the request (authentication, RFC 8705 §2; binding, §3). */
   certificate?: ClientCertificate;
   /** The DPoP proof (RFC 9449 §4), as sent. */
@@ -31,6 +34,7 @@ export function tokenRequestFromHttp(http: OAuthHttpRequest): TokenRequest {
     scope: params.get("scope"),
     refreshToken: params.get("refresh_token"),
     source: http.source,
+    trace: http.trace,
     certificate: http.certificate,
     dpopProof: http.dpop,
   };

@@ -1,13 +1,14 @@
 import { performance } from "node:perf_hooks";
 import type { Store, StoreData, StoreTx } from "../store/index.js";
-import { failSpan, SpanKind, trace, tracer, type Span } from "../tracing.js";
+import { failSpan, SpanKind, syncTraceParent, trace, tracer, underTrace, type Span } from "../tracing.js";
 
 /** Times one store call: its operation name (`clients.get`, `transaction`), seconds, success. */
 export type StoreCallObserver = (operation: string, seconds: number, ok: boolean) => void;
 
 /**
  * The store with every repository call and transaction timed (the store
- * latency metric) and, under a call's span, in a client span of its own
+ * latency metric) and, when started in a traced step's synchronous stretch
+ * (src/tracing.ts underTrace), in a client span of its own under it
  * (`store clients.get`; background work such as the change feed's polling
  * starts no traces; a no-op without an OpenTelemetry SDK). The hot path
  * reads memory, so this runs on cache misses, writes and background work
@@ -34,8 +35,10 @@ export function instrumentStore(store: Store, observe: StoreCallObserver): Store
     );
   };
   const timed = <T>(operation: string, work: () => Promise<T>): Promise<T> => {
-    if (!trace.getActiveSpan()?.isRecording()) return run(operation, work, undefined);
-    return tracer.startActiveSpan(`store ${operation}`, { kind: SpanKind.CLIENT, attributes: { "db.system": system, "db.operation": operation } }, (span) => run(operation, work, span));
+    const parent = syncTraceParent();
+    if (!parent) return run(operation, work, undefined);
+    const span = tracer.startSpan(`store ${operation}`, { kind: SpanKind.CLIENT, attributes: { "db.system": system, "db.operation": operation } }, parent);
+    return run(operation, () => underTrace(trace.setSpan(parent, span), work), span);
   };
   const data = <D extends object>(repositories: D): D => {
     const out: Record<string, unknown> = { ...(repositories as Record<string, unknown>) };

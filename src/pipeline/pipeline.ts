@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { AuthzError, Cancelled, DeadlineExceeded, GrpcCode, isFault } from "../errors.js";
 import { errorFields, type Logger } from "../log.js";
-import { extractTraceContext, failSpan, inCallContext, SpanKind, trace, traceIds, tracer, type Span } from "../tracing.js";
+import { extractTraceContext, failSpan, SpanKind, trace, traceIds, tracer, underTrace, type Span } from "../tracing.js";
 import { authorize, type MethodRule, type VerifyManagementToken } from "./access.js";
 import type { CallContext, ClientCertificate, RequestHeaders, StreamHandler, UnaryHandler } from "./context.js";
 import { toFailure, type Failure } from "./failure.js";
@@ -147,9 +147,9 @@ export function createPipeline(deps: PipelineDeps) {
     const span = startSpan(method, ctx);
     let timer: NodeJS.Timeout | undefined;
     try {
-      await inCallContext(span, ctx, () => authorize(method.rule, ctx, deps.verify));
+      await underTrace(ctx.traceContext, () => authorize(method.rule, ctx, deps.verify));
       checkDecoded(request);
-      const work = Promise.resolve(inCallContext(span, ctx, () => (method.handler as UnaryHandler)(request, ctx)));
+      const work = Promise.resolve(underTrace(ctx.traceContext, () => (method.handler as UnaryHandler)(request, ctx)));
       const response = await Promise.race([
         work,
         new Promise<never>((_, reject) => {
@@ -169,9 +169,9 @@ export function createPipeline(deps: PipelineDeps) {
     const start = performance.now();
     const span = startSpan(method, ctx);
     try {
-      await inCallContext(span, ctx, () => authorize(method.rule, ctx, deps.verify));
+      await underTrace(ctx.traceContext, () => authorize(method.rule, ctx, deps.verify));
       checkDecoded(request);
-      await inCallContext(span, ctx, () => (method.handler as StreamHandler)(request, ctx, send));
+      await underTrace(ctx.traceContext, () => (method.handler as StreamHandler)(request, ctx, send));
       return succeed(method, start, undefined, ctx, span);
     } catch (err) {
       return fail(method, start, err, ctx, span);

@@ -39,6 +39,7 @@ function httpRequest(body: HttpBody | undefined, ctx: CallContext): OAuthHttpReq
     body: body?.data ?? EMPTY,
     authorization: ctx.requestHeaders.get("authorization"),
     source: ctx.peer,
+    trace: ctx.traceContext,
     certificate: ctx.clientCertificate,
     dpop: ctx.requestHeaders.get("dpop"),
   };

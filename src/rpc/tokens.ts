@@ -26,6 +26,7 @@ export function tokenService(deps: OAuthDeps) {
           scope: req.scope || undefined,
           refreshToken: req.refreshToken || undefined,
           source: ctx.peer,
+          trace: ctx.traceContext,
           certificate: ctx.clientCertificate,
           // A DPoP proof in the `dpop` metadata key, for the token endpoint's URL and POST (RFC 9449 §4.3 has no gRPC binding).
           dpopProof: ctx.requestHeaders.get("dpop"),
@@ -38,7 +39,7 @@ export function tokenService(deps: OAuthDeps) {
     introspectToken: async (req, ctx) => {
       const f = fields(req.client);
       const caller = introspectionCaller(authorization(ctx), () => presentedCredential(authorization(ctx), f), Boolean(f.clientSecret || f.clientAssertion));
-      const body = await introspect({ caller, token: req.token, tokenTypeHint: req.tokenTypeHint || undefined, source: ctx.peer }, deps);
+      const body = await introspect({ caller, token: req.token, tokenTypeHint: req.tokenTypeHint || undefined, source: ctx.peer, trace: ctx.traceContext }, deps);
       noStore(ctx);
       return {
         active: body.active,
@@ -57,7 +58,7 @@ export function tokenService(deps: OAuthDeps) {
       };
     },
     revokeToken: async (req, ctx) => {
-      await revoke({ credential: presentedCredential(authorization(ctx), fields(req.client)), token: req.token, tokenTypeHint: req.tokenTypeHint || undefined, source: ctx.peer }, deps);
+      await revoke({ credential: presentedCredential(authorization(ctx), fields(req.client)), token: req.token, tokenTypeHint: req.tokenTypeHint || undefined, source: ctx.peer, trace: ctx.traceContext }, deps);
       return {};
     },
   });

@@ -3,6 +3,7 @@
 import type { ApiServer } from "../../domain/api_servers.js";
 import { AUDIENCE } from "../../domain/constants.js";
 import { mintTokens } from "../access_token.js";
+import { underTrace } from "../../tracing.js";
 import { InvalidTarget } from "../errors.js";
 import { grantScopes, parseScope } from "../scope.js";
 import type { TokenRequest } from "../token_request.js";
@@ -10,12 +11,12 @@ import type { GrantContext, GrantType, TokenResponseBody } from "./types.js";
 
 export const clientCredentials: GrantType = {
   grantType: "client_credentials",
-  async handle({ request, client, deps, confirm }: GrantContext): Promise<TokenResponseBody> {
-    const apiServer = await resolveTarget(request, deps.apiServers.findByAudience);
-    const access = await deps.resolveAccess(client, apiServer);
+  async handle({ request, client, deps, confirm, trace }: GrantContext): Promise<TokenResponseBody> {
+    const apiServer = await underTrace(trace, () => resolveTarget(request, deps.apiServers.findByAudience));
+    const access = await underTrace(trace, () => deps.resolveAccess(client, apiServer));
     if (!access) throw new InvalidTarget("client has no grant for this API server");
     const scopes = grantScopes(parseScope(request.scope), access.scopes, apiServer.enforcePolicies);
-    return mintTokens(deps, client, apiServer, scopes, { cnf: confirm(apiServer) });
+    return mintTokens(deps, client, apiServer, scopes, { cnf: confirm(apiServer), trace });
   },
 };
 

@@ -4,6 +4,7 @@
 import { sha256 } from "../../domain/ids.js";
 import { toSeconds } from "../../clock.js";
 import { mintTokens } from "../access_token.js";
+import { underTrace } from "../../tracing.js";
 import { InvalidGrant, InvalidRequest, InvalidScope } from "../errors.js";
 import { parseScope } from "../scope.js";
 import type { GrantContext, GrantType, TokenResponseBody } from "./types.js";
@@ -13,16 +14,16 @@ const REFRESH_TOKEN = /^rt_[A-Za-z0-9_-]{43}$/;
 
 export const refreshToken: GrantType = {
   grantType: "refresh_token",
-  async handle({ request, client, deps, confirm }: GrantContext): Promise<TokenResponseBody> {
+  async handle({ request, client, deps, confirm, trace }: GrantContext): Promise<TokenResponseBody> {
     if (request.refreshToken === undefined) throw new InvalidRequest("missing refresh_token", "missing required parameter refresh_token");
     if (!REFRESH_TOKEN.test(request.refreshToken)) throw new InvalidGrant("malformed refresh token");
     const hash = sha256(request.refreshToken);
     const now = toSeconds(deps.now());
-    const record = await deps.refreshTokens.find(hash);
+    const record = await underTrace(trace, () => deps.refreshTokens.find(hash));
     if (!record || record.clientId !== client.clientId) throw new InvalidGrant("unknown refresh token or other client");
     if (record.expiresAt <= now) throw new InvalidGrant("refresh token expired");
     if (record.issuedAtMs < client.tokensValidAfter) throw new InvalidGrant("refresh token predates a client revocation");
-    if (record.usedAt !== null || !(await deps.refreshTokens.markUsed(hash, now))) {
+    if (record.usedAt !== null || !(await underTrace(trace, () => deps.refreshTokens.markUsed(hash, now)))) {
       await deps.refreshTokens.revokeFamily(record.familyId);
       throw new InvalidGrant("refresh token reuse; family revoked");
     }
@@ -40,6 +41,6 @@ export const refreshToken: GrantType = {
     const allowed = new Set(access.scopes);
     const scopes = (requested.length > 0 ? requested : original).filter((s) => allowed.has(s));
     // The new access token is bound as a fresh one would be (this request's certificate or DPoP key).
-    return mintTokens(deps, client, apiServer, scopes, { family: { familyId: record.familyId, expiresAt: record.expiresAt }, cnf: confirm(apiServer) });
+    return mintTokens(deps, client, apiServer, scopes, { family: { familyId: record.familyId, expiresAt: record.expiresAt }, cnf: confirm(apiServer), trace });
   },
 };

@@ -3,6 +3,7 @@ import type { AuthenticatedClient } from "../client_auth.js";
 import type { Confirmation } from "../sender_constraint.js";
 import type { OAuthDeps } from "../ports.js";
 import type { TokenRequest } from "../token_request.js";
+import type { Context } from "../../tracing.js";
 
 /** RFC 6749 §5.1 successful token response. */
 export interface TokenResponseBody {
@@ -20,6 +21,8 @@ export interface GrantContext {
   deps: OAuthDeps;
   /** What the token for this API server is bound to (src/oauth/sender_constraint.ts); throws when the request cannot meet its binding. */
   confirm(apiServer: ApiServer): Confirmation | undefined;
+  /** The grant step's trace context: the parent of its spans and store calls (src/tracing.ts). */
+  trace: Context;
 }
 
 /** A grant type handler (one module per grant type). */
