@@ -13,6 +13,22 @@ export interface Logger {
 }
 
 const NO_FIELDS = Object.freeze({});
+const LOG_BATCH_BYTES = 4096;
+const LOG_FLUSH_MS = 100;
+
+type SonicBoomLike = pino.DestinationStream & { flush(cb: (err?: Error) => void): void; flushSync(): void };
+
+/** pino's ISO timestamp, formatted once per millisecond rather than once per line. */
+let lastMs = -1;
+let lastTime = "";
+function isoTime(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastTime = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return lastTime;
+}
 
 /**
  * pino, writing asynchronously to stderr by default (a log line costs the
@@ -22,13 +38,18 @@ const NO_FIELDS = Object.freeze({});
  * OpenTelemetry SDK registered, src/tracing.ts).
  */
 export function createLogger(level: LogLevel = "info", write?: (line: string) => void): Logger {
-  const destination = write ? { write } : pino.destination({ dest: 2, sync: false });
+  // Lines are gathered up to LOG_BATCH_BYTES per write (a write per line
+  // costs a threadpool round trip each) and never held longer than
+  // LOG_FLUSH_MS; flush() writes the rest before exit.
+  const destination = write ? { write } : pino.destination({ dest: 2, sync: false, minLength: LOG_BATCH_BYTES });
+  // (With a callback, flush reports a closed destination to it instead of throwing in the timer.)
+  if (!write) setInterval(() => (destination as SonicBoomLike).flush(() => {}), LOG_FLUSH_MS).unref();
   const p = pino(
     {
       level,
       base: undefined,
       messageKey: "msg",
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTime,
       formatters: { level: (label) => ({ level: label }) },
       mixin: () => activeTraceIds() ?? NO_FIELDS,
       // pino's default merge writes into the mixin's object; without a span there is nothing to merge.
@@ -37,7 +58,7 @@ export function createLogger(level: LogLevel = "info", write?: (line: string) =>
     destination,
   );
   const flush = () => {
-    if (!write) (destination as pino.DestinationStream & { flushSync(): void }).flushSync();
+    if (!write) (destination as SonicBoomLike).flushSync();
   };
   return {
     debug: (msg, fields) => p.debug(fields ?? {}, msg),

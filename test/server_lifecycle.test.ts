@@ -9,6 +9,7 @@ import { FileDescriptorProto } from "../gen/google/protobuf/descriptor.js";
 import { IssueTokenRequest } from "../gen/authz/v1/token.js";
 import { createLogger } from "../src/log.js";
 import type { Route } from "../src/gateway/routes.js";
+import { ClientHangup } from "../src/gateway/upstream.js";
 import { promisify } from "./helpers/promisify.js";
 import { createApiServer, createClient, grant } from "./helpers/oauth.js";
 import { rpcError, startTestServer, type TestServer } from "./helpers/server.js";
@@ -303,10 +304,10 @@ describe("logs", () => {
   test("a call whose caller went away is logged once, as CANCELLED, whatever the handler then did", async () => {
     const lines: string[] = [];
     const t = await startTestServer({ logger: createLogger("info", (l) => lines.push(l)) });
-    const gone = new AbortController();
-    gone.abort();
+    const gone = new ClientHangup();
+    gone.hangUp();
     const route = { grpcPath: "/authz.v1.OAuthService/GetJwks", httpBodyResponseField: undefined } as unknown as Route;
-    const reply = await t.server.inProcess.unary({ route, request: new Uint8Array(), headers: [], deadline: Date.now() + 5_000, signal: gone.signal, peer: "127.0.0.1" });
+    const reply = await t.server.inProcess.unary({ route, request: new Uint8Array(), headers: [], deadline: Date.now() + 5_000, hangup: gone, peer: "127.0.0.1" });
     expect(reply.code).toBe(grpc.status.CANCELLED);
     await t.cleanup();
     const rpc = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === "rpc" && l.method === "/authz.v1.OAuthService/GetJwks");

@@ -13,7 +13,7 @@ import { grpcCodeOf, printOptions, toHttpResponse, type HttpResponse } from "./r
 import { buildRoutes, type Route } from "./routes.js";
 import { transcoderSettings, UPSTREAM_TIMEOUT_MS, type TranscoderSettings } from "./settings.js";
 import { UndecodableFields, withDecodeViolations } from "./undecodable.js";
-import type { Upstream, UpstreamReply } from "./upstream.js";
+import { ClientHangup, type Upstream, type UpstreamReply } from "./upstream.js";
 import type { ClientCertificate } from "../pipeline/context.js";
 import { certificateOf } from "../tls/peers.js";
 import type { TlsSource } from "../tls/source.js";
@@ -107,14 +107,14 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   /** One unary upstream call for this HTTP request; undefined when the client hung up (the call is cancelled, as Envoy resets the upstream stream). */
   async function call(route: Route, request: Uint8Array, req: IncomingMessage, res: ServerResponse, url: string): Promise<UpstreamReply | undefined> {
-    const gone = new AbortController();
+    const hangup = new ClientHangup();
     const onClose = () => {
-      if (!res.writableFinished) gone.abort();
+      if (!res.writableFinished) hangup.hangUp();
     };
     res.once("close", onClose);
-    const reply = await upstream.unary({ route, request, headers: requestMetadata(req, url), deadline: Date.now() + UPSTREAM_TIMEOUT_MS, signal: gone.signal, peer: req.socket.remoteAddress ?? "", clientCertificate: clientCertificateOf(req) });
+    const reply = await upstream.unary({ route, request, headers: requestMetadata(req, url), deadline: Date.now() + UPSTREAM_TIMEOUT_MS, hangup, peer: req.socket.remoteAddress ?? "", clientCertificate: clientCertificateOf(req) });
     res.off("close", onClose);
-    return gone.signal.aborted || res.destroyed ? undefined : reply;
+    return hangup.happened || res.destroyed ? undefined : reply;
   }
 
   /**
@@ -149,13 +149,13 @@ export function createGateway(options: GatewayOptions): Gateway {
    * response, a failure after it ends the body (the status line is long gone).
    */
   async function stream(route: Route, request: Uint8Array, req: IncomingMessage, res: ServerResponse, url: string): Promise<void> {
-    const gone = new AbortController();
-    res.once("close", () => gone.abort());
-    streams.add(gone);
+    const hangup = new ClientHangup();
+    res.once("close", hangup.hangUp);
+    streams.add(hangup);
     let started = false;
     const options = printOptions(settings, registry);
     const reply = await upstream
-      .stream({ route, request, headers: requestMetadata(req, url), deadline: Number.POSITIVE_INFINITY, signal: gone.signal, peer: req.socket.remoteAddress ?? "", clientCertificate: clientCertificateOf(req) }, async (bytes) => {
+      .stream({ route, request, headers: requestMetadata(req, url), deadline: Number.POSITIVE_INFINITY, hangup, peer: req.socket.remoteAddress ?? "", clientCertificate: clientCertificateOf(req) }, async (bytes) => {
       if (res.destroyed) return;
       if (!started) {
         started = true;
@@ -164,7 +164,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const line = toJsonString(route.method.output, fromBinary(route.method.output, bytes), options) + "\n";
       if (!res.write(line)) await new Promise<void>((resolve) => (res.once("drain", resolve), res.once("close", resolve)));
     })
-      .finally(() => streams.delete(gone));
+      .finally(() => streams.delete(hangup));
     if (res.destroyed) return;
     // Ended by close(): the connection is idle once the body is out, and close() waits for it.
     if (started) return void res.end(() => closing && server.closeIdleConnections());
@@ -209,7 +209,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   let closing = false;
   /** Streaming calls in flight: closing ends them (a watcher resumes from its cursor), or close() would wait for ever. */
-  const streams = new Set<AbortController>();
+  const streams = new Set<ClientHangup>();
 
   return {
     server,
@@ -217,7 +217,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     close: () =>
       new Promise<void>((resolve) => {
         closing = true;
-        for (const s of streams) s.abort();
+        for (const s of streams) s.hangUp();
         server.close(() => {
           upstream.close();
           resolve();

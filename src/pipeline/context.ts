@@ -22,8 +22,10 @@ export interface CallContext {
   principal: Principal | undefined;
   /** Epoch ms after which the call is abandoned (the caller's deadline, capped by the server's). */
   readonly deadline: number;
-  /** Aborted when the caller goes away or the deadline passes. */
+  /** Aborted (reason: Cancelled) when the caller goes away; made on first use (most calls never need one). */
   readonly signal: AbortSignal;
+  /** Whether the caller went away, without making the signal. */
+  readonly cancelled: boolean;
   /**
    * The caller's network address (for throttling; never trusted for
    * identity): the connection's peer, or the configured client address
