@@ -18,7 +18,7 @@ import { rmSync } from "node:fs";
 import { serveFlags, startAuthz, type Authz } from "./lib/authz.js";
 import { h2loadAvailable, rotatingTool } from "./lib/grpc_load.js";
 import { httpTool } from "./lib/http_load.js";
-import { log, plan, scratch } from "./lib/plan.js";
+import { log, phaseSelected, plan, scratch } from "./lib/plan.js";
 import { canPin, stopAll } from "./lib/procs.js";
 import { report } from "./lib/report.js";
 import { record } from "./lib/results.js";
@@ -41,6 +41,32 @@ async function main(): Promise<void> {
   log(`${plan.smoke ? "smoke" : "full"} run; ${cpus().length} cores; pinned: ${canPin}; gRPC load: ${rotatingTool}; HTTP load: ${httpTool}`);
   const flags = [...serveFlags()].sort();
 
+  if (phaseSelected("matrix")) await matrixPhase(phase);
+
+  // A failing phase (e.g. the server failing to start mid-edit) is recorded and
+  // the run goes on, so the report still shows what was measured.
+  const guarded = async (name: string, run: () => Promise<void>) => {
+    phase(name);
+    try {
+      await run();
+    } catch (err) {
+      const msg = `${name} failed: ${((err as Error).message ?? String(err)).split("\n")[0]!.slice(0, 300)}`;
+      record.notes.push(msg);
+      log(msg);
+      process.exitCode = 1; // reported, and the run still fails (CI must see it)
+    }
+  };
+  if (phaseSelected("store")) await guarded("store size", storeSizeScenario);
+  if (phaseSelected("flood")) await guarded("flood RSS", floodScenario);
+  if (phaseSelected("later")) await guarded("later scenarios", laterScenarios);
+
+  phase("report");
+  report({ serveFlags: flags, started });
+  log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+}
+
+/** The matrix: ceilings, authz and the peer, round-robin, then the combined limits. */
+async function matrixPhase(phase: (name: string) => void): Promise<void> {
   phase("matrix: start servers");
   // Started together (start-up is not measured); stopped whatever happens.
   const starts = await Promise.allSettled([startEmptyUnary(), startHttpHello(), startAuthz(), startPeers()] as const);
@@ -57,27 +83,6 @@ async function main(): Promise<void> {
     for (const r of running) await r.stop();
   }
   combinedLimits();
-
-  // A failing phase (e.g. the server failing to start mid-edit) is recorded and
-  // the run goes on, so the report still shows what was measured.
-  const guarded = async (name: string, run: () => Promise<void>) => {
-    phase(name);
-    try {
-      await run();
-    } catch (err) {
-      const msg = `${name} failed: ${((err as Error).message ?? String(err)).split("\n")[0]!.slice(0, 300)}`;
-      record.notes.push(msg);
-      log(msg);
-      process.exitCode = 1; // reported, and the run still fails (CI must see it)
-    }
-  };
-  await guarded("store size", storeSizeScenario);
-  await guarded("flood RSS", floodScenario);
-  await guarded("later scenarios", laterScenarios);
-
-  phase("report");
-  report({ serveFlags: flags, started });
-  log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 }
 
 main()

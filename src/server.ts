@@ -83,6 +83,8 @@ export interface AuthzServer {
   peerCertificates: PeerCertificates;
   /** The per-client and failed-authentication limits (src/limits/guard.ts). */
   guard: ClientGuard & { stats(): { tokenBuckets: number; failureBuckets: number; sourceBuckets: number } };
+  /** Settles when the start-up cache warm-up has read what it will (a failure is logged, never thrown). */
+  warmed: Promise<void>;
   /** Stops taking calls, lets in-flight ones finish (up to the grace period), then closes the store. */
   shutdown(): Promise<void>;
 }
@@ -338,6 +340,20 @@ export async function createServer(given: Deps): Promise<AuthzServer> {
   };
   const purgeTimer = every(PURGE_INTERVAL_MS, "purge expired state", purge, logger);
   const usageTimer = every(USAGE_FLUSH_MS, "flush issuance counters", clients.flushUsage, logger);
+  // Every live client, grant and API server in memory from the start, while
+  // the cache budget lasts, read in the background (the feed already runs, so
+  // nothing read here can outlive a change): a lookup's cost then does not
+  // depend on the store's size or on what was asked for before.
+  const stopped = () => stopping.signal.aborted;
+  const warming = background(
+    "cache warm-up",
+    async () => {
+      const started = Date.now();
+      const [warmClients, warmGrants, warmApiServers] = await Promise.all([clients.warm(stopped), grants.warm(stopped), apiServers.warm(stopped)]);
+      logger.info("caches warmed", { clients: warmClients, grants: warmGrants, apiServers: warmApiServers, ms: Date.now() - started });
+    },
+    logger,
+  );
 
   metrics.watch({
     caches: { clients: clients.cacheStats, grants: grants.cacheStats, api_servers: apiServers.cacheStats },
@@ -380,6 +396,7 @@ export async function createServer(given: Deps): Promise<AuthzServer> {
       server.tryShutdown(() => {
         clearTimeout(force);
         void background("flush issuance counters", clients.flushUsage, logger)
+          .then(() => warming)
           .then(() => store.close())
           .catch((err: unknown) => logger.error("closing the store failed", errorFields(err)))
           .then(() => resolve());
@@ -388,5 +405,5 @@ export async function createServer(given: Deps): Promise<AuthzServer> {
     return closing;
   }
 
-  return { grpc: server, health, domain, inProcess: inProcessUpstream(methods, pipeline), feed, transaction: writes.transaction, bootstrap, operations, guard, peerCertificates, shutdown };
+  return { grpc: server, health, domain, inProcess: inProcessUpstream(methods, pipeline), feed, transaction: writes.transaction, bootstrap, operations, guard, peerCertificates, warmed: warming, shutdown };
 }

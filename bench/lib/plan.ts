@@ -30,6 +30,15 @@ export interface Plan {
 }
 
 const smoke = process.argv.includes("--smoke");
+
+/**
+ * `--only=matrix,store,flood,later` runs those phases alone (default: all);
+ * `--later=<text>` only the later scenarios whose name contains it. For
+ * re-measuring one thing; the README's figures come from whole runs.
+ */
+const only = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length).split(",");
+export const phaseSelected = (phase: "matrix" | "store" | "flood" | "later") => !only || only.includes(phase);
+export const laterFilter = process.argv.find((a) => a.startsWith("--later="))?.slice("--later=".length) ?? "";
 export const plan: Plan = smoke
   ? {
       smoke,

@@ -3,6 +3,7 @@ import { AUDIENCE, RESERVED_IDENTIFIER_PREFIX, SCOPE_TOKEN, SENDER_CONSTRAINTS, 
 import { Aborted, FailedPrecondition, NotFound, Violations } from "./errors.js";
 import { checkName } from "./names.js";
 import { approximateSize, lookupCache } from "./cache.js";
+import { warmFrom } from "./warm.js";
 import { checkResourceId, etagOf, newId } from "./ids.js";
 import { checkEtag, checkUpdateMask } from "./mutation.js";
 import { listQuery, toPage, type Page } from "./listing.js";
@@ -204,6 +205,14 @@ export function createApiServers(deps: ApiServersDeps) {
     byAudience.deleteWhere((audience, cached) => cached.id === apiServerId || audiences.includes(audience));
   }
 
+  /** Fills the cache with every API server under each of its audience values while the budget lasts (start-up, background). */
+  function warm(stopped?: () => boolean): Promise<number> {
+    return warmFrom(store.apiServers.list, byAudience.epoch, (rows, at) =>
+      byAudience.prime(rows.flatMap((s) => [s.identifier, ...s.audiences].map((audience) => [audience, s] as const)), at) ? "next" : "stop",
+      stopped,
+    );
+  }
+
   return {
     create,
     /** AIP-163 validate_only of a create: what it would make (no id), or its violations. */
@@ -215,6 +224,7 @@ export function createApiServers(deps: ApiServersDeps) {
     /** AIP-163 validate_only of an update: the API server it would leave, or its violations (reads outside any transaction). */
     checkUpdate: async (id: string, input: ApiServerInput, mask: string[], etag: string) => (await checkUpdate(id, input, mask, etag, store)).next,
     delete: remove,
+    warm,
     invalidate,
     cacheStats: byAudience.stats,
   };

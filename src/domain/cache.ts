@@ -80,6 +80,25 @@ export function lookupCache<V>(load: (key: string) => Promise<V | undefined>, op
       loading.clear();
       for (const [key, entry] of map) if (matches(key, entry.value)) drop(key);
     },
+    /** The invalidation count now: taken before a warm-up read, handed to `prime`. */
+    epoch: () => generation,
+    /**
+     * Warm-up: keeps values read from the store since `epoch` (absent keys
+     * only) while they fit; never evicts. Nothing is kept when an
+     * invalidation came in between (the read may be stale). False once the
+     * budget is full or the epoch passed: stop reading.
+     */
+    prime(entries: Iterable<readonly [string, V]>, epoch: number): boolean {
+      if (epoch !== generation) return false;
+      for (const [key, value] of entries) {
+        if (map.has(key)) continue;
+        const size = key.length * 2 + options.sizeOf(value) + ENTRY_OVERHEAD;
+        if (bytes + size > options.maxBytes) return false;
+        map.set(key, { value, bytes: size });
+        bytes += size;
+      }
+      return true;
+    },
     /** Size, and lookups answered from memory (hits) or not (misses, including unknown keys) since start. */
     stats: () => ({ entries: map.size, bytes, hits, misses }),
   };

@@ -5,6 +5,7 @@ import type { Actor, Ceiling } from "./ceiling.js";
 import { AUTH_METHODS, GRANT_TYPES, JWKS_AUTH_METHODS, type AuthMethod } from "./constants.js";
 import { Aborted, NotFound, Violations } from "./errors.js";
 import { approximateSize, lookupCache } from "./cache.js";
+import { warmFrom } from "./warm.js";
 import { checkClientId, etagOf, newId, newSecret, sha256 } from "./ids.js";
 import { checkName } from "./names.js";
 import { rateLimitMetadataProblems } from "./rate_limit_metadata.js";
@@ -330,11 +331,33 @@ export function createClients(deps: ClientsDeps) {
   }
 
   /** A change to a client, from this replica or another (the change feed). */
+  /**
+   * Fills the cache from the store (at start-up, in the background), so the
+   * token endpoint's cost does not depend on which clients were asked for
+   * before: every live client in memory while the budget lasts. A page read
+   * while a usage flush ran is read again (its counts may be in neither
+   * place, as in loadWithUsage).
+   */
+  function warm(stopped?: () => boolean): Promise<number> {
+    return warmFrom(
+      store.clients.list,
+      async () => {
+        if (flushesEnded !== flushesStarted) await flushing.catch(() => {});
+        return { cache: cache.epoch(), flushes: flushesStarted };
+      },
+      (rows, at) => {
+        if (flushesStarted !== at.flushes) return "again";
+        return cache.prime(rows.map((c) => [c.clientId, withPendingUsage(c)!] as const), at.cache) ? "next" : "stop";
+      },
+      stopped,
+    );
+  }
+
   function invalidate(clientId: string): void {
     cache.delete(clientId);
   }
 
-  return { create, get, find, list, update, delete: remove, rotateSecret, authenticateSecret, recordIssuance, flushUsage, invalidate, cacheStats: cache.stats };
+  return { create, get, find, list, update, delete: remove, rotateSecret, authenticateSecret, recordIssuance, flushUsage, warm, invalidate, cacheStats: cache.stats };
 }
 
 export type Clients = ReturnType<typeof createClients>;

@@ -5,6 +5,7 @@ import { CLIENT_ID, MANAGEMENT_API_SERVER_ID, RESOURCE_ID } from "./constants.js
 import { Aborted, NotFound, Violations } from "./errors.js";
 import { checkResourceId } from "./ids.js";
 import { approximateSize, lookupCache } from "./cache.js";
+import { warmFrom } from "./warm.js";
 import { etagOf, newId } from "./ids.js";
 import { checkEtag, checkUpdateMask } from "./mutation.js";
 import { pageQuery, toPage, type Page } from "./listing.js";
@@ -144,6 +145,16 @@ export function createGrants(deps: GrantsDeps) {
     return undefined;
   }
 
+  /** Fills the cache with every grant while the budget lasts (start-up, background; see clients' warm). */
+  function warm(stopped?: () => boolean): Promise<number> {
+    return warmFrom(
+      (query) => store.grants.list(query, { clientId: "", apiServerId: "" }),
+      cache.epoch,
+      (rows, at) => (cache.prime(rows.map((grant) => [`${grant.clientId}\n${grant.apiServerId}`, { grant }] as const), at) ? "next" : "stop"),
+      stopped,
+    );
+  }
+
   /** A change from this replica or another (the change feed): drops the cached grants of a pair, a client or an API server. */
   function invalidate(of: { clientId?: string; apiServerId?: string }): void {
     cache.deleteWhere((key) => {
@@ -152,7 +163,7 @@ export function createGrants(deps: GrantsDeps) {
     });
   }
 
-  return { create, get, list, update, delete: remove, resolveAccess, invalidate, cacheStats: cache.stats };
+  return { create, get, list, update, delete: remove, resolveAccess, warm, invalidate, cacheStats: cache.stats };
 }
 
 /** The scopes a grant allows on its API server now. */

@@ -107,6 +107,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     await store.close();
     throw err;
   });
+  await server.warmed; // tests start from a settled cache: what they create next is not in it
   const listener = await listenGrpc(server.grpc, config.grpcAddress, { maxConnections: config.grpcMaxConnections, handshakeTimeoutMs: config.grpcHandshakeTimeoutMs });
   const address = `127.0.0.1:${listener.port}`;
   // The HTTP suites run with both upstreams (AUTHZ_TEST_GATEWAY_UPSTREAM=loopback for the second run).
