@@ -45,7 +45,7 @@ export async function mintTokens(
 
   const body: TokenResponseBody = { access_token: accessToken, token_type: cnf?.jkt ? "DPoP" : "Bearer", expires_in: apiServer.tokenLifetimeSeconds };
   if (scope) body.scope = scope;
-  if (mayRefresh(client, apiServer)) body.refresh_token = await underTrace(trace, () => issueRefreshToken(deps, client, apiServer, scope, nowMs, family));
+  if (mayRefresh(client, apiServer)) body.refresh_token = await underTrace(trace, () => issueRefreshToken(deps, client, apiServer, scope, nowMs, family, cnf));
   return body;
 }
 
@@ -86,7 +86,8 @@ function mayRefresh(client: AuthenticatedClient, apiServer: ApiServer): boolean 
 
 export const REFRESH_TOKEN_PREFIX = "rt_";
 
-async function issueRefreshToken(deps: OAuthDeps, client: AuthenticatedClient, apiServer: ApiServer, scope: string, nowMs: number, family?: { familyId: string; expiresAt: number }): Promise<string> {
+/** The refresh token is bound as its access token is (RFC 9449 §5, RFC 8705 §4): `cnf`. */
+async function issueRefreshToken(deps: OAuthDeps, client: AuthenticatedClient, apiServer: ApiServer, scope: string, nowMs: number, family: { familyId: string; expiresAt: number } | undefined, cnf: Confirmation | undefined): Promise<string> {
   const token = REFRESH_TOKEN_PREFIX + newSecret();
   await deps.refreshTokens.insert({
     tokenHash: sha256(token),
@@ -97,6 +98,7 @@ async function issueRefreshToken(deps: OAuthDeps, client: AuthenticatedClient, a
     issuedAtMs: nowMs,
     expiresAt: family?.expiresAt ?? toSeconds(nowMs) + apiServer.refreshTokenLifetimeSeconds,
     usedAt: null,
+    cnf,
   });
   return token;
 }

@@ -3,6 +3,7 @@ import type { ApiServer, SigningAlg } from "../domain/api_servers.js";
 import type { AuthenticatedClient, ClientDirectory } from "./client_auth.js";
 import type { DpopCheck } from "./dpop.js";
 import type { ClientGuard, OAuthTelemetry } from "./guard.js";
+import type { Confirmation } from "./sender_constraint.js";
 
 /** What the OAuth endpoints need from the rest of the service; wired in server.ts. All lookups are served from memory where they can be. */
 export interface OAuthDeps {
@@ -77,6 +78,8 @@ export interface RefreshTokenRecord {
   /** Seconds since the epoch. */
   expiresAt: number;
   usedAt: number | null;
+  /** What the refresh token is bound to (the access token issued with it was): a refresh must present the same; none: unbound. */
+  cnf?: Confirmation;
 }
 
 /**

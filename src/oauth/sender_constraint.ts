@@ -48,6 +48,12 @@ export async function dpopKey(proof: string | undefined, client: AuthenticatedCl
   }
 }
 
+/** Whether a request presents what `cnf` binds to: the same DPoP key (its proof's thumbprint) and the same TLS client certificate. */
+export function presentsBinding(cnf: Confirmation, certificate: ClientCertificate | undefined, jkt: string | undefined): boolean {
+  if (cnf.jkt !== undefined && cnf.jkt !== jkt) return false;
+  return cnf["x5t#S256"] === undefined || (certificate !== undefined && certificateThumbprint(certificate.der) === cnf["x5t#S256"]);
+}
+
 /**
  * What a token for `apiServer` is bound to. Certificate: when the client
  * registered tls_client_certificate_bound_access_tokens (RFC 8705 §3.4) or the

@@ -1,7 +1,7 @@
 // RFC 6749 §3.2 token endpoint as small named steps.
 import { toSeconds } from "../clock.js";
 import type { ApiServer } from "../domain/api_servers.js";
-import { confirmationFor, dpopKey, tokenEndpointUrl } from "./sender_constraint.js";
+import { confirmationFor, dpopKey, presentsBinding, tokenEndpointUrl, type Confirmation } from "./sender_constraint.js";
 import { ResourceExhausted } from "../errors.js";
 import { inSpan, ROOT_CONTEXT, underTrace, type Context } from "../tracing.js";
 import { authenticateClient, type AuthenticatedClient, type ClientAuthContext } from "./client_auth.js";
@@ -18,7 +18,8 @@ export async function issueToken(request: TokenRequest, deps: OAuthDeps): Promis
   checkClientRate(client, deps);
   const jkt = await underTrace(request.trace ?? ROOT_CONTEXT, () => dpopKey(request.dpopProof, client, deps));
   const confirm = (apiServer: ApiServer) => confirmationFor(client, apiServer, request.certificate, jkt);
-  return inSpan(request.trace ?? ROOT_CONTEXT, `oauth.grant ${grant.grantType}`, (_, trace) => grant.handle({ request, client, deps, confirm, trace }));
+  const presents = (cnf: Confirmation) => presentsBinding(cnf, request.certificate, jkt);
+  return inSpan(request.trace ?? ROOT_CONTEXT, `oauth.grant ${grant.grantType}`, (_, trace) => grant.handle({ request, client, deps, confirm, presents, trace }));
 }
 
 function checkGrantTypeSupported(grantType: string): GrantType {

@@ -150,3 +150,41 @@ describe("required DPoP", () => {
     expect(decodeJwt(res.json.access_token as string).cnf).toBeUndefined();
   });
 });
+
+describe("refresh tokens of DPoP-bound issuance (issue 17, item 5; RFC 9449 §5)", () => {
+  const refresh = (f: { clientId: string; secret: string }, refreshToken: string, dpop?: string) =>
+    fetch(`${target.base}/oauth/token`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", authorization: basicAuth(f.clientId, f.secret), ...(dpop !== undefined ? { dpop } : {}) },
+      body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: refreshToken }),
+    }).then(async (res) => ({ status: res.status, json: (await res.json()) as Record<string, any> }));
+
+  test("are bound to the proof's key: another key or none is invalid_grant and spends nothing; the same key refreshes, bound again", async () => {
+    const f = await fixture({ allow_offline_access: true }, { grant_types: ["client_credentials", "refresh_token"] });
+    const key = await generateDpopKey("ES256");
+    const issued = await tokenRequest(f, await proof(key));
+    expect(issued.status, JSON.stringify(issued.json)).toBe(200);
+    const refreshToken = issued.json.refresh_token as string;
+    expect(refreshToken).toMatch(/^rt_/);
+
+    const other = await refresh(f, refreshToken, await proof(await generateDpopKey("ES256")));
+    expect(other).toMatchObject({ status: 400, json: { error: "invalid_grant" } });
+    expect(await refresh(f, refreshToken)).toMatchObject({ status: 400, json: { error: "invalid_grant" } });
+
+    const again = await refresh(f, refreshToken, await proof(key)); // not spent (nor its family revoked) by the refused attempts
+    expect(again.status, JSON.stringify(again.json)).toBe(200);
+    expect(again.json.token_type).toBe("DPoP");
+    const jkt = await calculateJwkThumbprint(key.publicJwk);
+    expect(decodeJwt(again.json.access_token as string).cnf).toEqual({ jkt });
+    expect(await refresh(f, again.json.refresh_token as string, await proof(await generateDpopKey("ES256")))).toMatchObject({ status: 400, json: { error: "invalid_grant" } });
+  });
+
+  test("a refresh token issued without a proof stays a bearer one", async () => {
+    const f = await fixture({ allow_offline_access: true }, { grant_types: ["client_credentials", "refresh_token"] });
+    const issued = await tokenRequest(f);
+    expect(issued.status, JSON.stringify(issued.json)).toBe(200);
+    const res = await refresh(f, issued.json.refresh_token as string);
+    expect(res.status, JSON.stringify(res.json)).toBe(200);
+    expect(res.json.token_type).toBe("Bearer");
+  });
+});

@@ -27,6 +27,14 @@ describeEngines("store contract: token state and keys", (engine) => {
     expect(await store.refreshTokens.markUsed(refreshToken().tokenHash, NOW)).toBe(false);
   });
 
+  test("refresh tokens keep their binding (DPoP key and certificate thumbprints), each on its own or both", async () => {
+    for (const cnf of [{ jkt: "j".repeat(43) }, { "x5t#S256": "x".repeat(43) }, { jkt: "k".repeat(43), "x5t#S256": "y".repeat(43) }]) {
+      const r = refreshToken({ cnf });
+      await store.refreshTokens.insert(r);
+      expect(await store.refreshTokens.find(r.tokenHash)).toStrictEqual(r);
+    }
+  });
+
   test("refresh tokens are single use across replicas: of concurrent spends from two store instances exactly one wins", async () => {
     const peer = await db.peer();
     const tokens = Array.from({ length: 25 }, () => refreshToken());

@@ -172,6 +172,24 @@ describe("an API server with sender_constraint MTLS", () => {
   });
 });
 
+describe("refresh tokens of certificate-bound issuance (issue 17, item 5; RFC 8705 §4)", () => {
+  test("need the same certificate: another or none is invalid_grant and spends nothing; the same one refreshes", async () => {
+    const api = await apiServer({ sender_constraint: "MTLS", allow_offline_access: true });
+    const c = await client({ grant_types: ["client_credentials", "refresh_token"] }, api);
+    const cert = pki.issueClient({ cn: "refreshing-workload" });
+    const issued = await post("/oauth/token", form({ grant_type: "client_credentials", client_id: c.clientId, client_secret: c.secret, audience: api.identifier }), { cert });
+    expect(issued.status, JSON.stringify(issued.json)).toBe(200);
+    const refresh = form({ grant_type: "refresh_token", client_id: c.clientId, client_secret: c.secret, refresh_token: issued.json.refresh_token as string });
+    for (const other of [pki.issueClient({ cn: "refreshing-workload" }), undefined]) {
+      const refused = await post("/oauth/token", refresh, other ? { cert: other } : {});
+      expect([refused.status, refused.json.error]).toEqual([400, "invalid_grant"]);
+    }
+    const again = await post("/oauth/token", refresh, { cert });
+    expect(again.status, JSON.stringify(again.json)).toBe(200);
+    expect(decodeJwt(again.json.access_token as string).cnf).toEqual({ "x5t#S256": thumbprint(cert) });
+  });
+});
+
 describe("metadata with a client CA", () => {
   test("advertises the RFC 8705 methods and certificate-bound tokens", async () => {
     const metadata = await new Promise<Record<string, unknown>>((resolve, reject) => {

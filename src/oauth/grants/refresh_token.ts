@@ -14,7 +14,7 @@ const REFRESH_TOKEN = /^rt_[A-Za-z0-9_-]{43}$/;
 
 export const refreshToken: GrantType = {
   grantType: "refresh_token",
-  async handle({ request, client, deps, confirm, trace }: GrantContext): Promise<TokenResponseBody> {
+  async handle({ request, client, deps, confirm, presents, trace }: GrantContext): Promise<TokenResponseBody> {
     if (request.refreshToken === undefined) throw new InvalidRequest("missing refresh_token", "missing required parameter refresh_token");
     if (!REFRESH_TOKEN.test(request.refreshToken)) throw new InvalidGrant("malformed refresh token");
     const hash = sha256(request.refreshToken);
@@ -23,6 +23,8 @@ export const refreshToken: GrantType = {
     if (!record || record.clientId !== client.clientId) throw new InvalidGrant("unknown refresh token or other client");
     if (record.expiresAt <= now) throw new InvalidGrant("refresh token expired");
     if (record.issuedAtMs < client.tokensValidAfter) throw new InvalidGrant("refresh token predates a client revocation");
+    // RFC 9449 §5, RFC 8705 §4: a bound refresh token needs its DPoP key and certificate; checked before it is spent, so a thief cannot burn it.
+    if (record.cnf && !presents(record.cnf)) throw new InvalidGrant("refresh token bound to another DPoP key or certificate");
     if (record.usedAt !== null || !(await underTrace(trace, () => deps.refreshTokens.markUsed(hash, now)))) {
       await deps.refreshTokens.revokeFamily(record.familyId);
       throw new InvalidGrant("refresh token reuse; family revoked");

@@ -21,6 +21,8 @@ export interface GrantContext {
   deps: OAuthDeps;
   /** What the token for this API server is bound to (src/oauth/sender_constraint.ts); throws when the request cannot meet its binding. */
   confirm(apiServer: ApiServer): Confirmation | undefined;
+  /** Whether this request presents what `cnf` binds to (src/oauth/sender_constraint.ts presentsBinding). */
+  presents(cnf: Confirmation): boolean;
   /** The grant step's trace context: the parent of its spans and store calls (src/tracing.ts). */
   trace: Context;
 }

@@ -1,4 +1,5 @@
 import type { RefreshTokenRecord, RefreshTokenRepository } from "../../oauth/ports.js";
+import type { Confirmation } from "../../oauth/sender_constraint.js";
 import type { SqlExecutor } from "./executor.js";
 
 interface RefreshRow {
@@ -10,12 +11,14 @@ interface RefreshRow {
   issued_at_ms: number;
   expires_at: number;
   used_at: number | null;
+  cnf_jkt: string | null;
+  cnf_x5t: string | null;
 }
 
 export function refreshTokenRepository(q: SqlExecutor): RefreshTokenRepository {
   return {
     async insert(r) {
-      await q.run("INSERT INTO refresh_tokens (token_hash, family_id, client_id, api_server_id, scope, issued_at_ms, expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
+      await q.run("INSERT INTO refresh_tokens (token_hash, family_id, client_id, api_server_id, scope, issued_at_ms, expires_at, used_at, cnf_jkt, cnf_x5t) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
         r.tokenHash,
         r.familyId,
         r.clientId,
@@ -24,11 +27,14 @@ export function refreshTokenRepository(q: SqlExecutor): RefreshTokenRepository {
         r.issuedAtMs,
         r.expiresAt,
         r.usedAt,
+        r.cnf?.jkt ?? null,
+        r.cnf?.["x5t#S256"] ?? null,
       ]);
     },
     async find(hash) {
       const row = await q.get<RefreshRow>("SELECT * FROM refresh_tokens WHERE token_hash = ?", [hash]);
       if (!row) return undefined;
+      const cnf = confirmation(row);
       return {
         tokenHash: Buffer.from(row.token_hash),
         familyId: row.family_id,
@@ -38,12 +44,18 @@ export function refreshTokenRepository(q: SqlExecutor): RefreshTokenRepository {
         issuedAtMs: Number(row.issued_at_ms),
         expiresAt: Number(row.expires_at),
         usedAt: row.used_at === null ? null : Number(row.used_at),
+        ...(cnf ? { cnf } : {}),
       } satisfies RefreshTokenRecord;
     },
     // One statement: of two replicas spending the same token at once, exactly one sees changes = 1.
     markUsed: async (hash, at) => (await q.run("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL", [at, hash])).changes === 1,
     revokeFamily: async (familyId) => void (await q.run("DELETE FROM refresh_tokens WHERE family_id = ?", [familyId])),
   };
+}
+
+function confirmation(row: RefreshRow): Confirmation | undefined {
+  if (row.cnf_jkt === null && row.cnf_x5t === null) return undefined;
+  return { ...(row.cnf_jkt === null ? {} : { jkt: row.cnf_jkt }), ...(row.cnf_x5t === null ? {} : { "x5t#S256": row.cnf_x5t }) };
 }
 
 /** Revoked access tokens by jti, until they would have expired anyway. */
