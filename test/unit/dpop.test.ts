@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, generateKeyPairSync, sign, type KeyPairKeyObjectResult } from "node:crypto";
 import { base64url, calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from "jose";
 import { beforeAll, describe, expect, test } from "vitest";
 import { createDpopProof, generateDpopKey, type DpopAlgorithm, type DpopKey } from "../../sdk/src/dpop.js";
@@ -193,6 +193,26 @@ describe("DPoP proofs (RFC 9449 §4)", () => {
     // Tampering with the payload of a good proof has the same effect.
     const [h, , s] = (await proof()).split(".");
     await refused(`${h}.${base64url.encode(JSON.stringify({ ...goodClaims(), htm: "DELETE" }))}.${s}`, check({ htm: "DELETE" }), "invalid_dpop_proof");
+  });
+
+  test("what a JWT library refuses is refused too: a crit header, an exp passed or an nbf to come, a payload that is not an object, an RSA key under 2048 bits", async () => {
+    // Signed with node:crypto directly: jose will not even sign some of these.
+    const enc = (o: unknown) => base64url.encode(JSON.stringify(o));
+    const signedBy = (pair: KeyPairKeyObjectResult, alg: "ES256" | "RS256", header: Record<string, unknown>, payload: unknown) => {
+      const input = `${enc({ typ: "dpop+jwt", alg, jwk: pair.publicKey.export({ format: "jwk" }), ...header })}.${enc(payload)}`;
+      const signature = sign("sha256", Buffer.from(input), alg === "ES256" ? { key: pair.privateKey, dsaEncoding: "ieee-p1363" } : pair.privateKey);
+      return `${input}.${signature.toString("base64url")}`;
+    };
+    const ec = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const es = (header: Record<string, unknown>, payload: unknown) => signedBy(ec, "ES256", header, payload);
+    expect((await refused(es({ crit: ["x"], x: 1 }, goodClaims()), check(), "invalid_dpop_proof")).message).toBe("DPoP proof has crit header parameters");
+    for (const bad of [{ exp: NOW_S }, { exp: "later" }, { nbf: NOW_S + 5 }]) {
+      expect((await refused(es({}, { ...goodClaims(), ...bad }), check(), "invalid_dpop_proof")).message).toBe("DPoP proof is not a valid JWT");
+    }
+    await verifyDpopProof(es({}, { ...goodClaims(), exp: NOW_S + 60, nbf: NOW_S }), check()); // in date: accepted
+    expect((await refused(es({}, ["not", "an", "object"]), check(), "invalid_dpop_proof")).message).toBe("DPoP proof is not a valid JWT");
+    const small = signedBy(generateKeyPairSync("rsa", { modulusLength: 1024 }), "RS256", {}, goodClaims());
+    expect((await refused(small, check(), "invalid_dpop_proof")).message).toBe("DPoP proof jwk is not a usable key for its alg");
   });
 
   test("two proofs in one header value are invalid_dpop_proof", async () => {
