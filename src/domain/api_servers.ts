@@ -3,7 +3,7 @@ import { AUDIENCE, RESERVED_IDENTIFIER_PREFIX, SCOPE_TOKEN, SENDER_CONSTRAINTS, 
 import { Aborted, FailedPrecondition, NotFound, Violations } from "./errors.js";
 import { checkName } from "./names.js";
 import { approximateSize, lookupCache } from "./cache.js";
-import { warmFrom } from "./warm.js";
+import { stepFor, warmFrom } from "./warm.js";
 import { checkResourceId, etagOf, newId } from "./ids.js";
 import { checkEtag, checkUpdateMask } from "./mutation.js";
 import { listQuery, toPage, type Page } from "./listing.js";
@@ -208,7 +208,7 @@ export function createApiServers(deps: ApiServersDeps) {
   /** Fills the cache with every API server under each of its audience values while the budget lasts (start-up, background). */
   function warm(stopped?: () => boolean): Promise<number> {
     return warmFrom(store.apiServers.list, byAudience.epoch, (rows, at) =>
-      byAudience.prime(rows.flatMap((s) => [s.identifier, ...s.audiences].map((audience) => [audience, s] as const)), at) ? "next" : "stop",
+      stepFor(byAudience.prime(rows.flatMap((s) => [s.identifier, ...s.audiences].map((audience) => [audience, s] as const)), at)),
       stopped,
     );
   }

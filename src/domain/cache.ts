@@ -84,20 +84,20 @@ export function lookupCache<V>(load: (key: string) => Promise<V | undefined>, op
     epoch: () => generation,
     /**
      * Warm-up: keeps values read from the store since `epoch` (absent keys
-     * only) while they fit; never evicts. Nothing is kept when an
-     * invalidation came in between (the read may be stale). False once the
-     * budget is full or the epoch passed: stop reading.
+     * only) while they fit; never evicts. "stale": nothing kept, an
+     * invalidation came in between (the read may be stale); "full": the
+     * budget ran out, stop reading.
      */
-    prime(entries: Iterable<readonly [string, V]>, epoch: number): boolean {
-      if (epoch !== generation) return false;
+    prime(entries: Iterable<readonly [string, V]>, epoch: number): "kept" | "stale" | "full" {
+      if (epoch !== generation) return "stale";
       for (const [key, value] of entries) {
         if (map.has(key)) continue;
         const size = key.length * 2 + options.sizeOf(value) + ENTRY_OVERHEAD;
-        if (bytes + size > options.maxBytes) return false;
+        if (bytes + size > options.maxBytes) return "full";
         map.set(key, { value, bytes: size });
         bytes += size;
       }
-      return true;
+      return "kept";
     },
     /** Size, and lookups answered from memory (hits) or not (misses, including unknown keys) since start. */
     stats: () => ({ entries: map.size, bytes, hits, misses }),

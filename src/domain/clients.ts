@@ -5,7 +5,7 @@ import type { Actor, Ceiling } from "./ceiling.js";
 import { AUTH_METHODS, GRANT_TYPES, JWKS_AUTH_METHODS, type AuthMethod } from "./constants.js";
 import { Aborted, NotFound, Violations } from "./errors.js";
 import { approximateSize, lookupCache } from "./cache.js";
-import { warmFrom } from "./warm.js";
+import { stepFor, warmFrom } from "./warm.js";
 import { checkClientId, etagOf, newId, newSecret, sha256 } from "./ids.js";
 import { checkName } from "./names.js";
 import { rateLimitMetadataProblems } from "./rate_limit_metadata.js";
@@ -347,7 +347,7 @@ export function createClients(deps: ClientsDeps) {
       },
       (rows, at) => {
         if (flushesStarted !== at.flushes) return "again";
-        return cache.prime(rows.map((c) => [c.clientId, withPendingUsage(c)!] as const), at.cache) ? "next" : "stop";
+        return stepFor(cache.prime(rows.map((c) => [c.clientId, withPendingUsage(c)!] as const), at.cache));
       },
       stopped,
     );

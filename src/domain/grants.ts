@@ -5,7 +5,7 @@ import { CLIENT_ID, MANAGEMENT_API_SERVER_ID, RESOURCE_ID } from "./constants.js
 import { Aborted, NotFound, Violations } from "./errors.js";
 import { checkResourceId } from "./ids.js";
 import { approximateSize, lookupCache } from "./cache.js";
-import { warmFrom } from "./warm.js";
+import { stepFor, warmFrom } from "./warm.js";
 import { etagOf, newId } from "./ids.js";
 import { checkEtag, checkUpdateMask } from "./mutation.js";
 import { pageQuery, toPage, type Page } from "./listing.js";
@@ -150,13 +150,15 @@ export function createGrants(deps: GrantsDeps) {
     return warmFrom(
       (query) => store.grants.list(query, { clientId: "", apiServerId: "" }),
       cache.epoch,
-      (rows, at) => (cache.prime(rows.map((grant) => [`${grant.clientId}\n${grant.apiServerId}`, { grant }] as const), at) ? "next" : "stop"),
+      (rows, at) => stepFor(cache.prime(rows.map((grant) => [`${grant.clientId}\n${grant.apiServerId}`, { grant }] as const), at)),
       stopped,
     );
   }
 
   /** A change from this replica or another (the change feed): drops the cached grants of a pair, a client or an API server. */
   function invalidate(of: { clientId?: string; apiServerId?: string }): void {
+    // One pair (a grant's own change): one key, not a scan of every cached grant.
+    if (of.clientId !== undefined && of.apiServerId !== undefined) return cache.delete(`${of.clientId}\n${of.apiServerId}`);
     cache.deleteWhere((key) => {
       const [clientId, apiServerId] = key.split("\n");
       return (of.clientId === undefined || of.clientId === clientId) && (of.apiServerId === undefined || of.apiServerId === apiServerId);

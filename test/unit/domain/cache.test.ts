@@ -54,16 +54,16 @@ describe("lookupCache", () => {
     const { cache, loads } = make(1_000, new Map([["a", "fresh"]]));
     expect(await cache.get("a")).toBe("fresh");
     const at = cache.epoch();
-    expect(cache.prime([["a", "older read"], ["b", "B"]], at)).toBe(true);
+    expect(cache.prime([["a", "older read"], ["b", "B"]], at)).toBe("kept");
     expect([cache.peek("a"), cache.peek("b")]).toEqual(["fresh", "B"]); // a key already there is not overwritten
     const many = Array.from({ length: 50 }, (_, i) => [`k${i}`, "v".repeat(20)] as const);
-    expect(cache.prime(many, cache.epoch())).toBe(false); // the budget ran out: stop reading
+    expect(cache.prime(many, cache.epoch())).toBe("full"); // the budget ran out: stop reading
     expect(cache.stats().bytes).toBeLessThanOrEqual(1_000);
     expect([cache.peek("a"), cache.peek("b")]).toEqual(["fresh", "B"]); // nothing evicted for it
 
     const before = cache.epoch();
     cache.delete("b"); // a change came in after the read began
-    expect(cache.prime([["b", "stale"]], before)).toBe(false);
+    expect(cache.prime([["b", "stale"]], before)).toBe("stale");
     expect(cache.peek("b")).toBeUndefined();
     expect(loads).toEqual(["a"]);
   });
