@@ -350,6 +350,48 @@ describe("web console", () => {
     await shot(p, "application", "list");
   });
 
+  it("e) RFC 8705 and DPoP: a tls_client_auth application named by its SAN, edited to another value and DPoP; an API server's sender constraint", async () => {
+    const p = await page();
+    await signIn(p);
+    await go(p, "Applications");
+    await p.getByRole("button", { name: "Create application" }).click();
+    await h1(p, "Create application");
+    const name = unique("mesh-worker");
+    await p.getByLabel("Name", { exact: true }).fill(name);
+    await p.getByLabel("Token endpoint authentication").selectOption({ label: "tls_client_auth" });
+    // No value yet: the service's violation shows beside the value field, and nothing is created.
+    await p.getByRole("button", { name: "Create application" }).click();
+    await p.getByText("tls_client_auth requires one of").first().waitFor();
+    expect(await p.getByLabel("Certificate value").getAttribute("aria-invalid")).toBe("true");
+    await p.getByLabel("Certificate identity").selectOption({ label: "SAN URI (e.g. a SPIFFE ID)" });
+    await p.getByLabel("Certificate value").fill("spiffe://acme/orders");
+    await p.getByLabel("Bind access tokens to the client certificate (RFC 8705 §3)").check();
+    await p.getByRole("button", { name: "Create application" }).click();
+    await h1(p, name);
+    const clientId = decodeURIComponent(/\/console\/applications\/([^/]+)\//.exec(p.url())![1]!);
+    const created = (await rest("GET", `/v1/clients/${clientId}`)).json.client;
+    expect(created).toMatchObject({ token_endpoint_auth_method: "TOKEN_ENDPOINT_AUTH_METHOD_TLS_CLIENT_AUTH", tls_client_auth_san_uri: "spiffe://acme/orders", tls_client_certificate_bound_access_tokens: true });
+    await shot(p, "application", "tls-client-auth");
+
+    // Shown as stored; switched to a DNS SAN and DPoP-bound tokens.
+    expect(await p.getByLabel("Certificate value").inputValue()).toBe("spiffe://acme/orders");
+    await p.getByLabel("Certificate identity").selectOption({ label: "SAN DNS name" });
+    await p.getByLabel("Certificate value").fill("orders.mesh.internal");
+    await p.getByLabel("Require DPoP-bound access tokens (RFC 9449)").check();
+    await p.getByRole("button", { name: "Save", exact: true }).click();
+    await p.getByRole("status").getByText("Saved.").waitFor();
+    const edited = (await rest("GET", `/v1/clients/${clientId}`)).json.client;
+    expect(edited).toMatchObject({ tls_client_auth_san_dns: "orders.mesh.internal", dpop_bound_access_tokens: true, tls_client_certificate_bound_access_tokens: true });
+    expect(edited.tls_client_auth_san_uri ?? "").toBe("");
+
+    const apiName = unique("Ledger");
+    const apiId = await createApiServer(p, apiName, `https://${unique("ledger")}.example.com`, [["ledger:read", "Read"]]);
+    await p.getByLabel("Sender constraint").selectOption({ label: "DPoP key (RFC 9449)" });
+    await p.getByRole("button", { name: "Save", exact: true }).click();
+    await p.getByRole("status").getByText("Saved.").waitFor();
+    expect((await rest("GET", `/v1/api-servers/${apiId}`)).json.api_server.sender_constraint).toBe("SENDER_CONSTRAINT_DPOP");
+  });
+
   it("filters and pages lists, rotates keys, and reads the audit log", async () => {
     const prefix = unique("Paged");
     const ids: string[] = [];

@@ -149,6 +149,7 @@ export interface ApiServer {
   signing_alg?: string;
   token_lifetime_seconds?: number;
   token_dialect?: string;
+  sender_constraint?: string;
   enforce_policies?: boolean;
   allow_offline_access?: boolean;
   refresh_token_lifetime_seconds?: number;
@@ -168,6 +169,14 @@ export interface Client {
   disabled?: boolean;
   dynamic?: boolean;
   secrets?: { id: string; create_time?: string; expire_time?: string }[];
+  jwks?: { keys: unknown[] };
+  tls_client_auth_subject_dn?: string;
+  tls_client_auth_san_dns?: string;
+  tls_client_auth_san_uri?: string;
+  tls_client_auth_san_ip?: string;
+  tls_client_auth_san_email?: string;
+  tls_client_certificate_bound_access_tokens?: boolean;
+  dpop_bound_access_tokens?: boolean;
   usage?: { tokens_issued?: string | number; last_issue_time?: string };
   etag?: string;
   create_time?: string;
@@ -194,6 +203,12 @@ export const ALGS: [string, string][] = [
   ["SIGNING_ALG_RS256", "RS256"],
   ["SIGNING_ALG_EDDSA", "EdDSA"],
 ];
+/** RFC 8705 §3 / RFC 9449: whether every token for an API server must be bound. */
+export const SENDER_CONSTRAINTS: [string, string][] = [
+  ["SENDER_CONSTRAINT_UNSPECIFIED", "none (bearer tokens)"],
+  ["SENDER_CONSTRAINT_MTLS", "client certificate (RFC 8705)"],
+  ["SENDER_CONSTRAINT_DPOP", "DPoP key (RFC 9449)"],
+];
 export const DIALECTS: [string, string][] = [
   ["TOKEN_DIALECT_ACCESS_TOKEN", "access_token"],
   ["TOKEN_DIALECT_ACCESS_TOKEN_AUTHZ", "access_token_authz"],
@@ -203,7 +218,7 @@ export const AUTH_METHODS: [string, string][] = [
   ["TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_POST", "client_secret_post"],
   ["TOKEN_ENDPOINT_AUTH_METHOD_PRIVATE_KEY_JWT", "private_key_jwt"],
 ];
-/** Display names of every method; the RFC 8705 ones are created through the API (they need a certificate value the forms do not ask for). */
+/** Every method, with the RFC 8705 certificate ones (src/console/app/pages/client_binding.tsx asks for their values). */
 export const AUTH_METHOD_LABELS: [string, string][] = [
   ...AUTH_METHODS,
   ["TOKEN_ENDPOINT_AUTH_METHOD_TLS_CLIENT_AUTH", "tls_client_auth"],

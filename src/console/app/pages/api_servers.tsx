@@ -1,5 +1,5 @@
 import { useRef, useState } from "preact/hooks";
-import { ALGS, api, ApiError, DIALECTS, label, listAll, prefixFilter, qs, whoami, type ApiServer, type Client, type Grant } from "../api";
+import { ALGS, api, ApiError, DIALECTS, label, SENDER_CONSTRAINTS, listAll, prefixFilter, qs, whoami, type ApiServer, type Client, type Grant } from "../api";
 import { Link, navigate } from "../router";
 import {
   Checkbox,
@@ -181,12 +181,13 @@ const SETTINGS_MASK = [
   "signing_alg",
   "token_lifetime_seconds",
   "token_dialect",
+  "sender_constraint",
   "enforce_policies",
   "allow_offline_access",
   "refresh_token_lifetime_seconds",
 ];
 const SHOWN_FIELDS = [
-  /^api_server\.(name|identifier|description|audiences|permissions|signing_alg|token_lifetime_seconds|token_dialect|refresh_token_lifetime_seconds)$/,
+  /^api_server\.(name|identifier|description|audiences|permissions|signing_alg|token_lifetime_seconds|token_dialect|sender_constraint|refresh_token_lifetime_seconds)$/,
   /^api_server\.audiences\[\d+\]$/,
   /^api_server\.permissions\[\d+\]\.(value|description)$/,
 ];
@@ -206,6 +207,7 @@ function ApiServerForm(props: { initial?: ApiServer; onSaved: (s: ApiServer) => 
   const [alg, setAlg] = useState(init?.signing_alg && init.signing_alg !== "SIGNING_ALG_UNSPECIFIED" ? init.signing_alg : "SIGNING_ALG_ES256");
   const [lifetime, setLifetime] = useState(String(init?.token_lifetime_seconds || 86400));
   const [dialect, setDialect] = useState(init?.token_dialect && init.token_dialect !== "TOKEN_DIALECT_UNSPECIFIED" ? init.token_dialect : "TOKEN_DIALECT_ACCESS_TOKEN");
+  const [constraint, setConstraint] = useState(init?.sender_constraint ?? "SENDER_CONSTRAINT_UNSPECIFIED");
   const [enforce, setEnforce] = useState(!!init?.enforce_policies);
   const [offline, setOffline] = useState(!!init?.allow_offline_access);
   const [refreshLifetime, setRefreshLifetime] = useState(String(init?.refresh_token_lifetime_seconds || 2592000));
@@ -235,6 +237,7 @@ function ApiServerForm(props: { initial?: ApiServer; onSaved: (s: ApiServer) => 
       signing_alg: alg,
       token_lifetime_seconds: seconds("api_server.token_lifetime_seconds", lifetime),
       token_dialect: dialect,
+      sender_constraint: constraint,
       enforce_policies: enforce,
       allow_offline_access: offline,
       refresh_token_lifetime_seconds: seconds("api_server.refresh_token_lifetime_seconds", refreshLifetime),
@@ -382,6 +385,11 @@ function ApiServerForm(props: { initial?: ApiServer; onSaved: (s: ApiServer) => 
         <Field id="api-dialect" label="Token dialect" error={errs["api_server.token_dialect"]} hint="access_token_authz adds a permissions array claim.">
           <select {...described("api-dialect", errs["api_server.token_dialect"], true)} value={dialect} disabled={lock} onChange={(e) => setDialect(e.currentTarget.value)}>
             <Options table={DIALECTS} value={dialect} />
+          </select>
+        </Field>
+        <Field id="api-sender-constraint" label="Sender constraint" error={errs["api_server.sender_constraint"]} hint="Whether every token for this API must be bound to the client's certificate or DPoP key.">
+          <select {...described("api-sender-constraint", errs["api_server.sender_constraint"], true)} value={constraint} disabled={lock} onChange={(e) => setConstraint(e.currentTarget.value)}>
+            <Options table={SENDER_CONSTRAINTS} value={constraint} />
           </select>
         </Field>
         <Checkbox

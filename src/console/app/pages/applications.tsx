@@ -2,6 +2,7 @@ import { useState } from "preact/hooks";
 import { api, ApiError, AUTH_METHOD_LABELS, AUTH_METHODS, formatTime, label, listAll, prefixFilter, qs, whoami, type ApiServer, type Client, type Grant } from "../api";
 import { Link, navigate } from "../router";
 import { rememberSecret, revealNext, takeReveal } from "../session";
+import { BINDING_FIELDS, BINDING_MASK, BindingFields, bindingBody, bindingOf, KEY_METHODS } from "./client_binding";
 import {
   ConfirmButton,
   described,
@@ -91,26 +92,31 @@ export function ApplicationsPage() {
   );
 }
 
-const CLIENT_FIELDS = [/^client\.(name|description|token_endpoint_auth_method|jwks)(\..*)?$/];
+const CLIENT_FIELDS = [/^client\.(name|description|token_endpoint_auth_method|jwks)(\..*)?$/, BINDING_FIELDS];
+
+/** The JWKS textarea's violations, joined (they may name any key or member). */
+const jwksErrorOf = (errs: Record<string, string>) =>
+  Object.entries(errs)
+    .filter(([f]) => f.startsWith("client.jwks"))
+    .map(([, d]) => d)
+    .join("; ");
 
 export function ApplicationCreate() {
   const [name, setName] = useState("");
   const [description, setDescription] = useState("");
   const [method, setMethod] = useState(AUTH_METHODS[0]![0]);
   const [jwks, setJwks] = useState("");
+  const [binding, setBinding] = useState(() => bindingOf());
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
   const errs = fieldErrors(error);
-  const jwksErr = Object.entries(errs)
-    .filter(([f]) => f.startsWith("client.jwks"))
-    .map(([, d]) => d)
-    .join("; ");
-  const pkjwt = method === "TOKEN_ENDPOINT_AUTH_METHOD_PRIVATE_KEY_JWT";
+  const jwksErr = jwksErrorOf(errs);
+  const withKeys = KEY_METHODS.has(method);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    const body: Record<string, unknown> = { name, description, type: "CLIENT_TYPE_M2M", token_endpoint_auth_method: method };
-    if (pkjwt) {
+    const body: Record<string, unknown> = { name, description, type: "CLIENT_TYPE_M2M", token_endpoint_auth_method: method, ...bindingBody(method, binding) };
+    if (withKeys) {
       try {
         body.jwks = JSON.parse(jwks);
       } catch {
@@ -147,14 +153,15 @@ export function ApplicationCreate() {
         </Field>
         <Field id="client-auth-method" label="Token endpoint authentication" error={errs["client.token_endpoint_auth_method"]}>
           <select {...described("client-auth-method", errs["client.token_endpoint_auth_method"])} value={method} onChange={(e) => setMethod(e.currentTarget.value)}>
-            <Options table={AUTH_METHODS} value={method} />
+            <Options table={AUTH_METHOD_LABELS} value={method} />
           </select>
         </Field>
-        {pkjwt && (
+        {withKeys && (
           <Field id="client-jwks" label="Public keys (JWKS)" error={jwksErr || undefined} hint="The application's public keys as a JSON Web Key Set; private members are refused.">
             <textarea {...described("client-jwks", jwksErr, true)} rows={6} spellcheck={false} value={jwks} onInput={(e) => setJwks(e.currentTarget.value)} />
           </Field>
         )}
+        <BindingFields method={method} binding={binding} onChange={setBinding} errs={errs} />
         <div class="actions">
           <button type="submit" class="primary" disabled={busy}>
             Create application
@@ -204,14 +211,13 @@ export function ApplicationPage(props: { id: string; tab: string }) {
   );
 }
 
-/** Certificate methods are shown (and kept) for clients that have one; new ones are set through the API. */
-const TLS_METHODS = new Set(AUTH_METHOD_LABELS.slice(AUTH_METHODS.length).map(([v]) => v));
-
 function ClientSettings(props: { client: Client; onSaved: (c: Client) => void; onRotated: (secret: string) => void }) {
   const { client } = props;
   const [name, setName] = useState(client.name);
   const [description, setDescription] = useState(client.description ?? "");
   const [method, setMethod] = useState(client.token_endpoint_auth_method ?? AUTH_METHODS[0]![0]);
+  const [binding, setBinding] = useState(() => bindingOf(client));
+  const [jwks, setJwks] = useState(client.jwks ? JSON.stringify(client.jwks, null, 2) : "");
   const [grace, setGrace] = useState("3600");
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
@@ -245,7 +251,17 @@ function ClientSettings(props: { client: Client; onSaved: (c: Client) => void; o
         noValidate
         onSubmit={(e: FormEvent) => {
           e.preventDefault();
-          update({ name, description, token_endpoint_auth_method: method }, "name,description,token_endpoint_auth_method", "Saved.");
+          const body: Partial<Client> = { name, description, token_endpoint_auth_method: method, ...bindingBody(method, binding) };
+          const mask = ["name", "description", "token_endpoint_auth_method", ...BINDING_MASK];
+          if (KEY_METHODS.has(method)) {
+            try {
+              body.jwks = JSON.parse(jwks);
+            } catch {
+              return setError(new ApiError(400, "invalid input", [{ field: "client.jwks", description: 'must be a JSON Web Key Set, e.g. {"keys": [...]}' }]));
+            }
+            mask.push("jwks");
+          }
+          update(body, mask.join(","), "Saved.");
         }}
       >
         <ErrorNotice error={error} shown={[...CLIENT_FIELDS, "grace_period_seconds"]} />
@@ -262,9 +278,15 @@ function ClientSettings(props: { client: Client; onSaved: (c: Client) => void; o
         </Field>
         <Field id="client-auth-method" label="Token endpoint authentication" error={errs["client.token_endpoint_auth_method"]}>
           <select {...described("client-auth-method", errs["client.token_endpoint_auth_method"])} value={method} disabled={busy} onChange={(e) => setMethod(e.currentTarget.value)}>
-            <Options table={TLS_METHODS.has(client.token_endpoint_auth_method ?? "") ? AUTH_METHOD_LABELS : AUTH_METHODS} value={method} />
+            <Options table={AUTH_METHOD_LABELS} value={method} />
           </select>
         </Field>
+        {KEY_METHODS.has(method) && (
+          <Field id="client-jwks" label="Public keys (JWKS)" error={jwksErrorOf(errs) || undefined} hint="The application's public keys as a JSON Web Key Set; private members are refused.">
+            <textarea {...described("client-jwks", jwksErrorOf(errs), true)} rows={6} spellcheck={false} value={jwks} disabled={busy} onInput={(e) => setJwks(e.currentTarget.value)} />
+          </Field>
+        )}
+        <BindingFields method={method} binding={binding} onChange={setBinding} errs={errs} disabled={busy} />
         <p class="muted">
           Tokens issued: {String(client.usage?.tokens_issued ?? 0)} · last issued {formatTime(client.usage?.last_issue_time)} · created {formatTime(client.create_time)}
         </p>
@@ -285,7 +307,7 @@ function ClientSettings(props: { client: Client; onSaved: (c: Client) => void; o
               {s.expire_time ? `, stops working ${formatTime(s.expire_time)}` : ""}
             </li>
           ))}
-          {(client.secrets ?? []).length === 0 && <li class="muted">No secrets (this application uses private_key_jwt).</li>}
+          {(client.secrets ?? []).length === 0 && <li class="muted">No secrets (this application authenticates with a key or a certificate).</li>}
         </ul>
         <div class="inline">
           <TextField
