@@ -123,11 +123,13 @@ function background(what: string, work: () => unknown, logger: Logger): Promise<
 async function createDomain(deps: Deps, writes: Store) {
   const { store, clock, config, kek, logger } = deps;
   const ceiling = createCeiling();
-  // The cache budget, shared: clients are the largest entries, grants the most numerous.
+  // The cache budget, split by what a deployment holds: clients and API
+  // servers are the largest entries (~1.7 and ~1.8 KB), grants the most
+  // numerous (~0.9 KB, and a resource server's introspection grants too).
   const budget = config.lookupCacheMaxBytes;
   const grants = createGrants({ store, clock, ceiling, cacheMaxBytes: Math.floor(budget * 0.3) });
-  const apiServers = createApiServers({ store, clock, cacheMaxBytes: Math.floor(budget * 0.2) });
-  const clients = createClients({ store: { ...store, transaction: writes.transaction }, clock, ceiling, cacheMaxBytes: Math.floor(budget * 0.5) });
+  const apiServers = createApiServers({ store, clock, cacheMaxBytes: Math.floor(budget * 0.3) });
+  const clients = createClients({ store: { ...store, transaction: writes.transaction }, clock, ceiling, cacheMaxBytes: Math.floor(budget * 0.4) });
   const audit = createAudit({ store: writes, clock });
   // Decrypts the stored signing keys (a wrong KEK fails start-up here); the first start creates them.
   const keys = await createKeys({ store: writes, clock, config, kek, logger });

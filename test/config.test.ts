@@ -49,7 +49,7 @@ describe("defaults", () => {
       maxPublishedKeysPerAlg: 10,
       registrationOpen: false,
       registrationRatePerMinute: 30,
-      lookupCacheMaxBytes: 134_217_728,
+      lookupCacheMaxBytes: 536_870_912,
       changeFeedPollMs: 200,
       changeFeedRetentionSeconds: 604_800,
       storeTimeoutMs: 5_000,
