@@ -147,8 +147,12 @@ async function applyChange(domain: Domain, change: Change): Promise<void> {
   const d = change.detail;
   switch (change.kind) {
     case "api_server":
+      // A new API server has nothing cached (misses are not); cached grants
+      // change with their API server only when it goes or drops scopes
+      // (the cascade and the strip rewrite grant rows).
+      if (d.created) return;
       domain.apiServers.invalidate(change.id, [...((d.audiences as string[]) ?? []), ...((d.previous as string[]) ?? [])]);
-      domain.grants.invalidate({ apiServerId: change.id });
+      if (d.deleted || d.removedScopes) domain.grants.invalidate({ apiServerId: change.id });
       return;
     case "client":
       domain.clients.invalidate(change.id);

@@ -149,20 +149,20 @@ describe("verification pins the algorithm to the key named by kid", () => {
   });
 
   test("a swapped alg is refused, including HS256 keyed with the RSA public key (the classic confusion attack)", async () => {
-    await refused(`${b64({ alg: "PS256", kid, typ: "at+jwt" })}.${body}.${sig}`, /ALG_NOT_ALLOWED/);
-    await refused(`${b64({ alg: "ES256", kid, typ: "at+jwt" })}.${body}.${sig}`, /ALG_NOT_ALLOWED/);
+    await refused(`${b64({ alg: "PS256", kid, typ: "at+jwt" })}.${body}.${sig}`, /alg is not the key's/);
+    await refused(`${b64({ alg: "ES256", kid, typ: "at+jwt" })}.${body}.${sig}`, /alg is not the key's/);
     const jwk = (await jwksOf(t)).keys.find((k) => k.kid === kid)!;
     const pem = createPublicKey({ key: jwk as never, format: "jwk" }).export({ format: "pem", type: "spki" });
     const input = `${b64({ alg: "HS256", kid, typ: "at+jwt" })}.${body}`;
-    await refused(`${input}.${createHmac("sha256", pem).update(input).digest("base64url")}`, /ALG_NOT_ALLOWED/);
+    await refused(`${input}.${createHmac("sha256", pem).update(input).digest("base64url")}`, /alg is not the key's/);
   });
 
   test("an unknown or missing kid, a wrong typ, an altered payload and a malformed token are refused", async () => {
     await refused(`${b64({ alg: "RS256", kid: "unknown", typ: "at+jwt" })}.${body}.${sig}`, /unknown kid/);
     await refused(`${b64({ alg: "RS256", typ: "at+jwt" })}.${body}.${sig}`, /unknown kid/);
-    await refused(`${b64({ alg: "RS256", kid, typ: "JWT" })}.${body}.${sig}`);
+    await refused(`${b64({ alg: "RS256", kid, typ: "JWT" })}.${body}.${sig}`, /typ is not at\+jwt/);
     const claims = JSON.parse(Buffer.from(body, "base64url").toString()) as Record<string, unknown>;
-    await refused(`${token.split(".")[0]}.${b64({ ...claims, scope: "orders:read orders:write" })}.${sig}`, /SIGNATURE/);
+    await refused(`${token.split(".")[0]}.${b64({ ...claims, scope: "orders:read orders:write" })}.${sig}`, /signature/);
     await expect(t.server.domain.keys.verify("not a token")).rejects.toThrow(InvalidToken);
     expect((await t.server.domain.keys.verify(token)).payload.sub).toBe(claims.sub); // the original still passes
   });
@@ -172,7 +172,7 @@ describe("verification pins the algorithm to the key named by kid", () => {
     const short = signer.sign({ sub: "x", exp: nowSeconds(t) + 10 });
     await t.server.domain.keys.verify(short);
     (t.clock as ManualClock).advance(10);
-    await expect(t.server.domain.keys.verify(short)).rejects.toThrow(/EXPIRED/);
+    await expect(t.server.domain.keys.verify(short)).rejects.toThrow(/expired/);
   });
 });
 

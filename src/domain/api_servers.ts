@@ -145,7 +145,7 @@ export function createApiServers(deps: ApiServersDeps) {
   async function create(input: ApiServerInput, tx: DomainTx, options: { system?: boolean } = {}): Promise<ApiServer> {
     const server = { ...checkCreate(input, options), id: newId("as") };
     const created = await tx.apiServers.insert(server);
-    await tx.changes.append(change(created, server.createTime, {}));
+    await tx.changes.append(change(created, server.createTime, { created: true }));
     return created;
   }
 
@@ -199,10 +199,13 @@ export function createApiServers(deps: ApiServersDeps) {
 
   /**
    * A change to an API server, from this replica or another (the change
-   * feed): every cached audience it had or has goes.
+   * feed): every cached audience it had or has goes — by key when the change
+   * names them (a write costs the same however many are cached), by a scan
+   * when it does not.
    */
   function invalidate(apiServerId: string, audiences: readonly string[]): void {
-    byAudience.deleteWhere((audience, cached) => cached.id === apiServerId || audiences.includes(audience));
+    if (audiences.length === 0) return byAudience.deleteWhere((_audience, cached) => cached.id === apiServerId);
+    for (const audience of audiences) byAudience.delete(audience);
   }
 
   /** Fills the cache with every API server under each of its audience values while the budget lasts (start-up, background). */

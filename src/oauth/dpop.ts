@@ -9,8 +9,9 @@
  *
  * @module
  */
-import { constants, createHash, createPublicKey, verify, type JsonWebKey, type KeyObject } from "node:crypto";
+import { createHash, createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
 import { decodeProtectedHeader, type JWK, type JWTPayload, type ProtectedHeaderParameters } from "jose";
+import { JwsError, verifyJws } from "../tokens/jws.js";
 
 /**
  * Proof algorithms accepted (RFC 9449 §4.3 step 5: "an asymmetric digital
@@ -177,32 +178,26 @@ function checkJwk(jwk: unknown): JWK {
   return key;
 }
 
-/**
- * node:crypto verification of each proof algorithm (RFC 7518 §3): the key
- * type and curve it needs, the digest, ECDSA's R || S encoding (§3.4) and
- * PSS's salt of the digest's length (§3.5). Synchronous: an order of
- * magnitude cheaper per proof than WebCrypto's import and verify.
- */
-const VERIFY_PARAMS: Record<string, { kty: string; crv?: readonly string[]; hash: string | null; dsaEncoding?: "ieee-p1363"; padding?: number; saltLength?: number }> = {
-  ES256: { kty: "EC", crv: ["P-256"], hash: "sha256", dsaEncoding: "ieee-p1363" },
-  EdDSA: { kty: "OKP", crv: ["Ed25519", "Ed448"], hash: null },
-  RS256: { kty: "RSA", hash: "sha256" },
-  PS256: { kty: "RSA", hash: "sha256", padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
+/** The key type (and curves) each proof algorithm needs (RFC 7518 §3, RFC 8037 §3.1). */
+const KEY_TYPES: Record<string, { kty: string; crv?: readonly string[] }> = {
+  ES256: { kty: "EC", crv: ["P-256"] },
+  EdDSA: { kty: "OKP", crv: ["Ed25519", "Ed448"] },
+  RS256: { kty: "RSA" },
+  PS256: { kty: "RSA" },
 };
 
 /** RFC 7518 §3.3, §3.5: RSA keys of at least 2048 bits. */
 const MIN_RSA_BITS = 2048;
 
 /**
- * RFC 9449 §4.3 step 6: the signature verifies with the header's own key.
- * Also refused, as a JWT library would (RFC 7515 §4.1.11, RFC 7519 §4.1.4–5):
- * a `crit` header (no extension is understood here), a payload that is not a
- * JSON object, and an `exp`/`nbf` (optional here) out of date at `nowMs`.
+ * RFC 9449 §4.3 step 6: the signature verifies with the header's own key
+ * (node:crypto, src/tokens/jws.ts: also refusing a `crit` header, a payload
+ * that is not an object, and an `exp`/`nbf`, optional here, out of date).
  */
 function checkSignature(compact: string, header: ProtectedHeaderParameters, jwk: JWK, nowMs: number): JWTPayload {
-  const params = VERIFY_PARAMS[header.alg as string]!;
-  if (header.crit !== undefined) throw invalid("DPoP proof has crit header parameters");
-  if (jwk.kty !== params.kty || (params.crv && !params.crv.includes(jwk.crv ?? ""))) throw invalid("DPoP proof jwk is not a usable key for its alg");
+  const alg = header.alg as string;
+  const type = KEY_TYPES[alg]!;
+  if (jwk.kty !== type.kty || (type.crv && !type.crv.includes(jwk.crv ?? ""))) throw invalid("DPoP proof jwk is not a usable key for its alg");
   let key: KeyObject;
   try {
     key = createPublicKey({ key: jwk as JsonWebKey, format: "jwk" });
@@ -210,31 +205,15 @@ function checkSignature(compact: string, header: ProtectedHeaderParameters, jwk:
     throw invalid("DPoP proof jwk is not a usable key for its alg");
   }
   if (key.type !== "public") throw invalid("DPoP proof jwk is not a public key");
-  if (params.kty === "RSA" && (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) throw invalid("DPoP proof jwk is not a usable key for its alg");
-  const dot = compact.lastIndexOf(".");
-  let ok: boolean;
+  if (type.kty === "RSA" && (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) throw invalid("DPoP proof jwk is not a usable key for its alg");
   try {
-    ok = verify(params.hash, Buffer.from(compact.slice(0, dot)), { key, dsaEncoding: params.dsaEncoding, padding: params.padding, saltLength: params.saltLength }, Buffer.from(compact.slice(dot + 1), "base64url"));
-  } catch {
-    ok = false;
-  }
-  if (!ok) throw invalid("DPoP proof signature does not verify");
-  const payload = decodePayload(compact.slice(compact.indexOf(".") + 1, dot));
-  const now = Math.floor(nowMs / 1000);
-  if (payload.exp !== undefined && (typeof payload.exp !== "number" || payload.exp <= now)) throw invalid("DPoP proof is not a valid JWT");
-  if (payload.nbf !== undefined && (typeof payload.nbf !== "number" || payload.nbf > now)) throw invalid("DPoP proof is not a valid JWT");
-  return payload;
-}
-
-function decodePayload(segment: string): JWTPayload {
-  let payload: unknown;
-  try {
-    payload = JSON.parse(Buffer.from(segment, "base64url").toString("utf8"));
-  } catch {
+    return verifyJws(compact, header, key, alg, Math.floor(nowMs / 1000));
+  } catch (err) {
+    if (!(err instanceof JwsError)) throw err;
+    if (err.problem === "signature") throw invalid("DPoP proof signature does not verify");
+    if (err.problem === "crit") throw invalid("DPoP proof has crit header parameters");
     throw invalid("DPoP proof is not a valid JWT");
   }
-  if (typeof payload !== "object" || payload === null || Array.isArray(payload)) throw invalid("DPoP proof is not a valid JWT");
-  return payload as JWTPayload;
 }
 
 interface RequiredClaims {

@@ -1,6 +1,7 @@
-import { sign as cryptoSign, type KeyObject, type SignKeyObjectInput } from "node:crypto";
-import { decodeProtectedHeader, importJWK, jwtVerify, type JWK, type JWTHeaderParameters, type JWTPayload } from "jose";
-import type { Clock } from "../clock.js";
+import { createPublicKey, sign as cryptoSign, type JsonWebKey, type KeyObject, type SignKeyObjectInput } from "node:crypto";
+import { decodeProtectedHeader, type JWK, type JWTHeaderParameters, type JWTPayload } from "jose";
+import { JwsError, verifyJws } from "./jws.js";
+import { toSeconds, type Clock } from "../clock.js";
 import { ConfigError } from "../config.js";
 import { FailedPrecondition } from "../domain/errors.js";
 import type { ChangeRepository } from "../domain/ports.js";
@@ -141,10 +142,8 @@ interface LoadedKey {
   record: KeyRecord;
   /** node:crypto sign() key argument, built once (ECDSA needs R || S, RFC 7518 §3.4). */
   signKey: KeyObject | SignKeyObjectInput;
-  /** What jose verifies with (imported once; jose would convert a KeyObject on first use anyway). */
-  verifyKey: CryptoKey;
-  /** [alg]: the one algorithm this key verifies. */
-  algorithms: string[];
+  /** The public key, for node:crypto verify (src/tokens/jws.ts). */
+  verifyKey: KeyObject;
   /** base64url of {alg, kid, typ: "at+jwt"}, the same for every token. */
   header: string;
 }
@@ -163,10 +162,14 @@ async function loadedKey(record: KeyRecord, privateKey: KeyObject): Promise<Load
   return {
     record,
     signKey: dsaEncoding ? { key: privateKey, dsaEncoding } : privateKey,
-    verifyKey: (await importJWK(record.publicJwk, record.alg)) as CryptoKey,
-    algorithms: [record.alg],
+    verifyKey: createPublicKey({ key: record.publicJwk as JsonWebKey, format: "jwk" }),
     header: encodeHeader({ alg: record.alg, kid: record.kid, typ: "at+jwt" }),
   };
+}
+
+/** RFC 9068 §4: `typ` is `at+jwt`, a media type: compared case-insensitively, `application/` optional (RFC 7515 §4.1.9). */
+function isAccessTokenTyp(typ: unknown): boolean {
+  return typeof typ === "string" && typ.toLowerCase().replace(/^application\//, "") === "at+jwt";
 }
 
 const STATE_ORDER: Record<KeyState, number> = { active: 0, pending: 1, retired: 2 };
@@ -435,21 +438,25 @@ export async function createKeys(deps: KeysDeps) {
      * choose), `typ` at+jwt (RFC 9068 §4), `exp`/`nbf` at the clock's time.
      */
     async verify(token: string, options: VerifyOptions = {}): Promise<VerifiedToken> {
-      let kid: unknown;
+      let protectedHeader: JWTHeaderParameters;
       try {
-        kid = decodeProtectedHeader(token).kid;
+        protectedHeader = decodeProtectedHeader(token) as JWTHeaderParameters;
       } catch {
         throw new InvalidToken("malformed");
       }
+      const { kid } = protectedHeader;
       const key = typeof kid === "string" ? keys.get(kid) : undefined;
       const now = clock.now();
       if (key === undefined || isGone(key.record, now)) throw new InvalidToken("unknown kid");
-      if (options.algorithms !== undefined && !options.algorithms.includes(key.record.alg)) throw new InvalidToken("algorithm not allowed");
+      const { alg } = key.record;
+      if (options.algorithms !== undefined && !options.algorithms.includes(alg)) throw new InvalidToken("algorithm not allowed");
+      if (protectedHeader.alg !== alg) throw new InvalidToken("alg is not the key's");
+      if (!isAccessTokenTyp(protectedHeader.typ)) throw new InvalidToken("typ is not at+jwt");
       try {
-        const { payload, protectedHeader } = await jwtVerify(token, key.verifyKey, { algorithms: key.algorithms, typ: "at+jwt", currentDate: new Date(now) });
-        return { payload, protectedHeader };
+        return { payload: verifyJws(token, protectedHeader, key.verifyKey, alg, toSeconds(now)), protectedHeader };
       } catch (err) {
-        throw new InvalidToken((err as { code?: string }).code ?? "invalid");
+        if (err instanceof JwsError) throw new InvalidToken(err.problem);
+        throw err;
       }
     },
   };
