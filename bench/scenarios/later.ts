@@ -80,7 +80,8 @@ export async function observabilityScenario(): Promise<LaterResult> {
   const on = (sdk: string) => ({ options: { flags: ["--ops-address", "127.0.0.1:0"], env: { NODE_OPTIONS: `--import ${sdk}` } }, n: plan.n });
   const scenarios = smokeCut(STORE_SCENARIOS.filter(([s]) => s.includes(".issue.")));
   const recorded = await compareServers((w) => `observability[${w === "a" ? "off" : "on"}]`, off, on(OTEL_RECORDING), { runs: plan.laterRuns, scenarios });
-  const sampledOut = await compareServers((w) => `observability[${w === "a" ? "off" : "on, sampled out"}]`, off, on(OTEL_SAMPLED_OUT), { runs: plan.laterRuns, scenarios });
+  // Each pair has its own "off" cells (a label shared by both would let the second pair's overwrite the first's).
+  const sampledOut = await compareServers((w) => `observability[${w === "a" ? "off, second pair" : "on, sampled out"}]`, off, on(OTEL_SAMPLED_OUT), { runs: plan.laterRuns, scenarios });
   return {
     status: "measured",
     data: { summary: `every span recorded: ${summary(recorded, "off", "on")}; sampled out: ${summary(sampledOut, "off", "on")}`, rows: [...table(recorded), ...table(sampledOut)] },

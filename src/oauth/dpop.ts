@@ -190,6 +190,26 @@ const KEY_TYPES: Record<string, { kty: string; crv?: readonly string[] }> = {
 const MIN_RSA_BITS = 2048;
 
 /**
+ * Proof keys already imported, by their public members (RFC 7638's, so two
+ * spellings of one key share an entry): a client proves with the same key
+ * request after request, and an import costs about as much as the signature
+ * check. At most PROOF_KEY_CACHE_ENTRIES (the oldest go first); an entry is a
+ * public key, so one a caller chose only costs a slot.
+ */
+const PROOF_KEY_CACHE_ENTRIES = 1024;
+const proofKeys = new Map<string, KeyObject>();
+
+function importedKey(jwk: JWK): KeyObject {
+  const id = JSON.stringify((THUMBPRINT_MEMBERS[jwk.kty ?? ""] ?? []).map((m) => (jwk as Record<string, unknown>)[m]));
+  const cached = proofKeys.get(id);
+  if (cached) return cached;
+  const key = createPublicKey({ key: jwk as JsonWebKey, format: "jwk" });
+  if (proofKeys.size >= PROOF_KEY_CACHE_ENTRIES) proofKeys.delete(proofKeys.keys().next().value!);
+  proofKeys.set(id, key);
+  return key;
+}
+
+/**
  * RFC 9449 §4.3 step 6: the signature verifies with the header's own key
  * (node:crypto, src/tokens/jws.ts: also refusing a `crit` header, a payload
  * that is not an object, and an `exp`/`nbf`, optional here, out of date).
@@ -200,7 +220,7 @@ function checkSignature(compact: string, header: ProtectedHeaderParameters, jwk:
   if (jwk.kty !== type.kty || (type.crv && !type.crv.includes(jwk.crv ?? ""))) throw invalid("DPoP proof jwk is not a usable key for its alg");
   let key: KeyObject;
   try {
-    key = createPublicKey({ key: jwk as JsonWebKey, format: "jwk" });
+    key = importedKey(jwk);
   } catch {
     throw invalid("DPoP proof jwk is not a usable key for its alg");
   }
