@@ -14,7 +14,7 @@ export const tracer = trace.getTracer("authz");
 /** The span of work outside any traced call: records nothing. */
 const NOT_TRACED: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
-export { ROOT_CONTEXT, SpanKind, type Context, type Span };
+export { SpanKind, type Context, type Span };
 
 const HEADERS: TextMapGetter<RequestHeaders> = {
   get: (carrier, key) => carrier.get(key),
@@ -37,9 +37,9 @@ export function extractTraceContext(headers: RequestHeaders): Context {
  */
 let syncParent: Context | undefined;
 
-/** Runs `fn` with `parent` as the trace parent of what it starts synchronously (store spans, log line ids); free when nothing records. */
-export function underTrace<T>(parent: Context, fn: () => T): T {
-  if (!trace.getSpan(parent)?.isRecording()) return fn();
+/** Runs `fn` with `parent` as the trace parent of what it starts synchronously (store spans, log line ids); free when nothing records (or no parent: not traced). */
+export function underTrace<T>(parent: Context | undefined, fn: () => T): T {
+  if (!parent || !trace.getSpan(parent)?.isRecording()) return fn();
   const previous = syncParent;
   syncParent = parent;
   try {
@@ -58,11 +58,11 @@ export function syncTraceParent(): Context | undefined {
  * Runs `fn` in a child span of `parent`'s span, handing it the span and the
  * child's context (the parent of what `fn` starts in turn): ended when `fn`
  * settles, status ERROR (with the error's name only: never request data)
- * when it throws. Under a span that is not recording, no span at all: not
- * even a new root one a sampler might keep.
+ * when it throws. Under a span that is not recording (or no parent: not
+ * traced), no span at all: not even a new root one a sampler might keep.
  */
-export function inSpan<T>(parent: Context, name: string, fn: (span: Span, trace: Context) => Promise<T>): Promise<T> {
-  if (!trace.getSpan(parent)?.isRecording()) return fn(NOT_TRACED, parent);
+export function inSpan<T>(parent: Context | undefined, name: string, fn: (span: Span, trace: Context) => Promise<T>): Promise<T> {
+  if (!parent || !trace.getSpan(parent)?.isRecording()) return fn(NOT_TRACED, parent ?? ROOT_CONTEXT);
   const span = tracer.startSpan(name, undefined, parent);
   const child = trace.setSpan(parent, span);
   let work: Promise<T>;

@@ -20,9 +20,11 @@ export function lookupCache<V>(load: (key: string) => Promise<V | undefined>, op
   let hits = 0;
   let misses = 0;
 
+  const entryBytes = (key: string, value: V) => key.length * 2 + options.sizeOf(value) + ENTRY_OVERHEAD;
+
   function remember(key: string, value: V): void {
     drop(key);
-    const size = key.length * 2 + options.sizeOf(value) + ENTRY_OVERHEAD;
+    const size = entryBytes(key, value);
     if (size > options.maxBytes) return;
     map.set(key, { value, bytes: size, used: false });
     bytes += size;
@@ -99,7 +101,7 @@ export function lookupCache<V>(load: (key: string) => Promise<V | undefined>, op
       if (epoch !== generation) return "stale";
       for (const [key, value] of entries) {
         if (map.has(key)) continue;
-        const size = key.length * 2 + options.sizeOf(value) + ENTRY_OVERHEAD;
+        const size = entryBytes(key, value);
         if (bytes + size > options.maxBytes) return "full";
         map.set(key, { value, bytes: size, used: false });
         bytes += size;

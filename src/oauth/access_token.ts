@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { ApiServer } from "../domain/api_servers.js";
 import { newSecret, sha256 } from "../domain/ids.js";
 import { toSeconds } from "../clock.js";
-import { inSpan, ROOT_CONTEXT, underTrace, type Context } from "../tracing.js";
+import { inSpan, underTrace, type Context } from "../tracing.js";
 import type { AuthenticatedClient } from "./client_auth.js";
 import type { TokenResponseBody } from "./grants/types.js";
 import type { OAuthDeps } from "./ports.js";
@@ -21,7 +21,7 @@ export async function mintTokens(
   scopes: string[],
   options: { family?: { familyId: string; expiresAt: number }; cnf?: Confirmation; trace?: Context } = {},
 ): Promise<TokenResponseBody> {
-  const { family, cnf, trace = ROOT_CONTEXT } = options;
+  const { family, cnf, trace } = options;
   const nowMs = deps.now();
   const iat = toSeconds(nowMs);
   const exp = iat + apiServer.tokenLifetimeSeconds;

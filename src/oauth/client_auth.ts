@@ -5,7 +5,7 @@ import { certificateMatches, type TlsClientAuthMetadata } from "../domain/tls_cl
 import { parsePresented, verifyChain } from "./mtls/certificates.js";
 import { certificateInJwks } from "./mtls/self_signed.js";
 import { ResourceExhausted } from "../errors.js";
-import { inSpan, ROOT_CONTEXT, type Context } from "../tracing.js";
+import { inSpan, type Context } from "../tracing.js";
 import type { PresentedCredential } from "./credentials.js";
 import { InvalidClient, InvalidRequest } from "./errors.js";
 import type { ClientGuard } from "./guard.js";
@@ -91,7 +91,7 @@ export interface ClientAuthContext {
  * any source that is not itself failing.
  */
 export function authenticateClient(credential: PresentedCredential, directory: ClientDirectory, ctx: ClientAuthContext): Promise<AuthenticatedClient> {
-  return inSpan(ctx.trace ?? ROOT_CONTEXT, "oauth.authenticate_client", async (span) => {
+  return inSpan(ctx.trace, "oauth.authenticate_client", async (span) => {
     const { guard } = ctx;
     const source = ctx.source ?? "";
     if (span.isRecording()) span.setAttribute("oauth.client_auth.method", credential.method);

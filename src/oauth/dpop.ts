@@ -11,7 +11,7 @@
  */
 import { createHash, createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
 import { decodeProtectedHeader, type JWK, type JWTPayload, type ProtectedHeaderParameters } from "jose";
-import { JwsError, verifyJws } from "../tokens/jws.js";
+import { isJwsType, JwsError, verifyJws } from "../tokens/jws.js";
 
 /**
  * Proof algorithms accepted (RFC 9449 §4.3 step 5: "an asymmetric digital
@@ -152,17 +152,9 @@ function checkHeader(compact: string): ProtectedHeaderParameters {
   } catch {
     throw invalid("DPoP proof header is malformed");
   }
-  if (!isDpopTyp(header.typ)) throw invalid("DPoP proof typ is not dpop+jwt");
+  if (!isJwsType(header.typ, "dpop+jwt")) throw invalid("DPoP proof typ is not dpop+jwt");
   if (typeof header.alg !== "string" || !DPOP_ALGS.includes(header.alg)) throw invalid("DPoP proof alg is not accepted");
   return header;
-}
-
-/**
- * `typ` is a media type: compared case-insensitively, and `application/` may
- * be omitted (RFC 7515 §4.1.9), as jose and the SDK's `at+jwt` check do.
- */
-function isDpopTyp(typ: unknown): boolean {
-  return typeof typ === "string" && typ.toLowerCase().replace(/^application\//, "") === "dpop+jwt";
 }
 
 /**

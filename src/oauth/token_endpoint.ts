@@ -3,7 +3,7 @@ import { toSeconds } from "../clock.js";
 import type { ApiServer } from "../domain/api_servers.js";
 import { confirmationFor, dpopKey, presentsBinding, tokenEndpointUrl, type Confirmation } from "./sender_constraint.js";
 import { ResourceExhausted } from "../errors.js";
-import { inSpan, ROOT_CONTEXT, underTrace, type Context } from "../tracing.js";
+import { inSpan, underTrace, type Context } from "../tracing.js";
 import { authenticateClient, type AuthenticatedClient, type ClientAuthContext } from "./client_auth.js";
 import { UnauthorizedClient, UnsupportedGrantType } from "./errors.js";
 import { grantTypes } from "./grants/index.js";
@@ -16,10 +16,10 @@ export async function issueToken(request: TokenRequest, deps: OAuthDeps): Promis
   const client = await authenticateClient(request.credential, deps.clients, assertionContext(deps, request.source, request.trace));
   checkGrantTypeAllowedForClient(client, grant);
   checkClientRate(client, deps);
-  const jkt = await underTrace(request.trace ?? ROOT_CONTEXT, () => dpopKey(request.dpopProof, client, deps));
+  const jkt = await underTrace(request.trace, () => dpopKey(request.dpopProof, client, deps));
   const confirm = (apiServer: ApiServer) => confirmationFor(client, apiServer, request.certificate, jkt);
   const presents = (cnf: Confirmation) => presentsBinding(cnf, request.certificate, jkt);
-  return inSpan(request.trace ?? ROOT_CONTEXT, `oauth.grant ${grant.grantType}`, (_, trace) => grant.handle({ request, client, deps, confirm, presents, trace }));
+  return inSpan(request.trace, `oauth.grant ${grant.grantType}`, (_, trace) => grant.handle({ request, client, deps, confirm, presents, trace }));
 }
 
 function checkGrantTypeSupported(grantType: string): GrantType {
@@ -39,6 +39,6 @@ function checkClientRate(client: AuthenticatedClient, deps: OAuthDeps): void {
 }
 
 /** RFC 7523 §3: an assertion's `aud` is the token endpoint or the issuer. `source` is the caller's address (throttling), `trace` its trace context. */
-export function assertionContext(deps: OAuthDeps, source = "", trace: Context = ROOT_CONTEXT): ClientAuthContext {
+export function assertionContext(deps: OAuthDeps, source = "", trace?: Context): ClientAuthContext {
   return { audiences: [deps.issuer, tokenEndpointUrl(deps.issuer)], nowSeconds: toSeconds(deps.now()), clockToleranceSeconds: deps.assertionClockToleranceSeconds, source, guard: deps.guard, trustAnchors: deps.clientCa, trace };
 }

@@ -6,13 +6,23 @@
 import { constants, verify, type KeyObject } from "node:crypto";
 import type { JWTPayload } from "jose";
 
-/** node:crypto parameters per JWS `alg` (RFC 7518 §3): digest, ECDSA's R || S encoding (§3.4), PSS with a salt of the digest's length (§3.5). */
-const VERIFY_PARAMS: Record<string, { hash: string | null; dsaEncoding?: "ieee-p1363"; padding?: number; saltLength?: number }> = {
+/**
+ * node:crypto parameters per JWS `alg` (RFC 7518 §3), for signing and
+ * verifying alike: the digest (EdDSA takes none, RFC 8037 §3.1), ECDSA's
+ * R || S encoding instead of DER (§3.4), PSS with a salt of the digest's
+ * length (§3.5). RS256 is RSASSA-PKCS1-v1_5 with SHA-256 (§3.3).
+ */
+export const JWS_ALG_PARAMS: Record<string, { hash: string | null; dsaEncoding?: "ieee-p1363"; padding?: number; saltLength?: number }> = {
   ES256: { hash: "sha256", dsaEncoding: "ieee-p1363" },
   EdDSA: { hash: null },
   RS256: { hash: "sha256" },
   PS256: { hash: "sha256", padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
 };
+
+/** A JWS `typ`, a media type, is `expected`: compared case-insensitively, `application/` optional (RFC 7515 §4.1.9). */
+export function isJwsType(typ: unknown, expected: string): boolean {
+  return typeof typ === "string" && typ.toLowerCase().replace(/^application\//, "") === expected;
+}
 
 /** Why a JWS was refused (for logs and error texts; never the token itself). */
 export type JwsProblem = "malformed" | "signature" | "crit" | "payload" | "expired" | "not yet valid";
@@ -32,7 +42,7 @@ export class JwsError extends Error {
  * are out of date at `nowSeconds` (RFC 7519 §4.1.4–5, no leeway).
  */
 export function verifyJws(compact: string, header: { crit?: unknown }, key: KeyObject, alg: string, nowSeconds: number): JWTPayload {
-  const params = VERIFY_PARAMS[alg];
+  const params = JWS_ALG_PARAMS[alg];
   const first = compact.indexOf(".");
   const last = compact.lastIndexOf(".");
   if (!params || first < 0 || last === first) throw new JwsError("malformed");

@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, ge
 import { promisify } from "node:util";
 import { calculateJwkThumbprint, type JWK } from "jose";
 import type { SigningAlg } from "../domain/api_servers.js";
+import { JWS_ALG_PARAMS } from "./jws.js";
 
 /**
  * The cryptographic pieces of signing keys, kept apart from their life cycle
@@ -78,16 +79,11 @@ export async function openPrivateKey(sealed: Buffer, kek: Buffer, kid: string, a
   return { privateKey, publicJwk };
 }
 
-/**
- * node:crypto parameters of each JWS algorithm: digest, and for ECDSA the
- * R || S signature encoding JWS requires instead of DER (RFC 7518 §3.4).
- * RS256 is RSASSA-PKCS1-v1_5 with SHA-256 (§3.3); EdDSA takes no digest
- * (RFC 8037 §3.1).
- */
+/** node:crypto parameters of the algorithms tokens are signed with (src/tokens/jws.ts has the table). */
 export const SIGN_PARAMS: Record<SigningAlg, { hash: string | null; dsaEncoding?: "ieee-p1363" }> = {
-  ES256: { hash: "sha256", dsaEncoding: "ieee-p1363" },
-  RS256: { hash: "sha256" },
-  EdDSA: { hash: null },
+  ES256: JWS_ALG_PARAMS.ES256!,
+  RS256: JWS_ALG_PARAMS.RS256!,
+  EdDSA: JWS_ALG_PARAMS.EdDSA!,
 };
 
 const generateKeyPairAsync = promisify(generateKeyPair);

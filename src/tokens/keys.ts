@@ -1,6 +1,6 @@
 import { createPublicKey, sign as cryptoSign, type JsonWebKey, type KeyObject, type SignKeyObjectInput } from "node:crypto";
 import { decodeProtectedHeader, type JWK, type JWTHeaderParameters, type JWTPayload } from "jose";
-import { JwsError, verifyJws } from "./jws.js";
+import { isJwsType, JwsError, verifyJws } from "./jws.js";
 import { toSeconds, type Clock } from "../clock.js";
 import { ConfigError } from "../config.js";
 import { FailedPrecondition } from "../domain/errors.js";
@@ -165,11 +165,6 @@ async function loadedKey(record: KeyRecord, privateKey: KeyObject): Promise<Load
     verifyKey: createPublicKey({ key: record.publicJwk as JsonWebKey, format: "jwk" }),
     header: encodeHeader({ alg: record.alg, kid: record.kid, typ: "at+jwt" }),
   };
-}
-
-/** RFC 9068 §4: `typ` is `at+jwt`, a media type: compared case-insensitively, `application/` optional (RFC 7515 §4.1.9). */
-function isAccessTokenTyp(typ: unknown): boolean {
-  return typeof typ === "string" && typ.toLowerCase().replace(/^application\//, "") === "at+jwt";
 }
 
 const STATE_ORDER: Record<KeyState, number> = { active: 0, pending: 1, retired: 2 };
@@ -451,7 +446,7 @@ export async function createKeys(deps: KeysDeps) {
       const { alg } = key.record;
       if (options.algorithms !== undefined && !options.algorithms.includes(alg)) throw new InvalidToken("algorithm not allowed");
       if (protectedHeader.alg !== alg) throw new InvalidToken("alg is not the key's");
-      if (!isAccessTokenTyp(protectedHeader.typ)) throw new InvalidToken("typ is not at+jwt");
+      if (!isJwsType(protectedHeader.typ, "at+jwt")) throw new InvalidToken("typ is not at+jwt"); // RFC 9068 §4
       try {
         return { payload: verifyJws(token, protectedHeader, key.verifyKey, alg, toSeconds(now)), protectedHeader };
       } catch (err) {
