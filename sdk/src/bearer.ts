@@ -9,18 +9,28 @@ import { TokenVerificationError, type AuthScheme } from "./errors.js";
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 /**
+ * An `Authorization` header value split into its scheme (as sent) and
+ * credentials. Several headers -> `ERR_TOKEN_MALFORMED`; none, or an empty
+ * one -> `ERR_TOKEN_MISSING` with `missing` as its message.
+ */
+function schemeAndToken(header: string | readonly string[] | undefined | null, missing: string): { scheme: string; token: string } {
+  if (Array.isArray(header)) {
+    if (header.length > 1) throw new TokenVerificationError("ERR_TOKEN_MALFORMED", "more than one Authorization header");
+    header = header[0];
+  }
+  if (typeof header !== "string" || header.trim() === "") throw new TokenVerificationError("ERR_TOKEN_MISSING", missing);
+  const [, scheme = "", token = ""] = /^\s*(\S+)(?:\s+(.*?))?\s*$/.exec(header) ?? [];
+  return { scheme, token };
+}
+
+/**
  * The bearer token of an `Authorization` header value. No header, or another
  * scheme (e.g. Basic) -> `ERR_TOKEN_MISSING` (RFC 6750 §3.1: no error code);
  * `Bearer` with a missing or malformed token, or several headers ->
  * `ERR_TOKEN_MALFORMED`.
  */
 export function bearerToken(header: string | readonly string[] | undefined | null): string {
-  if (Array.isArray(header)) {
-    if (header.length > 1) throw new TokenVerificationError("ERR_TOKEN_MALFORMED", "more than one Authorization header");
-    header = header[0];
-  }
-  if (typeof header !== "string" || header.trim() === "") throw new TokenVerificationError("ERR_TOKEN_MISSING", "no bearer token");
-  const [, scheme = "", token = ""] = /^\s*(\S+)(?:\s+(.*?))?\s*$/.exec(header) ?? [];
+  const { scheme, token } = schemeAndToken(header, "no bearer token");
   if (scheme.toLowerCase() !== "bearer") throw new TokenVerificationError("ERR_TOKEN_MISSING", "no bearer token");
   if (!B64TOKEN.test(token)) throw new TokenVerificationError("ERR_TOKEN_MALFORMED", "the bearer token is malformed");
   return token;
@@ -39,12 +49,7 @@ export interface PresentedToken {
  * several headers -> `ERR_TOKEN_MALFORMED`.
  */
 export function authorizationToken(header: string | readonly string[] | undefined | null): PresentedToken {
-  if (Array.isArray(header)) {
-    if (header.length > 1) throw new TokenVerificationError("ERR_TOKEN_MALFORMED", "more than one Authorization header");
-    header = header[0];
-  }
-  if (typeof header !== "string" || header.trim() === "") throw new TokenVerificationError("ERR_TOKEN_MISSING", "no access token");
-  const [, rawScheme = "", token = ""] = /^\s*(\S+)(?:\s+(.*?))?\s*$/.exec(header) ?? [];
+  const { scheme: rawScheme, token } = schemeAndToken(header, "no access token");
   const lower = rawScheme.toLowerCase();
   const scheme: AuthScheme | undefined = lower === "bearer" ? "Bearer" : lower === "dpop" ? "DPoP" : undefined;
   if (!scheme) throw new TokenVerificationError("ERR_TOKEN_MISSING", "no access token");

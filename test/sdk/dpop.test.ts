@@ -13,7 +13,6 @@ import type { AddressInfo } from "node:net";
 import { calculateJwkThumbprint, decodeJwt, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SenderConstraint } from "../../sdk/src/gen/authz/v1/api_server.js";
-import { KeyServiceService, ListKeysResponse, RotateKeysResponse } from "../../sdk/src/gen/authz/v1/key.js";
 import {
   createAuthzClients,
   createDpopProof,
@@ -32,7 +31,7 @@ import { expressAuth, requireScope as expressScope } from "../../sdk/src/middlew
 import { fastifyAuth } from "../../sdk/src/middleware/fastify.js";
 import { createApiServer, createClient, grant } from "../helpers/oauth.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
-import { ManualClock } from "./helpers.js";
+import { grpcOutcome, ManualClock, startKeyService } from "./helpers.js";
 
 let t: TestServer;
 let audience: string;
@@ -372,29 +371,14 @@ describe("middleware", () => {
     let address: string;
     const seen: Array<string | undefined> = [];
     beforeAll(async () => {
-      server = new grpc.Server({ interceptors: [grpcServerAuth(verifier, { scopes: { "/authz.v1.KeyService/ListKeys": ["orders:read"] } })] });
-      server.addService(KeyServiceService, {
-        listKeys: (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<ListKeysResponse>) => {
-          seen.push(grpcAuth(call)?.scheme);
-          cb(null, ListKeysResponse.fromPartial({}));
-        },
-        rotateKeys: (_c: unknown, cb: grpc.sendUnaryData<RotateKeysResponse>) => cb(null, RotateKeysResponse.fromPartial({})),
-      });
-      const port = await new Promise<number>((resolve, reject) =>
-        server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
-      );
-      address = `127.0.0.1:${port}`;
+      ({ server, address } = await startKeyService(grpcServerAuth(verifier, { scopes: { "/authz.v1.KeyService/ListKeys": ["orders:read"] } }), (call) => seen.push(grpcAuth(call)?.scheme)));
     });
     afterAll(() => new Promise<void>((r) => server.tryShutdown(() => r())));
 
     async function call(interceptor: grpc.Interceptor) {
       const clients = createAuthzClients({ address, interceptors: [interceptor] });
       try {
-        await clients.keys.listKeys({});
-        return { code: grpc.status.OK, challenge: undefined };
-      } catch (err) {
-        const e = err as grpc.ServiceError;
-        return { code: e.code, challenge: e.metadata?.get("www-authenticate")[0] as string | undefined };
+        return await grpcOutcome(() => clients.keys.listKeys({}));
       } finally {
         clients.close();
       }

@@ -1,7 +1,10 @@
 // Shared fixtures for the SDK's unit tests: a manual clock, signing keys, test
-// tokens, and an injected fetch serving metadata and JWKS.
+// tokens, an injected fetch serving metadata and JWKS, and a gRPC service
+// behind the SDK's server interceptor.
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from "jose";
+import * as grpc from "@grpc/grpc-js";
 import type { Clock } from "../../sdk/src/clock.js";
+import { KeyServiceService, ListKeysResponse, RotateKeysResponse } from "../../sdk/src/gen/authz/v1/key.js";
 
 export const ISSUER = "https://auth.test";
 export const AUDIENCE = "https://orders.test";
@@ -129,4 +132,33 @@ export function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; r
     reject = rej;
   });
   return { promise, resolve, reject };
+}
+
+/**
+ * A real grpc-js server on an ephemeral port serving KeyService behind
+ * `interceptor` (the SDK's grpcServerAuth): ListKeys reports each call it
+ * reaches to `onListKeys`, RotateKeys answers empty.
+ */
+export async function startKeyService(interceptor: grpc.ServerInterceptor, onListKeys: (call: grpc.ServerUnaryCall<unknown, unknown>) => void): Promise<{ server: grpc.Server; address: string }> {
+  const server = new grpc.Server({ interceptors: [interceptor] });
+  server.addService(KeyServiceService, {
+    listKeys: (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<ListKeysResponse>) => {
+      onListKeys(call);
+      cb(null, ListKeysResponse.fromPartial({}));
+    },
+    rotateKeys: (_call: unknown, cb: grpc.sendUnaryData<RotateKeysResponse>) => cb(null, RotateKeysResponse.fromPartial({})),
+  });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  return { server, address: `127.0.0.1:${port}` };
+}
+
+/** How a gRPC call ended: its status code and the `www-authenticate` challenge of a refusal (RFC 6750 §3 in trailing metadata). */
+export async function grpcOutcome(run: () => Promise<unknown>): Promise<{ code: grpc.status; challenge: string | undefined }> {
+  try {
+    await run();
+    return { code: grpc.status.OK, challenge: undefined };
+  } catch (err) {
+    const e = err as grpc.ServiceError;
+    return { code: e.code, challenge: e.metadata?.get("www-authenticate")[0] as string | undefined };
+  }
 }

@@ -8,11 +8,11 @@ import Fastify, { type FastifyInstance } from "fastify";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KeyServiceService, ListKeysResponse, RotateKeysResponse } from "../../sdk/src/gen/authz/v1/key.js";
+import { KeyServiceService, ListKeysResponse } from "../../sdk/src/gen/authz/v1/key.js";
 import { createAuthzClients, createVerifier, grpcAuth, grpcServerAuth, RevocationWatch, type Verifier } from "../../sdk/src/index.js";
 import { expressAuth, requireScope as expressScope } from "../../sdk/src/middleware/express.js";
 import { authzFastifyPlugin, fastifyAuth, requireScope as fastifyScope } from "../../sdk/src/middleware/fastify.js";
-import { AUDIENCE, claimsAt, FakeAuthServer, ISSUER, makeKey, ManualClock, sign, type TestKey } from "./helpers.js";
+import { AUDIENCE, claimsAt, FakeAuthServer, grpcOutcome, ISSUER, makeKey, ManualClock, sign, startKeyService, type TestKey } from "./helpers.js";
 
 let key: TestKey;
 let verifier: Verifier;
@@ -149,35 +149,19 @@ describe("grpc-js server interceptor", () => {
   const seenClients: Array<string | undefined> = [];
 
   beforeAll(async () => {
-    server = new grpc.Server({
-      interceptors: [
-        grpcServerAuth(verifier, {
-          scopes: { "/authz.v1.KeyService/ListKeys": ["orders:read"], "/authz.v1.KeyService/RotateKeys": ["orders:admin"] },
-        }),
-      ],
-    });
-    server.addService(KeyServiceService, {
-      listKeys: (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<ListKeysResponse>) => {
-        seenClients.push(grpcAuth(call)?.clientId);
-        cb(null, ListKeysResponse.fromPartial({}));
-      },
-      rotateKeys: (_call: unknown, cb: grpc.sendUnaryData<RotateKeysResponse>) => cb(null, RotateKeysResponse.fromPartial({})),
-    });
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
-    );
-    address = `127.0.0.1:${port}`;
+    ({ server, address } = await startKeyService(
+      grpcServerAuth(verifier, {
+        scopes: { "/authz.v1.KeyService/ListKeys": ["orders:read"], "/authz.v1.KeyService/RotateKeys": ["orders:admin"] },
+      }),
+      (call) => seenClients.push(grpcAuth(call)?.clientId),
+    ));
   });
   afterAll(() => new Promise<void>((r) => server.tryShutdown(() => r())));
 
   async function call(method: "listKeys" | "rotateKeys", token?: string) {
     const authz = createAuthzClients({ address, token: token ? async () => token : undefined });
     try {
-      await authz.keys[method]({});
-      return { code: grpc.status.OK, challenge: undefined };
-    } catch (err) {
-      const e = err as grpc.ServiceError;
-      return { code: e.code, challenge: e.metadata?.get("www-authenticate")[0] as string | undefined };
+      return await grpcOutcome(() => authz.keys[method]({}));
     } finally {
       authz.close();
     }

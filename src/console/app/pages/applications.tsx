@@ -2,7 +2,7 @@ import { useState } from "preact/hooks";
 import { api, ApiError, AUTH_METHOD_LABELS, AUTH_METHODS, formatTime, label, listAll, prefixFilter, qs, whoami, type ApiServer, type Client, type Grant } from "../api";
 import { Link, navigate } from "../router";
 import { rememberSecret, revealNext, takeReveal } from "../session";
-import { BINDING_FIELDS, BINDING_MASK, BindingFields, bindingBody, bindingOf, KEY_METHODS } from "./client_binding";
+import { BINDING_FIELDS, BINDING_MASK, BindingFields, bindingBody, bindingOf, JwksField, KEY_METHODS, parseJwks } from "./client_binding";
 import {
   ConfirmButton,
   described,
@@ -94,13 +94,6 @@ export function ApplicationsPage() {
 
 const CLIENT_FIELDS = [/^client\.(name|description|token_endpoint_auth_method|jwks)(\..*)?$/, BINDING_FIELDS];
 
-/** The JWKS textarea's violations, joined (they may name any key or member). */
-const jwksErrorOf = (errs: Record<string, string>) =>
-  Object.entries(errs)
-    .filter(([f]) => f.startsWith("client.jwks"))
-    .map(([, d]) => d)
-    .join("; ");
-
 export function ApplicationCreate() {
   const [name, setName] = useState("");
   const [description, setDescription] = useState("");
@@ -110,18 +103,15 @@ export function ApplicationCreate() {
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
   const errs = fieldErrors(error);
-  const jwksErr = jwksErrorOf(errs);
   const withKeys = KEY_METHODS.has(method);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     const body: Record<string, unknown> = { name, description, type: "CLIENT_TYPE_M2M", token_endpoint_auth_method: method, ...bindingBody(method, binding) };
     if (withKeys) {
-      try {
-        body.jwks = JSON.parse(jwks);
-      } catch {
-        return setError(new ApiError(400, "invalid input", [{ field: "client.jwks", description: 'must be a JSON Web Key Set, e.g. {"keys": [...]}' }]));
-      }
+      const parsed = parseJwks(jwks);
+      if ("error" in parsed) return setError(parsed.error);
+      body.jwks = parsed.jwks;
     }
     setBusy(true);
     setError(undefined);
@@ -156,11 +146,7 @@ export function ApplicationCreate() {
             <Options table={AUTH_METHOD_LABELS} value={method} />
           </select>
         </Field>
-        {withKeys && (
-          <Field id="client-jwks" label="Public keys (JWKS)" error={jwksErr || undefined} hint="The application's public keys as a JSON Web Key Set; private members are refused.">
-            <textarea {...described("client-jwks", jwksErr, true)} rows={6} spellcheck={false} value={jwks} onInput={(e) => setJwks(e.currentTarget.value)} />
-          </Field>
-        )}
+        {withKeys && <JwksField value={jwks} onValue={setJwks} errs={errs} />}
         <BindingFields method={method} binding={binding} onChange={setBinding} errs={errs} />
         <div class="actions">
           <button type="submit" class="primary" disabled={busy}>
@@ -254,11 +240,9 @@ function ClientSettings(props: { client: Client; onSaved: (c: Client) => void; o
           const body: Partial<Client> = { name, description, token_endpoint_auth_method: method, ...bindingBody(method, binding) };
           const mask = ["name", "description", "token_endpoint_auth_method", ...BINDING_MASK];
           if (KEY_METHODS.has(method)) {
-            try {
-              body.jwks = JSON.parse(jwks);
-            } catch {
-              return setError(new ApiError(400, "invalid input", [{ field: "client.jwks", description: 'must be a JSON Web Key Set, e.g. {"keys": [...]}' }]));
-            }
+            const parsed = parseJwks(jwks);
+            if ("error" in parsed) return setError(parsed.error);
+            body.jwks = parsed.jwks;
             mask.push("jwks");
           }
           update(body, mask.join(","), "Saved.");
@@ -281,11 +265,7 @@ function ClientSettings(props: { client: Client; onSaved: (c: Client) => void; o
             <Options table={AUTH_METHOD_LABELS} value={method} />
           </select>
         </Field>
-        {KEY_METHODS.has(method) && (
-          <Field id="client-jwks" label="Public keys (JWKS)" error={jwksErrorOf(errs) || undefined} hint="The application's public keys as a JSON Web Key Set; private members are refused.">
-            <textarea {...described("client-jwks", jwksErrorOf(errs), true)} rows={6} spellcheck={false} value={jwks} disabled={busy} onInput={(e) => setJwks(e.currentTarget.value)} />
-          </Field>
-        )}
+        {KEY_METHODS.has(method) && <JwksField value={jwks} onValue={setJwks} errs={errs} disabled={busy} />}
         <BindingFields method={method} binding={binding} onChange={setBinding} errs={errs} disabled={busy} />
         <p class="muted">
           Tokens issued: {String(client.usage?.tokens_issued ?? 0)} · last issued {formatTime(client.usage?.last_issue_time)} · created {formatTime(client.create_time)}

@@ -1,7 +1,7 @@
 // The RFC 8705 and RFC 9449 settings of an application: the certificate value
 // a tls_client_auth client is registered with, its public keys for the key
 // and self-signed methods, and whether its tokens must be bound.
-import type { Client } from "../api";
+import { ApiError, type Client } from "../api";
 import { Checkbox, described, Field, Options, TextField } from "../ui";
 
 /** RFC 8705 §2.1.2: the certificate values a tls_client_auth client may be registered with; exactly one is set. */
@@ -17,6 +17,33 @@ type CertificateField = "tls_client_auth_subject_dn" | "tls_client_auth_san_dns"
 export const TLS_CLIENT_AUTH = "TOKEN_ENDPOINT_AUTH_METHOD_TLS_CLIENT_AUTH";
 /** Methods that need the client's public keys (JWKS). */
 export const KEY_METHODS = new Set(["TOKEN_ENDPOINT_AUTH_METHOD_PRIVATE_KEY_JWT", "TOKEN_ENDPOINT_AUTH_METHOD_SELF_SIGNED_TLS_CLIENT_AUTH"]);
+
+/** The JWKS textarea's violations, joined (they may name any key or member). */
+function jwksErrorOf(errs: Record<string, string>): string {
+  return Object.entries(errs)
+    .filter(([f]) => f.startsWith("client.jwks"))
+    .map(([, d]) => d)
+    .join("; ");
+}
+
+/** The JWKS textarea's text as the request's `jwks`, or the violation a form shows beside it. */
+export function parseJwks(text: string): { jwks: Client["jwks"] } | { error: ApiError } {
+  try {
+    return { jwks: JSON.parse(text) as Client["jwks"] };
+  } catch {
+    return { error: new ApiError(400, "invalid input", [{ field: "client.jwks", description: 'must be a JSON Web Key Set, e.g. {"keys": [...]}' }]) };
+  }
+}
+
+/** The public keys of a key or self-signed certificate method. */
+export function JwksField(props: { value: string; onValue: (text: string) => void; errs: Record<string, string>; disabled?: boolean }) {
+  const error = jwksErrorOf(props.errs);
+  return (
+    <Field id="client-jwks" label="Public keys (JWKS)" error={error || undefined} hint="The application's public keys as a JSON Web Key Set; private members are refused.">
+      <textarea {...described("client-jwks", error, true)} rows={6} spellcheck={false} value={props.value} disabled={props.disabled} onInput={(e) => props.onValue(e.currentTarget.value)} />
+    </Field>
+  );
+}
 
 export interface Binding {
   identity: CertificateField;
