@@ -16,7 +16,7 @@ const NO_FIELDS = Object.freeze({});
 const LOG_BATCH_BYTES = 4096;
 const LOG_FLUSH_MS = 100;
 
-type SonicBoomLike = pino.DestinationStream & { flush(cb: (err?: Error) => void): void; flushSync(): void };
+type SonicBoomLike = pino.DestinationStream & { flushSync(): void };
 
 /** pino's ISO timestamp, formatted once per millisecond rather than once per line. */
 let lastMs = -1;
@@ -40,10 +40,11 @@ function isoTime(): string {
 export function createLogger(level: LogLevel = "info", write?: (line: string) => void): Logger {
   // Lines are gathered up to LOG_BATCH_BYTES per write (a write per line
   // costs a threadpool round trip each) and never held longer than
-  // LOG_FLUSH_MS; flush() writes the rest before exit.
-  const destination = write ? { write } : pino.destination({ dest: 2, sync: false, minLength: LOG_BATCH_BYTES });
-  // (With a callback, flush reports a closed destination to it instead of throwing in the timer.)
-  if (!write) setInterval(() => (destination as SonicBoomLike).flush(() => {}), LOG_FLUSH_MS).unref();
+  // LOG_FLUSH_MS (sonic-boom's own timer, stopped when the destination
+  // closes; its flush without a callback writes and does not fsync: a log
+  // line needs to reach stderr, not the disk, and a flush with a callback
+  // fsyncs stderr's file every time); flush() writes the rest before exit.
+  const destination = write ? { write } : pino.destination({ dest: 2, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS });
   const p = pino(
     {
       level,

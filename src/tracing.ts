@@ -1,4 +1,4 @@
-import { INVALID_SPAN_CONTEXT, isSpanContextValid, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type TextMapGetter } from "@opentelemetry/api";
+import { INVALID_SPAN_CONTEXT, isSpanContextValid, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type TextMapGetter } from "@opentelemetry/api";
 import { AuthzError } from "./errors.js";
 import type { RequestHeaders } from "./pipeline/context.js";
 
@@ -14,7 +14,7 @@ export const tracer = trace.getTracer("authz");
 /** The span of work outside any traced call: records nothing. */
 const NOT_TRACED: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
-export { SpanKind, type Context, type Span };
+export { SpanKind, type Attributes, type Context, type Span };
 
 const HEADERS: TextMapGetter<RequestHeaders> = {
   get: (carrier, key) => carrier.get(key),

@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { AuthzError, Cancelled, DeadlineExceeded, GrpcCode, isFault } from "../errors.js";
 import { errorFields, type Logger } from "../log.js";
-import { extractTraceContext, failSpan, SpanKind, trace, traceIds, tracer, underTrace, type Span } from "../tracing.js";
+import { extractTraceContext, failSpan, SpanKind, trace, traceIds, tracer, underTrace, type Attributes, type Span } from "../tracing.js";
 import { authorize, type MethodRule, type VerifyManagementToken } from "./access.js";
 import type { CallContext, ClientCertificate, RequestHeaders, StreamHandler, UnaryHandler } from "./context.js";
 import { toFailure, type Failure } from "./failure.js";
@@ -61,6 +61,26 @@ export interface PipelineDeps {
   forwardedCertificate?: (peer: string, headers: RequestHeaders) => ClientCertificate | undefined;
 }
 
+const SERVER_SPAN = { kind: SpanKind.SERVER };
+
+/** A call's server span and the trace ids its log lines carry (none: not named, see startSpan). */
+interface CallSpan {
+  span: Span;
+  ids: { trace_id: string; span_id: string } | undefined;
+}
+
+/** The rpc semantic-convention attributes of a method's server spans, made once per method (keys: the served methods' paths only). */
+const RPC_ATTRIBUTES = new Map<string, Attributes>();
+function rpcAttributes(path: string): Attributes {
+  let attributes = RPC_ATTRIBUTES.get(path);
+  if (!attributes) {
+    const slash = path.lastIndexOf("/");
+    attributes = { "rpc.system": "grpc", "rpc.service": path.slice(1, slash), "rpc.method": path.slice(slash + 1) };
+    RPC_ATTRIBUTES.set(path, attributes);
+  }
+  return attributes;
+}
+
 const CODE_NAMES = Object.fromEntries(Object.entries(GrpcCode).map(([name, code]) => [code, name])) as Record<number, string>;
 
 export interface CallInit {
@@ -118,34 +138,41 @@ export function createPipeline(deps: PipelineDeps) {
     return { ctx, cancel };
   }
 
-  /** The call's server span (rpc semantic conventions), a child of the caller's trace; the handler runs in its context. */
-  function startSpan(method: Method, ctx: CallContext): Span {
-    const span = tracer.startSpan(method.path.slice(1), { kind: SpanKind.SERVER }, ctx.traceContext);
-    if (span.isRecording()) {
-      const slash = method.path.lastIndexOf("/");
-      span.setAttributes({ "rpc.system": "grpc", "rpc.service": method.path.slice(1, slash), "rpc.method": method.path.slice(slash + 1), "network.peer.address": ctx.peer });
+  /**
+   * The call's server span (rpc semantic conventions), a child of the
+   * caller's trace; the handler runs in its context. Its ids go in the log
+   * lines when its trace is recorded or continues the caller's (an id the
+   * caller knows); a fresh trace sampled out is named nowhere, so not there.
+   */
+  function startSpan(method: Method, ctx: CallContext): CallSpan {
+    const continued = trace.getSpanContext(ctx.traceContext) !== undefined;
+    const span = tracer.startSpan(method.path.slice(1), SERVER_SPAN, ctx.traceContext);
+    const recording = span.isRecording();
+    if (recording) {
+      span.setAttributes(rpcAttributes(method.path));
+      span.setAttribute("network.peer.address", ctx.peer);
     }
     ctx.traceContext = trace.setSpan(ctx.traceContext, span);
-    return span;
+    return { span, ids: recording || continued ? traceIds(span) : undefined };
   }
 
-  function succeed(method: Method, start: number, response: unknown, ctx: CallContext, span: Span): Outcome {
+  function succeed(method: Method, start: number, response: unknown, ctx: CallContext, span: CallSpan): Outcome {
     // A call whose caller went away is CANCELLED, whatever the handler did after.
     if (ctx.cancelled) return fail(method, start, new Cancelled(), ctx, span);
     end(method.path, start, GrpcCode.OK, ctx, span, undefined);
     return { ok: true, response };
   }
 
-  function fail(method: Method, start: number, err: unknown, ctx: CallContext, span: Span): Outcome {
+  function fail(method: Method, start: number, err: unknown, ctx: CallContext, span: CallSpan): Outcome {
     const cause = ctx.cancelled ? new Cancelled() : err;
     const failure = toFailure(cause);
     end(method.path, start, failure.code, ctx, span, cause);
-    if (isFault(cause)) logger.error("handler fault", { method: method.path, ...traceIds(span), ...errorFields(cause) });
+    if (isFault(cause)) logger.error("handler fault", { method: method.path, ...span.ids, ...errorFields(cause) });
     const rendered = failure.kind === "cancelled" ? undefined : method.renderError?.(cause, ctx);
     return rendered === undefined ? { ok: false, failure } : { ok: true, response: rendered };
   }
 
-  function end(method: string, start: number, code: number, ctx: CallContext, span: Span, cause: unknown): void {
+  function end(method: string, start: number, code: number, ctx: CallContext, { span, ids }: CallSpan, cause: unknown): void {
     const ms = performance.now() - start;
     if (span.isRecording()) {
       span.setAttribute("rpc.grpc.status_code", code);
@@ -153,9 +180,11 @@ export function createPipeline(deps: PipelineDeps) {
     }
     span.end();
     observer?.ended(method, ctx.requestHeaders.get(TRANSCODED_HEADER) === undefined ? "grpc" : "http", code, ms / 1000, cause);
-    const ids = traceIds(span);
-    const fields = { method, code: CODE_NAMES[code], ms: Math.round(ms * 100) / 100 };
-    logger.info("rpc", ids ? { ...fields, ...ids } : fields);
+    // One literal per shape: spreading the ids into the fields costs pino's
+    // serializer more than the rest of the line (measured: 4% of issuance).
+    const rounded = Math.round(ms * 100) / 100;
+    if (ids) logger.info("rpc", { method, code: CODE_NAMES[code], ms: rounded, trace_id: ids.trace_id, span_id: ids.span_id });
+    else logger.info("rpc", { method, code: CODE_NAMES[code], ms: rounded });
   }
 
   async function unary(method: Method, request: unknown, ctx: CallContext): Promise<Outcome> {

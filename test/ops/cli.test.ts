@@ -127,6 +127,41 @@ describe("trace export by the standard OTEL_* variables", () => {
     }
   });
 
+  test("OTEL_TRACES_SAMPLER (the README's setting for load, here at ratio 0): calls of the service's own are not recorded and their log lines name no trace; a caller's sampled trace is followed", async () => {
+    const batches: string[] = [];
+    let arrived: () => void = () => {};
+    const traceId = randomBytes(16).toString("hex");
+    const collector = createHttpServer((req, res) => {
+      let body = "";
+      req.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      req.on("end", () => {
+        batches.push(body);
+        if (body.includes(traceId)) arrived();
+        res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      });
+    });
+    await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve));
+    const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`;
+    const exported = new Promise<void>((resolve) => (arrived = resolve));
+    const env = { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "0", OTEL_BSP_SCHEDULE_DELAY: "20" };
+    const r = await serve([...ephemeral, "--data-file", dataFile(), "--ops-address", ""], { env });
+    try {
+      // First a call with no trace of the caller's, then one the caller sampled: spans leave in the order they end.
+      expect((await fetch(`http://127.0.0.1:${r.httpPort}/.well-known/jwks.json`)).status).toBe(200);
+      const unsampledLine = await r.logged("rpc");
+      expect((await fetch(`http://127.0.0.1:${r.httpPort}/.well-known/oauth-authorization-server`, { headers: { traceparent: `00-${traceId}-${randomBytes(8).toString("hex")}-01` } })).status).toBe(200);
+      await exported;
+      const names = batches.flatMap((b) => [...b.matchAll(/"name":"([^"]+)"/g)].map((m) => m[1]));
+      expect(names).toContain("authz.v1.OAuthService/GetServerMetadata");
+      expect(names).not.toContain("authz.v1.OAuthService/GetJwks");
+      expect(unsampledLine).toMatchObject({ method: "/authz.v1.OAuthService/GetJwks" });
+      expect(unsampledLine).not.toHaveProperty("trace_id");
+    } finally {
+      expect(await stop(r)).toBe(0);
+      collector.close();
+    }
+  });
+
   test("without them (or with OTEL_SDK_DISABLED=true) nothing is exported and no SDK is loaded", async () => {
     const r = await serve([...ephemeral, "--data-file", dataFile(), "--ops-address", ""], { env: { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9", OTEL_SDK_DISABLED: "true" } });
     try {

@@ -1,9 +1,13 @@
 import * as grpc from "@grpc/grpc-js";
+import { propagation, trace } from "@opentelemetry/api";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type Sampler } from "@opentelemetry/sdk-trace-base";
 import { request } from "node:http";
 import type { AddressInfo } from "node:net";
-import { silentLogger } from "../../src/log.js";
+import { afterAll, beforeAll } from "vitest";
+import { createLogger, silentLogger } from "../../src/log.js";
 import { createOpsServer } from "../../src/ops/server.js";
-import type { TestServer } from "../helpers/server.js";
+import { startTestServer, type TestServer } from "../helpers/server.js";
 
 /** The ops listener of a test server on an ephemeral port (main.ts binds it in production). */
 export async function startOps(t: TestServer): Promise<{ url: string; close(): Promise<void> }> {
@@ -79,4 +83,27 @@ export function postFrom(localAddress: string, url: string, headers: Record<stri
     req.on("error", reject);
     req.end(body);
   });
+}
+
+/**
+ * A test server under what an OpenTelemetry SDK configured by OTEL_* would
+ * register (a tracer provider with `sampler`, default parent-based always on,
+ * and the W3C propagator), spans to memory and log lines parsed; hooks
+ * registered for the calling test file, torn down after it.
+ */
+export function tracedTestServer(sampler?: Sampler): { exporter: InMemorySpanExporter; logs: Array<Record<string, unknown>>; server(): TestServer } {
+  const exporter = new InMemorySpanExporter();
+  const logs: Array<Record<string, unknown>> = [];
+  let t: TestServer | undefined;
+  beforeAll(async () => {
+    trace.setGlobalTracerProvider(new BasicTracerProvider({ ...(sampler ? { sampler } : {}), spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    t = await startTestServer({ logger: createLogger("info", (line) => logs.push(JSON.parse(line) as Record<string, unknown>)) });
+  });
+  afterAll(async () => {
+    await t?.cleanup();
+    trace.disable();
+    propagation.disable();
+  });
+  return { exporter, logs, server: () => t! };
 }
