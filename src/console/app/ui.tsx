@@ -202,6 +202,73 @@ export function Pager(props: { pager: ReturnType<typeof usePager>; nextToken?: s
   );
 }
 
+/** A list's filter: a search form whose submit goes back to page 1 (`pager.reset`) and applies the fields. */
+export function FilterForm(props: { pager: ReturnType<typeof usePager>; onApply: () => void; children: ComponentChildren }) {
+  return (
+    <form
+      class="filter"
+      role="search"
+      onSubmit={(e: FormEvent) => {
+        e.preventDefault();
+        props.pager.reset();
+        props.onApply();
+      }}
+    >
+      {props.children}
+      <button type="submit">Filter</button>
+    </form>
+  );
+}
+
+/**
+ * One page of a list: its error, a loading notice the first time, the table
+ * (busy while a page loads; a row saying `empty` when there are none) and
+ * the pager, labelled `caption`.
+ */
+export function PagedTable(props: {
+  list: { data?: { next_page_token?: string }; error?: unknown; loading: boolean };
+  pager: ReturnType<typeof usePager>;
+  caption: string;
+  columns: string[];
+  count: number;
+  empty: string;
+  children: ComponentChildren;
+}) {
+  const { list } = props;
+  return (
+    <>
+      <ErrorNotice error={list.error} />
+      {list.loading && !list.data ? (
+        <Loading />
+      ) : (
+        <table aria-busy={list.loading ? "true" : "false"}>
+          <caption class="sr-only">{props.caption}</caption>
+          <thead>
+            <tr>
+              {props.columns.map((c) => (
+                <th scope="col" key={c}>
+                  {c}
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {props.children}
+            {props.count === 0 && (
+              <tr>
+                <td colSpan={props.columns.length} class="muted">
+                  {props.empty}
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      )}
+      <Pager pager={props.pager} nextToken={list.data?.next_page_token} label={props.caption} />
+    </>
+  );
+}
+
 export function Tabs(props: { base: string; current: string; tabs: [string, string][] }) {
   return (
     <nav class="tabs" aria-label="Sections">

@@ -7,10 +7,11 @@ import {
   ErrorNotice,
   Field,
   fieldErrors,
+  FilterForm,
   focusFirstInvalid,
   Loading,
   Options,
-  Pager,
+  PagedTable,
   Switch,
   Tabs,
   TextField,
@@ -40,56 +41,23 @@ export function ApiServersPage() {
       <p class="muted">
         The APIs tokens are issued for: each identifier is the audience (<code>aud</code>) of its tokens.
       </p>
-      <form
-        class="filter"
-        role="search"
-        onSubmit={(e: FormEvent) => {
-          e.preventDefault();
-          pager.reset();
-          setFilter(input);
-        }}
-      >
+      <FilterForm pager={pager} onApply={() => setFilter(input)}>
         <TextField id="api-server-filter" label="Filter by name" value={input} onValue={setInput} hint="Names starting with this text." />
-        <button type="submit">Filter</button>
-      </form>
-      <ErrorNotice error={list.error} />
-      {list.loading && !list.data ? (
-        <Loading />
-      ) : (
-        <table aria-busy={list.loading ? "true" : "false"}>
-          <caption class="sr-only">API servers</caption>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Identifier</th>
-              <th scope="col">Signing</th>
-              <th scope="col">Permissions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {servers.map((s) => (
-              <tr key={s.id}>
-                <td>
-                  <Link href={`/api-servers/${encodeURIComponent(s.id)}/settings`}>{s.name}</Link> {s.system && <span class="badge">Built-in</span>}
-                </td>
-                <td>
-                  <code>{s.identifier}</code>
-                </td>
-                <td>{label(ALGS, s.signing_alg)}</td>
-                <td>{s.permissions?.length ?? 0}</td>
-              </tr>
-            ))}
-            {servers.length === 0 && (
-              <tr>
-                <td colSpan={4} class="muted">
-                  No API servers{filter ? " match the filter" : ""}.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
-      )}
-      <Pager pager={pager} nextToken={list.data?.next_page_token} label="API servers" />
+      </FilterForm>
+      <PagedTable list={list} pager={pager} caption="API servers" columns={["Name", "Identifier", "Signing", "Permissions"]} count={servers.length} empty={`No API servers${filter ? " match the filter" : ""}.`}>
+        {servers.map((s) => (
+          <tr key={s.id}>
+            <td>
+              <Link href={`/api-servers/${encodeURIComponent(s.id)}/settings`}>{s.name}</Link> {s.system && <span class="badge">Built-in</span>}
+            </td>
+            <td>
+              <code>{s.identifier}</code>
+            </td>
+            <td>{label(ALGS, s.signing_alg)}</td>
+            <td>{s.permissions?.length ?? 0}</td>
+          </tr>
+        ))}
+      </PagedTable>
     </>
   );
 }

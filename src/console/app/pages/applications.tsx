@@ -9,10 +9,11 @@ import {
   ErrorNotice,
   Field,
   fieldErrors,
+  FilterForm,
   focusFirstInvalid,
   Loading,
   Options,
-  Pager,
+  PagedTable,
   SecretReveal,
   Tabs,
   TextField,
@@ -38,56 +39,23 @@ export function ApplicationsPage() {
         </button>
       </div>
       <p class="muted">Machine-to-machine applications: each gets tokens with its own client ID and secret.</p>
-      <form
-        class="filter"
-        role="search"
-        onSubmit={(e: FormEvent) => {
-          e.preventDefault();
-          pager.reset();
-          setFilter(input);
-        }}
-      >
+      <FilterForm pager={pager} onApply={() => setFilter(input)}>
         <TextField id="client-filter" label="Filter by name" value={input} onValue={setInput} hint="Names starting with this text." />
-        <button type="submit">Filter</button>
-      </form>
-      <ErrorNotice error={list.error} />
-      {list.loading && !list.data ? (
-        <Loading />
-      ) : (
-        <table aria-busy={list.loading ? "true" : "false"}>
-          <caption class="sr-only">Applications</caption>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Client ID</th>
-              <th scope="col">Authentication</th>
-              <th scope="col">Status</th>
-            </tr>
-          </thead>
-          <tbody>
-            {clients.map((c) => (
-              <tr key={c.client_id}>
-                <td>
-                  <Link href={`/applications/${encodeURIComponent(c.client_id)}/settings`}>{c.name}</Link> {c.dynamic && <span class="badge">Dynamic</span>}
-                </td>
-                <td>
-                  <code>{c.client_id}</code>
-                </td>
-                <td>{label(AUTH_METHOD_LABELS, c.token_endpoint_auth_method)}</td>
-                <td>{c.disabled ? "Disabled" : "Enabled"}</td>
-              </tr>
-            ))}
-            {clients.length === 0 && (
-              <tr>
-                <td colSpan={4} class="muted">
-                  No applications{filter ? " match the filter" : ""}.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
-      )}
-      <Pager pager={pager} nextToken={list.data?.next_page_token} label="Applications" />
+      </FilterForm>
+      <PagedTable list={list} pager={pager} caption="Applications" columns={["Name", "Client ID", "Authentication", "Status"]} count={clients.length} empty={`No applications${filter ? " match the filter" : ""}.`}>
+        {clients.map((c) => (
+          <tr key={c.client_id}>
+            <td>
+              <Link href={`/applications/${encodeURIComponent(c.client_id)}/settings`}>{c.name}</Link> {c.dynamic && <span class="badge">Dynamic</span>}
+            </td>
+            <td>
+              <code>{c.client_id}</code>
+            </td>
+            <td>{label(AUTH_METHOD_LABELS, c.token_endpoint_auth_method)}</td>
+            <td>{c.disabled ? "Disabled" : "Enabled"}</td>
+          </tr>
+        ))}
+      </PagedTable>
     </>
   );
 }

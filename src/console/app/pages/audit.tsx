@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { api, formatTime, qs } from "../api";
-import { ErrorNotice, Loading, Pager, TextField, useLoad, usePager, type FormEvent } from "../ui";
+import { FilterForm, PagedTable, TextField, useLoad, usePager } from "../ui";
 
 interface AuditEvent {
   id: string;
@@ -26,59 +26,25 @@ export function AuditPage() {
     <>
       <h1 tabIndex={-1}>Audit log</h1>
       <p class="muted">Every management write, newest first: who (the token's client ID), what, on which resource.</p>
-      <form
-        class="filter"
-        role="search"
-        onSubmit={(e: FormEvent) => {
-          e.preventDefault();
-          pager.reset();
-          setApplied({ actor: actor.trim(), resource_id: resource.trim() });
-        }}
-      >
+      <FilterForm pager={pager} onApply={() => setApplied({ actor: actor.trim(), resource_id: resource.trim() })}>
         <TextField id="audit-actor" label="Actor (client ID)" value={actor} onValue={setActor} />
         <TextField id="audit-resource" label="Resource ID" value={resource} onValue={setResource} />
-        <button type="submit">Filter</button>
-      </form>
-      <ErrorNotice error={list.error} />
-      {list.loading && !list.data ? (
-        <Loading />
-      ) : (
-        <table aria-busy={list.loading ? "true" : "false"}>
-          <caption class="sr-only">Audit events</caption>
-          <thead>
-            <tr>
-              <th scope="col">Time</th>
-              <th scope="col">Actor</th>
-              <th scope="col">Action</th>
-              <th scope="col">Resource</th>
-              <th scope="col">Result</th>
-            </tr>
-          </thead>
-          <tbody>
-            {events.map((ev) => (
-              <tr key={ev.id}>
-                <td>{formatTime(ev.time)}</td>
-                <td>
-                  <code>{ev.actor}</code>
-                </td>
-                <td>{(ev.method ?? "").replace(/^authz\.v1\./, "")}</td>
-                <td>
-                  {ev.resource_type} <code>{ev.resource_id}</code>
-                </td>
-                <td>{ev.result}</td>
-              </tr>
-            ))}
-            {events.length === 0 && (
-              <tr>
-                <td colSpan={5} class="muted">
-                  No events.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
-      )}
-      <Pager pager={pager} nextToken={list.data?.next_page_token} label="Audit log" />
+      </FilterForm>
+      <PagedTable list={list} pager={pager} caption="Audit events" columns={["Time", "Actor", "Action", "Resource", "Result"]} count={events.length} empty="No events.">
+        {events.map((ev) => (
+          <tr key={ev.id}>
+            <td>{formatTime(ev.time)}</td>
+            <td>
+              <code>{ev.actor}</code>
+            </td>
+            <td>{(ev.method ?? "").replace(/^authz\.v1\./, "")}</td>
+            <td>
+              {ev.resource_type} <code>{ev.resource_id}</code>
+            </td>
+            <td>{ev.result}</td>
+          </tr>
+        ))}
+      </PagedTable>
     </>
   );
 }
