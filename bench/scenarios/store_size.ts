@@ -79,17 +79,18 @@ export async function compareServers(
     for (const [scenario, job] of scenarios) {
       const runs: { a: RunResult[]; b: RunResult[] } = { a: [], b: [] };
       const together: NonNullable<Comparison["together"]> = [];
-      if (opts.together && opts.discardFirst) await runTogether(sa, sb, job(sa, fa, c, loadCore), job(sb, fb, c, loadCore));
+      const [runA, runB] = [job(sa, fa, c, loadCore), job(sb, fb, c, loadCore)];
+      if (opts.together && opts.discardFirst) await runTogether(sa, sb, runA, runB);
       for (let i = 0; i < n; i++) {
         if (opts.together) {
-          const r = await runTogether(sa, sb, job(sa, fa, c, loadCore), job(sb, fb, c, loadCore));
+          const r = await runTogether(sa, sb, runA, runB);
           runs.a.push(r.a);
           runs.b.push(r.b);
           together.push(r.pair);
           continue;
         }
         const order = i % 2 === 0 ? (["a", "b"] as const) : (["b", "a"] as const);
-        for (const which of order) runs[which].push(await (which === "a" ? job(sa, fa, c, loadCore) : job(sb, fb, c, loadCore))());
+        for (const which of order) runs[which].push(await (which === "a" ? runA : runB)());
       }
       const ca = summarize(runs.a);
       const cb = summarize(runs.b);
