@@ -94,14 +94,20 @@ export function failSpan(span: Span, err: unknown): void {
   span.setStatus({ code: SpanStatusCode.ERROR, message });
 }
 
+/** A log line's trace fields. */
+export interface TraceIds {
+  trace_id: string;
+  span_id: string;
+}
+
 /** The trace and span ids of a span, for log lines; undefined when it has none (no SDK, no caller trace). */
-export function traceIds(span: Span | undefined): { trace_id: string; span_id: string } | undefined {
+export function traceIds(span: Span | undefined): TraceIds | undefined {
   const sc = span?.spanContext();
   return sc && isSpanContextValid(sc) ? { trace_id: sc.traceId, span_id: sc.spanId } : undefined;
 }
 
 /** The ids of the span `underTrace` set (log lines written in a call's synchronous stretch). */
-export function activeTraceIds(): { trace_id: string; span_id: string } | undefined {
+export function activeTraceIds(): TraceIds | undefined {
   return syncParent && traceIds(trace.getSpan(syncParent));
 }
 

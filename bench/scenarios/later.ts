@@ -37,7 +37,7 @@ const postgres = () => (pgShared ??= startPostgres());
 /** A smoke run only checks that a wired scenario works: its first cell. */
 const smokeCut = (scenarios: typeof STORE_SCENARIOS) => (plan.smoke ? scenarios.slice(0, 1) : scenarios);
 const summary = (rows: Comparison[], a: string, b: string) => rows.map((r) => `${r.scenario} ${b}/${a} ${r.ratio.toFixed(2)}`).join(", ");
-const table = (rows: Comparison[]) => rows.map((r) => ({ scenario: r.scenario, a: r.a.rps.median, b: r.b.rps.median, ratio: r.ratio, ...(r.together ? { together: r.together } : {}) }));
+const table = (rows: Comparison[]) => rows.map((r) => ({ scenario: r.scenario, a: r.a.rps.median, b: r.b.rps.median, ratio: r.ratio }));
 
 export async function gatewayUpstreamScenario(): Promise<LaterResult> {
   if (!hasFlag("--gateway-upstream")) return pending("serve has no --gateway-upstream flag");

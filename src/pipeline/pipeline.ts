@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { AuthzError, Cancelled, DeadlineExceeded, GrpcCode, isFault } from "../errors.js";
 import { errorFields, type Logger } from "../log.js";
-import { extractTraceContext, failSpan, SpanKind, trace, traceIds, tracer, underTrace, type Attributes, type Span } from "../tracing.js";
+import { extractTraceContext, failSpan, SpanKind, trace, traceIds, tracer, underTrace, type Attributes, type Span, type TraceIds } from "../tracing.js";
 import { authorize, type MethodRule, type VerifyManagementToken } from "./access.js";
 import type { CallContext, ClientCertificate, RequestHeaders, StreamHandler, UnaryHandler } from "./context.js";
 import { toFailure, type Failure } from "./failure.js";
@@ -66,7 +66,7 @@ const SERVER_SPAN = { kind: SpanKind.SERVER };
 /** A call's server span and the trace ids its log lines carry (none: not named, see startSpan). */
 interface CallSpan {
   span: Span;
-  ids: { trace_id: string; span_id: string } | undefined;
+  ids: TraceIds | undefined;
 }
 
 /** The rpc semantic-convention attributes of a method's server spans, made once per method (keys: the served methods' paths only). */

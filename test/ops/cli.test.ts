@@ -91,30 +91,35 @@ describe("authz serve --ops-address", () => {
   });
 });
 
+/** An OTLP/HTTP collector on an ephemeral port: every request it got, and the body of the first that names `traceId`. */
+async function startCollector(traceId: string) {
+  const requests: Array<{ method?: string; url?: string; body: string }> = [];
+  let arrived: (body: string) => void = () => {};
+  const exported = new Promise<string>((resolve) => (arrived = resolve));
+  const collector = createHttpServer((req, res) => {
+    let body = "";
+    req.on("data", (chunk: Buffer) => (body += chunk.toString()));
+    req.on("end", () => {
+      requests.push({ method: req.method, url: req.url, body });
+      if (body.includes(traceId)) arrived(body);
+      res.writeHead(200, { "content-type": "application/json" }).end("{}");
+    });
+  });
+  await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve));
+  return { endpoint: `http://127.0.0.1:${(collector.address() as AddressInfo).port}`, requests, exported, close: () => collector.close() };
+}
+
 describe("trace export by the standard OTEL_* variables", () => {
   test("OTEL_EXPORTER_OTLP_ENDPOINT: a call's spans reach the collector by OTLP/HTTP, in the caller's trace, named by OTEL_SERVICE_NAME", async () => {
-    const bodies: string[] = [];
-    let arrived: (body: string) => void = () => {};
     const traceId = randomBytes(16).toString("hex");
-    const collector = createHttpServer((req, res) => {
-      let body = "";
-      req.on("data", (chunk: Buffer) => (body += chunk.toString()));
-      req.on("end", () => {
-        bodies.push(`${req.method} ${req.url} ${body}`);
-        if (body.includes(traceId)) arrived(body);
-        res.writeHead(200, { "content-type": "application/json" }).end("{}");
-      });
-    });
-    await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve));
-    const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`;
-    const exported = new Promise<string>((resolve) => (arrived = resolve));
+    const { endpoint, requests, exported, close } = await startCollector(traceId);
     const r = await serve([...ephemeral, "--data-file", dataFile(), "--ops-address", ""], { env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_SERVICE_NAME: "authz-test", OTEL_BSP_SCHEDULE_DELAY: "20" } });
     try {
       expect(r.logs.find((l) => l.msg === "tracing on: spans exported by OTLP/HTTP")).toMatchObject({ endpoint });
       const res = await fetch(`http://127.0.0.1:${r.httpPort}/.well-known/jwks.json`, { headers: { traceparent: `00-${traceId}-${randomBytes(8).toString("hex")}-01` } });
       expect(res.status).toBe(200);
       const body = await exported;
-      expect(bodies.find((b) => b.includes(traceId))).toMatch(/^POST \/v1\/traces /);
+      expect(requests.find((q) => q.body.includes(traceId))).toMatchObject({ method: "POST", url: "/v1/traces" });
       const spans = (JSON.parse(body) as { resourceSpans: Array<{ resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> }; scopeSpans: Array<{ spans: Array<{ traceId: string; name: string }> }> }> }).resourceSpans;
       expect(spans[0]!.resource.attributes.find((a) => a.key === "service.name")?.value.stringValue).toBe("authz-test");
       const names = spans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans)).filter((sp) => sp.traceId === traceId).map((sp) => sp.name);
@@ -123,26 +128,13 @@ describe("trace export by the standard OTEL_* variables", () => {
       expect(await r.logged("rpc")).toMatchObject({ method: "/authz.v1.OAuthService/GetJwks", trace_id: traceId });
     } finally {
       expect(await stop(r)).toBe(0);
-      collector.close();
+      close();
     }
   });
 
   test("OTEL_TRACES_SAMPLER (the README's setting for load, here at ratio 0): calls of the service's own are not recorded and their log lines name no trace; a caller's sampled trace is followed", async () => {
-    const batches: string[] = [];
-    let arrived: () => void = () => {};
     const traceId = randomBytes(16).toString("hex");
-    const collector = createHttpServer((req, res) => {
-      let body = "";
-      req.on("data", (chunk: Buffer) => (body += chunk.toString()));
-      req.on("end", () => {
-        batches.push(body);
-        if (body.includes(traceId)) arrived();
-        res.writeHead(200, { "content-type": "application/json" }).end("{}");
-      });
-    });
-    await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve));
-    const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`;
-    const exported = new Promise<void>((resolve) => (arrived = resolve));
+    const { endpoint, requests, exported, close } = await startCollector(traceId);
     const env = { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "0", OTEL_BSP_SCHEDULE_DELAY: "20" };
     const r = await serve([...ephemeral, "--data-file", dataFile(), "--ops-address", ""], { env });
     try {
@@ -151,14 +143,14 @@ describe("trace export by the standard OTEL_* variables", () => {
       const unsampledLine = await r.logged("rpc");
       expect((await fetch(`http://127.0.0.1:${r.httpPort}/.well-known/oauth-authorization-server`, { headers: { traceparent: `00-${traceId}-${randomBytes(8).toString("hex")}-01` } })).status).toBe(200);
       await exported;
-      const names = batches.flatMap((b) => [...b.matchAll(/"name":"([^"]+)"/g)].map((m) => m[1]));
+      const names = requests.flatMap((q) => [...q.body.matchAll(/"name":"([^"]+)"/g)].map((m) => m[1]));
       expect(names).toContain("authz.v1.OAuthService/GetServerMetadata");
       expect(names).not.toContain("authz.v1.OAuthService/GetJwks");
       expect(unsampledLine).toMatchObject({ method: "/authz.v1.OAuthService/GetJwks" });
       expect(unsampledLine).not.toHaveProperty("trace_id");
     } finally {
       expect(await stop(r)).toBe(0);
-      collector.close();
+      close();
     }
   });
 

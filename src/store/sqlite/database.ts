@@ -31,7 +31,9 @@ export function openSqlite(file: string, options: { busyTimeoutMs: number }): Sq
   let queue: Promise<unknown> = Promise.resolve();
   // Prepared once: preparing BEGIN and COMMIT for every transaction made a
   // single-row write (a DPoP proof's jti) cost 50 µs instead of 30.
-  const [begin, commit, rollback] = ["BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"].map((sql) => writer.prepare(sql));
+  const begin = writer.prepare("BEGIN IMMEDIATE");
+  const commit = writer.prepare("COMMIT");
+  const rollback = writer.prepare("ROLLBACK");
   const inTransaction: SqlTransaction = { ...onWriter, lock: async () => {}, notifyChanges: async () => {}, exec: async (script) => guard(() => void writer.exec(script)) };
   // A statement that writes but returns rows (INSERT ... RETURNING) is read
   // through `get`/`all` too: outside a transaction it must go to the write
@@ -60,13 +62,13 @@ export function openSqlite(file: string, options: { busyTimeoutMs: number }): Sq
 
   function transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
     const run = queue.then(async () => {
-      guard(() => begin!.run());
+      guard(() => begin.run());
       try {
         const result = await fn(inTransaction);
-        guard(() => commit!.run());
+        guard(() => commit.run());
         return result;
       } catch (err) {
-        if (writer.inTransaction) rollback!.run();
+        if (writer.inTransaction) rollback.run();
         throw err;
       }
     });
