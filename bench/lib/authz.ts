@@ -62,6 +62,11 @@ export async function startAuthz(options: AuthzOptions = {}): Promise<Authz> {
     env: {
       AUTHZ_ADMIN_CLIENT_ID: admin.id,
       AUTHZ_ADMIN_CLIENT_SECRET: admin.secret,
+      // The per-client token bucket still runs (its cost is measured) but no
+      // fixture client reaches it: a smoke fixture's 10 clients at a few
+      // thousand requests a second would be over the default 100/s.
+      AUTHZ_TOKEN_RATE_PER_SECOND: "1000000",
+      AUTHZ_TOKEN_RATE_BURST: "1000000",
       // Without a data file the default KEK file would land in the working directory: pass one.
       ...(data.length ? {} : { AUTHZ_KEY_ENCRYPTION_KEY: randomBytes(32).toString("base64url") }),
       ...options.env,

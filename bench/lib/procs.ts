@@ -28,8 +28,7 @@ export function spawnCmd(cmd: string, args: string[], options: { core?: number; 
   return proc;
 }
 
-/** Spawns `node --import tsx <args>` (TypeScript entry points). */
-/** A node child process; `BENCH_NODE_FLAGS` (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`, which NODE_OPTIONS refuses) goes to each, to profile a scenario. */
+/** Spawns `node --import tsx <args>` (TypeScript entry points); `BENCH_NODE_FLAGS` (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`, which NODE_OPTIONS refuses) goes to each, to profile a scenario. */
 export function spawnNode(args: string[], options: { core?: number; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
   const extra = process.env.BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? [];
   return spawnCmd(process.execPath, [...extra, "--import", "tsx", ...args], options);

@@ -6,14 +6,14 @@
 // - a minimal node:http token endpoint (~600-byte JSON to a form POST), by wrk;
 // and the combined limits L = 1/(1/sign + 1/transport) per concurrency.
 import { grpcLoad, h2grpcAvailable, h2loadAvailable, rotatingTool } from "../lib/grpc_load.js";
-import { httpLoad, httpTool } from "../lib/http_load.js";
+import { httpLoad, httpTool, type HttpRequestSpec } from "../lib/http_load.js";
 import { LOAD_CORE, log, plan, SERVER_CORE } from "../lib/plan.js";
 import { jsonResult, spawnNode, stopProcess, waitForLine } from "../lib/procs.js";
 import { cell, record } from "../lib/results.js";
 import type { CellSpec } from "./matrix.js";
 import { ALGS } from "../lib/fixtures.js";
 
-const proc = (name: string) => new URL(`../procs/${name}`, import.meta.url).pathname;
+export const proc = (name: string) => new URL(`../procs/${name}`, import.meta.url).pathname;
 
 const EMPTY_PATH = "/bench.v1.Empty/Call";
 
@@ -48,18 +48,23 @@ export async function startEmptyUnary(): Promise<Running> {
   }
 }
 
+/** Client credentials requests of the shape authz gets (Basic, audience, scope), for the servers that stand in for it. */
+export function tokenRequests(): HttpRequestSpec[] {
+  return Array.from({ length: 16 }, (_, i) => ({
+    method: "POST" as const,
+    path: "/oauth/token",
+    headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${Buffer.from(`cl_client${i}:secret${i}`).toString("base64")}` },
+    body: new URLSearchParams({ grant_type: "client_credentials", audience: `https://api-${i}.bench.example.com`, scope: "orders:read" }).toString(),
+  }));
+}
+
 /** The minimal node:http token endpoint, and its cell (wrk). */
 export async function startHttpHello(): Promise<Running> {
   const server = spawnNode([proc("http_hello_server.ts")], { core: SERVER_CORE });
   try {
     const [, target] = await waitForLine(server, /listening (\S+)/);
     const base = `http://${target}`;
-    const requests = Array.from({ length: 16 }, (_, i) => ({
-      method: "POST" as const,
-      path: "/oauth/token",
-      headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${Buffer.from(`cl_client${i}:secret${i}`).toString("base64")}` },
-      body: new URLSearchParams({ grant_type: "client_credentials", audience: `https://api-${i}.bench.example.com`, scope: "orders:read" }).toString(),
-    }));
+    const requests = tokenRequests();
     const probe = await fetch(`${base}/oauth/token`, { method: "POST", headers: requests[0]!.headers, body: requests[0]!.body });
     const size = (await probe.arrayBuffer()).byteLength;
     if (probe.status !== 200 || probe.headers.get("content-type") !== "application/json") throw new Error(`http hello probe: ${probe.status}`);

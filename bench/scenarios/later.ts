@@ -28,6 +28,7 @@ import { createDpopProof, generateDpopKey } from "../../sdk/src/dpop.js";
 import { httpLoad, type HttpRequestSpec } from "../lib/http_load.js";
 import { median, percentile, summarize, type RunResult } from "../lib/stats.js";
 import { compareServers, STORE_SCENARIOS, type Comparison } from "./store_size.js";
+import { tracingFloor } from "./tracing_floor.js";
 
 const pending = (why: string): LaterResult => ({ status: `pending: ${why}` });
 
@@ -77,6 +78,8 @@ const OTEL_SAMPLED_OUT = new URL("../procs/otel_sampled_out.mjs", import.meta.ur
  * SDK that samples every call out; metrics and an SDK sampling 1 in 100
  * root calls (OTEL_TRACES_SAMPLER=parentbased_traceidratio, ARG 0.01: how a
  * service at this rate is traced); metrics and an SDK recording every span.
+ * And the floor under the last: the same SDK's spans around a minimal token
+ * endpoint (scenarios/tracing_floor.ts).
  */
 export async function observabilityScenario(): Promise<LaterResult> {
   if (!hasFlag("--ops-address")) return pending("serve has no --ops-address flag");
@@ -107,6 +110,10 @@ export async function observabilityScenario(): Promise<LaterResult> {
     summaries.push(`${name}: ${ratios.map((r) => `${r.scenario} on/off ${r.ratio.toFixed(2)} (${r.runs.length} runs, ${Math.min(...r.runs).toFixed(2)}–${Math.max(...r.runs).toFixed(2)})`).join(", ")}`);
     rows.push(...ratios.map((r) => ({ ...r, scenario: `${name}: ${r.scenario}` })));
   }
+  const floor = await tracingFloor(OTEL_RECORDING, starts, runs);
+  const floorRatio = median(floor);
+  summaries.push(`floor (node:http, an ES256 token in the same three spans), every span recorded: http on/off ${floorRatio.toFixed(2)} (${floor.length} runs, ${Math.min(...floor).toFixed(2)}–${Math.max(...floor).toFixed(2)})`);
+  rows.push({ scenario: "floor, every span recorded: http.issue.ES256", ratio: floorRatio, runs: floor });
   return { status: "measured", data: { summary: `both at once on one core: ${summaries.join("; ")}`, rows } };
 }
 

@@ -42,7 +42,7 @@ export interface Comparison {
  * after the other). Checked, not assumed: the CPU each server got, and that
  * together they kept their core busy.
  */
-async function runTogether(sa: Authz, sb: Authz, ra: () => Promise<RunResult>, rb: () => Promise<RunResult>) {
+export async function runTogether(sa: { pid: number }, sb: { pid: number }, ra: () => Promise<RunResult>, rb: () => Promise<RunResult>) {
   const cpu0 = [cpuSeconds(sa.pid), cpuSeconds(sb.pid)];
   const t0 = performance.now();
   const [x, y] = await Promise.all([ra(), rb()]);
