@@ -20,7 +20,8 @@ const getter: TextMapGetter<IncomingHttpHeaders> = {
 };
 const SERVER = {
   kind: SpanKind.SERVER,
-  attributes: { "rpc.system": "grpc", "rpc.service": "authz.v1.OAuthService", "rpc.method": "Token", "http.request.method": "POST", "url.path": "/oauth/token" },
+  // authz's server span attributes (src/pipeline/pipeline.ts rpcAttributes), no more.
+  attributes: { "rpc.system": "grpc", "rpc.service": "authz.v1.OAuthService", "rpc.method": "Token" },
 };
 
 const server = createServer((req, res) => {

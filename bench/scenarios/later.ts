@@ -65,6 +65,9 @@ export async function workersScenario(): Promise<LaterResult> {
   return { status: "measured", data: { summary: `unpinned, c=${c}: ${summary(rows, "1", "2")}`, rows: table(rows) } };
 }
 
+/** Ratios as "median (n runs, min–max)". */
+const spread = (ratios: number[]) => `${median(ratios).toFixed(2)} (${ratios.length} runs, ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
+
 const OTEL_RECORDING = new URL("../procs/otel_recording.mjs", import.meta.url).href;
 const OTEL_RATIO = new URL("../procs/otel_ratio.mjs", import.meta.url).href;
 const OTEL_SAMPLED_OUT = new URL("../procs/otel_sampled_out.mjs", import.meta.url).href;
@@ -107,13 +110,12 @@ export async function observabilityScenario(): Promise<LaterResult> {
       for (const r of compared) kept.set(r.scenario, [...(kept.get(r.scenario) ?? []), ...r.together!]);
     }
     const ratios = [...kept].map(([scenario, together]) => ({ scenario, ratio: median(together.map((t) => t.ratio)), runs: together.map((t) => t.ratio), cpuShare: median(together.map((t) => t.cpuShare)), coreBusy: Math.min(...together.map((t) => t.coreBusy)) }));
-    summaries.push(`${name}: ${ratios.map((r) => `${r.scenario} on/off ${r.ratio.toFixed(2)} (${r.runs.length} runs, ${Math.min(...r.runs).toFixed(2)}–${Math.max(...r.runs).toFixed(2)})`).join(", ")}`);
+    summaries.push(`${name}: ${ratios.map((r) => `${r.scenario} on/off ${spread(r.runs)}`).join(", ")}`);
     rows.push(...ratios.map((r) => ({ ...r, scenario: `${name}: ${r.scenario}` })));
   }
   const floor = await tracingFloor(OTEL_RECORDING, starts, runs);
-  const floorRatio = median(floor);
-  summaries.push(`floor (node:http, an ES256 token in the same three spans), every span recorded: http on/off ${floorRatio.toFixed(2)} (${floor.length} runs, ${Math.min(...floor).toFixed(2)}–${Math.max(...floor).toFixed(2)})`);
-  rows.push({ scenario: "floor, every span recorded: http.issue.ES256", ratio: floorRatio, runs: floor });
+  summaries.push(`floor (node:http, an ES256 token in the same three spans), every span recorded: http on/off ${spread(floor)}`);
+  rows.push({ scenario: "floor, every span recorded: http.issue.ES256", ratio: median(floor), runs: floor });
   return { status: "measured", data: { summary: `both at once on one core: ${summaries.join("; ")}`, rows } };
 }
 
