@@ -187,6 +187,25 @@ test("ListKeys and RotateKeys never return private material", async () => {
   for (const k of rotated.keys) for (const field of Object.keys(k)) expect(allowed).toContain(field);
 });
 
+test("a rotation generates its keys outside any store transaction: a write while an RSA key is generated is not held up, and a refused rotation generates nothing", async () => {
+  const storedBefore = (await t.store.keys.all()).map((k) => k.kid).sort();
+  const order: string[] = [];
+  // RSA generation takes tens of milliseconds on the threadpool; SQLite transactions are serialised in the process.
+  const generating = t.server.domain.keys.prepareRotation("RS256").then((prepared) => {
+    order.push("generated");
+    return prepared;
+  });
+  await t.store.transaction((tx) => tx.keys.all());
+  order.push("written");
+  const prepared = await generating;
+  expect(order).toEqual(["written", "generated"]);
+  expect(prepared.fresh.map((f) => f.alg)).toEqual(["RS256"]);
+  expect((await t.store.keys.all()).map((k) => k.kid).sort()).toEqual(storedBefore); // prepared, not stored
+
+  // EdDSA was rotated above and its key is pending: refused on this replica's view, before generating.
+  await expect(t.server.domain.keys.prepareRotation("EdDSA")).rejects.toThrow(/already pending/);
+});
+
 describe("rotation end to end", () => {
   // Its own server and clock: this moves time by a month.
   let r: TestServer;

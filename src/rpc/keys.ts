@@ -18,8 +18,9 @@ export function keyService(keys: Keys, audit: Audit) {
       if (alg !== undefined && !SIGNING_ALGS.includes(alg as SigningAlg)) {
         throw new InvalidArgument([{ field: "alg", description: "must be SIGNING_ALG_ES256, SIGNING_ALG_RS256 or SIGNING_ALG_EDDSA (or unspecified for all)" }]);
       }
-      // The new keys and their audit row commit together.
-      const created = await audited(audit, ctx, "key", (tx) => keys.rotate(alg as SigningAlg | undefined, tx as DomainTx & KeyTx), (infos) => infos.map((k) => k.kid).join(" "));
+      // Generated before the transaction opens; the new keys and their audit row commit together.
+      const prepared = await keys.prepareRotation(alg as SigningAlg | undefined);
+      const created = await audited(audit, ctx, "key", (tx) => keys.rotate(prepared, tx as DomainTx & KeyTx), (infos) => infos.map((k) => k.kid).join(" "));
       return { keys: created.map(toPb) };
     },
   });

@@ -53,7 +53,7 @@ import { generateSigningKey, KEK_BYTES, openPrivateKey, SIGN_PARAMS, sealPrivate
  *   InvalidToken. Claims such as iss/aud/revocation are the caller's.
  * - `jwks()`: the JWK Set as a precomputed Buffer (public members only), rebuilt
  *   when the key set changes or a time boundary passes; `maxAge` for Cache-Control.
- * - `rotate(alg, tx)`, `list()`: KeyService. Nothing returned holds
+ * - `prepareRotation(alg)` then `rotate(prepared, tx)`, `list()`: KeyService. Nothing returned holds
  *   private material, and nothing here logs it.
  */
 
@@ -100,6 +100,20 @@ export interface KeyInfo {
   activateTime: number;
   retireTime: number | null;
   expireTime: number | null;
+}
+
+/** A new key pair, sealed, with its published JWK. */
+interface GeneratedKey {
+  alg: SigningAlg;
+  kid: string;
+  privateKey: KeyObject;
+  publicJwk: JWK;
+  sealed: Buffer;
+}
+
+/** A rotation's keys: generated (`prepareRotation`), not yet stored (`rotate`). */
+export interface PreparedRotation {
+  readonly fresh: readonly GeneratedKey[];
 }
 
 export interface KeysDeps {
@@ -281,8 +295,8 @@ export async function createKeys(deps: KeysDeps) {
     }
   }
 
-  /** A new key pair for `alg`, sealed, with its record; nothing stored yet. */
-  async function generate(alg: SigningAlg): Promise<{ alg: SigningAlg; kid: string; privateKey: KeyObject; publicJwk: JWK; sealed: Buffer }> {
+  /** A new key pair for `alg`, sealed, with its published JWK; nothing stored yet. */
+  async function generate(alg: SigningAlg): Promise<GeneratedKey> {
     const { privateKey, publicJwk, kid } = await generateSigningKey(alg);
     return { alg, kid, privateKey, publicJwk: publishedJwk(publicJwk, kid, alg), sealed: sealPrivateKey(privateKey, kek, kid) };
   }
@@ -292,7 +306,7 @@ export async function createKeys(deps: KeysDeps) {
    * stored keys of the same algorithms that have no successor yet, and records
    * the change. Memory follows when the feed is read (`load`), on every replica.
    */
-  async function store_(tx: KeyTx, fresh: Awaited<ReturnType<typeof generate>>[], stored: readonly KeyRecord[], activateTime: number, now: number): Promise<KeyInfo[]> {
+  async function store_(tx: KeyTx, fresh: readonly GeneratedKey[], stored: readonly KeyRecord[], activateTime: number, now: number): Promise<KeyInfo[]> {
     const records: KeyRecord[] = fresh.map((f) => ({ kid: f.kid, alg: f.alg, publicJwk: f.publicJwk, sealedPrivateKey: f.sealed, createTime: now, activateTime, retireTime: null }));
     const algs = new Set(records.map((r) => r.alg));
     for (const r of stored) if (algs.has(r.alg) && r.retireTime === null) await tx.keys.setRetireTime(r.kid, activateTime);
@@ -371,20 +385,33 @@ export async function createKeys(deps: KeysDeps) {
     },
 
     /**
-     * RotateKeys, inside the caller's transaction (its audit row commits with
-     * it): a new key for `alg` (every algorithm when undefined), published now
-     * and signing after the publish lead time, when the key it replaces
-     * retires. Refused while one is pending or past the key bound (checked on
-     * the stored rows, in the transaction, so two replicas rotating at once
-     * cannot both pass). Returns the new (pending) keys.
+     * RotateKeys, first step, outside any transaction: new key pairs for
+     * `alg` (every algorithm when undefined). RSA generation takes tens of
+     * milliseconds, and a store transaction held open that long stalls the
+     * writes behind it (serialised in this process on SQLite; a connection
+     * idle in transaction on PostgreSQL). Refused early on this replica's view
+     * of the keys, so a refused rotation generates nothing; `rotate` checks
+     * again on the stored rows.
      */
-    async rotate(alg: SigningAlg | undefined, tx: KeyTx): Promise<KeyInfo[]> {
+    async prepareRotation(alg: SigningAlg | undefined): Promise<PreparedRotation> {
       const algs = alg ? [alg] : [...SIGNING_ALGS];
+      checkRotation(algs, [...keys.values()].map((k) => k.record), clock.now());
+      return { fresh: await Promise.all(algs.map(generate)) };
+    },
+
+    /**
+     * RotateKeys, second step, inside the caller's transaction (its audit row
+     * commits with it): the prepared keys, published now and signing after the
+     * publish lead time, when the keys they replace retire. Refused while one
+     * is pending or past the key bound (checked on the stored rows, in the
+     * transaction, so two replicas rotating at once cannot both pass).
+     * Returns the new (pending) keys.
+     */
+    async rotate(prepared: PreparedRotation, tx: KeyTx): Promise<KeyInfo[]> {
       const now = clock.now();
       const stored = await tx.keys.all();
-      checkRotation(algs, stored, now);
-      const fresh = await Promise.all(algs.map(generate));
-      return store_(tx, fresh, stored, now + leadMs, now);
+      checkRotation(prepared.fresh.map((f) => f.alg), stored, now);
+      return store_(tx, prepared.fresh, stored, now + leadMs, now);
     },
 
     /** ListKeys: every key still published, newest first. */
