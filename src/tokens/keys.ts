@@ -86,7 +86,7 @@ export interface KeyRepository {
 export interface KeyTx {
   keys: KeyRepository;
   changes: ChangeRepository;
-  lock(name: "bootstrap"): Promise<void>;
+  lock(name: "signingKeys"): Promise<void>;
 }
 
 export type KeyState = "pending" | "active" | "retired";
@@ -362,7 +362,7 @@ export async function createKeys(deps: KeysDeps) {
     /**
      * First start (or an algorithm with no signing key): one key per such
      * algorithm, active at once, since nothing can have cached a JWKS
-     * without it. Generated first, then stored under the bootstrap lock:
+     * without it. Generated first, then stored under the key lock (as a rotation is):
      * N replicas starting together on an empty store create one key per
      * algorithm between them. Returns the keys this call created.
      */
@@ -373,7 +373,7 @@ export async function createKeys(deps: KeysDeps) {
       if (missing.length === 0) return [];
       const fresh = await Promise.all(missing.map(generate));
       const created = await store.transaction(async (tx) => {
-        await tx.lock("bootstrap");
+        await tx.lock("signingKeys");
         const stored = await tx.keys.all();
         const still = new Set(missingIn(stored));
         const now = clock.now();
@@ -403,11 +403,14 @@ export async function createKeys(deps: KeysDeps) {
      * RotateKeys, second step, inside the caller's transaction (its audit row
      * commits with it): the prepared keys, published now and signing after the
      * publish lead time, when the keys they replace retire. Refused while one
-     * is pending or past the key bound (checked on the stored rows, in the
-     * transaction, so two replicas rotating at once cannot both pass).
-     * Returns the new (pending) keys.
+     * is pending or past the key bound, checked on the stored rows under the
+     * rotation lock: two replicas rotating at once take turns, and the second
+     * sees (and is refused by, or retires) the first one's key. Without the
+     * lock both would read the rows before either commits (READ COMMITTED)
+     * and both pass. Returns the new (pending) keys.
      */
     async rotate(prepared: PreparedRotation, tx: KeyTx): Promise<KeyInfo[]> {
+      await tx.lock("signingKeys");
       const now = clock.now();
       const stored = await tx.keys.all();
       checkRotation(prepared.fresh.map((f) => f.alg), stored, now);

@@ -203,6 +203,24 @@ describe.sequential("three replicas on one PostgreSQL", () => {
     }
   });
 
+  test("two replicas rotating the same algorithm at once take turns: afterwards one key of it signs and the other is retired", async () => {
+    const [a, b, c] = replicas as [Replica, Replica, Replica];
+    const eddsa = async (r: Replica) => (await r.api.keys.listKeys({})).keys.filter((k) => k.alg === SigningAlg.SIGNING_ALG_EDDSA);
+    const before = (await eddsa(a)).map((k) => k.kid);
+    // No publish lead on these replicas: each rotation is allowed, and the second retires the first one's key.
+    const rotated = await Promise.all([a, b].map((r) => r.api.keys.rotateKeys({ alg: SigningAlg.SIGNING_ALG_EDDSA })));
+    const fresh = rotated.map((res) => res.keys[0]!.kid);
+    expect(new Set(fresh).size).toBe(2);
+    await barrier(a, [b, c]); // the marker's change comes after both rotations', on every replica
+    for (const r of [a, b, c]) {
+      const keys = await eddsa(r);
+      expect(keys.map((k) => k.kid).sort()).toEqual([...before, ...fresh].sort());
+      const active = keys.filter((k) => k.state === KeyState.KEY_STATE_ACTIVE);
+      expect(active).toHaveLength(1);
+      expect(fresh).toContain(active[0]!.kid);
+    }
+  });
+
   test("a client assertion's jti and a refresh token used on one replica are refused on the others", async () => {
     const [a, b, c] = replicas as [Replica, Replica, Replica];
     const { privateKey, publicKey } = await generateKeyPair("ES256");

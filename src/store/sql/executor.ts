@@ -50,4 +50,6 @@ export const LOCKS = {
   bootstrap: 7_110_002,
   /** Schema migrations. */
   migrations: 7_110_003,
+  /** Key rotation: the check on the stored keys and the write that follows it. */
+  signingKeys: 7_110_004,
 } as const;
