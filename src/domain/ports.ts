@@ -96,7 +96,7 @@ export interface ChangeRepository {
 /** What a unit of work can do beyond its repositories. */
 export interface TransactionControl {
   /** Serialises with every other transaction taking the same lock, across replicas, until this one ends. */
-  lock(name: "bootstrap" | "signingKeys"): Promise<void>;
+  lock(name: "bootstrap" | "signingKeys" | "administrators"): Promise<void>;
 }
 
 /** The management domain's data, in or out of a transaction. */

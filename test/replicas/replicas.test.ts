@@ -221,6 +221,41 @@ describe.sequential("three replicas on one PostgreSQL", () => {
     }
   });
 
+  test("the last two full administrators deleting each other at once on two replicas: one of them stays", async () => {
+    const [a, b, c] = replicas as [Replica, Replica, Replica];
+    const x = await client(a, MANAGEMENT_API_SERVER_ID);
+    const y = await client(a, MANAGEMENT_API_SERVER_ID);
+    const apiAs = async (r: Replica, who: { id: string; secret: string }) => {
+      const bearer = await issued(r, who, MANAGEMENT_AUDIENCE);
+      return createAuthzClients({ address: r.grpc, token: async () => bearer });
+    };
+    const [xOnA, yOnB] = [await apiAs(a, x), await apiAs(b, y)];
+    try {
+      // The bootstrap admin steps down to reading clients: x and y are the last two holding everything.
+      const adminGrant = (await a.api.grants.listGrants({ clientId: admin.id })).grants.find((g) => g.apiServerId === MANAGEMENT_API_SERVER_ID)!;
+      await xOnA.grants.updateGrant({ grant: { id: adminGrant.id, scopes: ["clients:read"], allowAllScopes: false }, updateMask: ["scopes", "allow_all_scopes"] });
+      await barrier(a, [b, c]);
+
+      const outcomes = await Promise.allSettled([xOnA.clients.deleteClient({ clientId: y.id }), yOnB.clients.deleteClient({ clientId: x.id })]);
+      expect(outcomes.filter((o) => o.status === "fulfilled")).toHaveLength(1);
+      // The other is refused: the last administrator (FAILED_PRECONDITION), or its caller already deleted (UNAUTHENTICATED).
+      const refused = outcomes.find((o) => o.status === "rejected")!.reason as grpc.ServiceError;
+      expect([grpc.status.FAILED_PRECONDITION, grpc.status.UNAUTHENTICATED]).toContain(refused.code);
+      await barrier(a, [b, c]);
+      const ids = (await c.api.clients.listClients({ pageSize: 500 })).clients.map((k) => k.clientId);
+      expect([x.id, y.id].filter((id) => ids.includes(id))).toHaveLength(1);
+
+      // The survivor restores the bootstrap admin, whose token is issued again (the narrowing applied to the old one).
+      const survivor = outcomes[0]!.status === "fulfilled" ? xOnA : yOnB;
+      await survivor.grants.updateGrant({ grant: { id: adminGrant.id, scopes: [], allowAllScopes: true }, updateMask: ["scopes", "allow_all_scopes"] });
+      adminToken = await issued(a, admin, MANAGEMENT_AUDIENCE);
+      await barrier(a, [b, c]);
+    } finally {
+      xOnA.close();
+      yOnB.close();
+    }
+  });
+
   test("a client assertion's jti and a refresh token used on one replica are refused on the others", async () => {
     const [a, b, c] = replicas as [Replica, Replica, Replica];
     const { privateKey, publicKey } = await generateKeyPair("ES256");

@@ -52,4 +52,6 @@ export const LOCKS = {
   migrations: 7_110_003,
   /** Key rotation: the check on the stored keys and the write that follows it. */
   signingKeys: 7_110_004,
+  /** Changes that could leave no full administrator: the check and the write that follows it. */
+  administrators: 7_110_005,
 } as const;
