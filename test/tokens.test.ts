@@ -389,6 +389,17 @@ describe("refresh tokens", () => {
     expect(reason(family)).toBe("invalid_grant");
   });
 
+  test("one refresh token presented twice at once: one of the two gets tokens, the other is reuse, and the family (with the winner's new token) is revoked", async () => {
+    const f = await fixture({ allowOfflineAccess: true, refreshTokenLifetimeSeconds: 3600 }, ["orders:read"], { grantTypes: ["client_credentials", "refresh_token"] });
+    const { refreshToken } = await issue({ client: f.auth, audience: f.server.identifier });
+    const outcomes = await Promise.allSettled([0, 1].map(() => issue({ client: f.auth, grantType: "refresh_token", refreshToken })));
+    const won = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+    expect(won).toHaveLength(1);
+    const lost = outcomes.find((o) => o.status === "rejected")!;
+    expect(reason(lost.reason as Parameters<typeof reason>[0])).toBe("invalid_grant");
+    expect(reason(await rpcError(issue({ client: f.auth, grantType: "refresh_token", refreshToken: won[0]!.refreshToken })))).toBe("invalid_grant");
+  });
+
   test("another client's refresh token and an expired one are invalid_grant", async () => {
     const opts = [{ allowOfflineAccess: true, refreshTokenLifetimeSeconds: 120 }, ["orders:read"], { grantTypes: ["client_credentials", "refresh_token"] }] as const;
     const f = await fixture(opts[0], [...opts[1]], opts[2]);

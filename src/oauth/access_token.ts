@@ -4,8 +4,9 @@ import { newSecret, sha256 } from "../domain/ids.js";
 import { toSeconds } from "../clock.js";
 import { underTrace, type Context } from "../tracing.js";
 import type { AuthenticatedClient } from "./client_auth.js";
+import { InvalidGrant, type OAuthError } from "./errors.js";
 import type { TokenResponseBody } from "./grants/types.js";
-import type { OAuthDeps } from "./ports.js";
+import type { OAuthDeps, RefreshTokenRecord } from "./ports.js";
 import type { Confirmation } from "./sender_constraint.js";
 
 /**
@@ -19,7 +20,7 @@ export async function mintTokens(
   client: AuthenticatedClient,
   apiServer: ApiServer,
   scopes: string[],
-  options: { family?: { familyId: string; expiresAt: number }; cnf?: Confirmation; trace?: Context } = {},
+  options: { family?: RefreshFamily; cnf?: Confirmation; trace?: Context } = {},
 ): Promise<TokenResponseBody> {
   const { family, cnf, trace } = options;
   const nowMs = deps.now();
@@ -41,13 +42,38 @@ export async function mintTokens(
   if (cnf) claims.cnf = cnf; // RFC 7800 §3.1, RFC 8705 §3.1, RFC 9449 §6.1
   // Signing is CPU only, timed by the grant's span: a span of its own cost recorded issuance about 3%.
   const accessToken = await deps.tokens.sign(apiServer.signingAlg, claims);
+  const refresh = mayRefresh(client, apiServer) ? newRefreshToken(client, apiServer, scope, nowMs, family, cnf) : undefined;
+  if (family) {
+    // A refresh: its parent is spent even when no successor is issued any more.
+    if (!(await underTrace(trace, () => deps.refreshTokens.rotate(family.familyId, family.parent, iat, refresh?.record)))) throw await revokeOnReuse(deps, family.familyId);
+  } else if (refresh) {
+    await underTrace(trace, () => deps.refreshTokens.insert(refresh.record));
+  }
   deps.clients.recordIssuance(client.clientId, nowMs);
   deps.telemetry?.tokenIssued(apiServer.id);
 
   const body: TokenResponseBody = { access_token: accessToken, token_type: cnf?.jkt ? "DPoP" : "Bearer", expires_in: apiServer.tokenLifetimeSeconds };
   if (scope) body.scope = scope;
-  if (mayRefresh(client, apiServer)) body.refresh_token = await underTrace(trace, () => issueRefreshToken(deps, client, apiServer, scope, nowMs, family, cnf));
+  if (refresh) body.refresh_token = refresh.token;
   return body;
+}
+
+/** The refresh token a refresh spends, and the family its successor joins. */
+export interface RefreshFamily {
+  familyId: string;
+  /** The family's expiry (epoch s): rotation does not extend it. */
+  expiresAt: number;
+  /** SHA-256 of the refresh token presented. */
+  parent: Buffer;
+}
+
+/**
+ * RFC 9700 §4.14.2: a refresh token presented again means it was stolen
+ * (or its holder raced itself); the whole family goes. Returns the error to throw.
+ */
+export async function revokeOnReuse(deps: OAuthDeps, familyId: string): Promise<OAuthError> {
+  await deps.refreshTokens.revokeFamily(familyId);
+  return new InvalidGrant("refresh token reuse; family revoked");
 }
 
 /** Random bytes for jtis, drawn from a pool refilled 256 jtis at a time (one syscall per refill, not per token). */
@@ -87,10 +113,10 @@ function mayRefresh(client: AuthenticatedClient, apiServer: ApiServer): boolean 
 
 export const REFRESH_TOKEN_PREFIX = "rt_";
 
-/** The refresh token is bound as its access token is (RFC 9449 §5, RFC 8705 §4): `cnf`. */
-async function issueRefreshToken(deps: OAuthDeps, client: AuthenticatedClient, apiServer: ApiServer, scope: string, nowMs: number, family: { familyId: string; expiresAt: number } | undefined, cnf: Confirmation | undefined): Promise<string> {
+/** A new refresh token and its record (not stored yet), bound as its access token is (RFC 9449 §5, RFC 8705 §4): `cnf`. */
+function newRefreshToken(client: AuthenticatedClient, apiServer: ApiServer, scope: string, nowMs: number, family: RefreshFamily | undefined, cnf: Confirmation | undefined): { token: string; record: RefreshTokenRecord } {
   const token = REFRESH_TOKEN_PREFIX + newSecret();
-  await deps.refreshTokens.insert({
+  const record: RefreshTokenRecord = {
     tokenHash: sha256(token),
     familyId: family?.familyId ?? randomBytes(12).toString("base64url"),
     clientId: client.clientId,
@@ -100,6 +126,6 @@ async function issueRefreshToken(deps: OAuthDeps, client: AuthenticatedClient, a
     expiresAt: family?.expiresAt ?? toSeconds(nowMs) + apiServer.refreshTokenLifetimeSeconds,
     usedAt: null,
     cnf,
-  });
-  return token;
+  };
+  return { token, record };
 }

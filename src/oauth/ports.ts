@@ -83,14 +83,22 @@ export interface RefreshTokenRecord {
 }
 
 /**
- * Refresh tokens, stored hashed. Single use across replicas: `markUsed` is one
- * atomic statement (`... WHERE used_at IS NULL`), so of two replicas spending
- * the same token at once exactly one succeeds.
+ * Refresh tokens, stored hashed. A family's rotations and its revocation take
+ * turns under the family's lock, across replicas: of two replicas spending
+ * the same token at once exactly one succeeds, and a rotation racing a
+ * revocation either lands first (and its new token is revoked with the rest)
+ * or finds its parent gone — never a new token left alive in a revoked family.
  */
 export interface RefreshTokenRepository {
+  /** A family's first token (a fresh grant). */
   insert(record: RefreshTokenRecord): Promise<void>;
   find(tokenHash: Buffer): Promise<RefreshTokenRecord | undefined>;
-  /** Marks it used; false when it already was (reuse). */
-  markUsed(tokenHash: Buffer, at: number): Promise<boolean>;
+  /**
+   * Spends `parent` of `familyId` at `at` (epoch s) and stores its successor
+   * (none when no refresh token is issued any more), in one transaction;
+   * false, storing nothing, when the parent was spent already (reuse) or is
+   * gone (its family revoked).
+   */
+  rotate(familyId: string, parent: Buffer, at: number, child: RefreshTokenRecord | undefined): Promise<boolean>;
   revokeFamily(familyId: string): Promise<void>;
 }

@@ -8,7 +8,7 @@ import { apiServerRepository } from "./sql/api_servers.js";
 import { auditRepository } from "./sql/audit.js";
 import { changeRepository } from "./sql/changes.js";
 import { clientRepository } from "./sql/clients.js";
-import { LOCKS, type SqlDatabase, type SqlExecutor, type SqlTransaction } from "./sql/executor.js";
+import { LOCKS, type InTransaction, type SqlDatabase, type SqlExecutor, type SqlTransaction } from "./sql/executor.js";
 import { grantRepository } from "./sql/grants.js";
 import { keyRepository } from "./sql/keys.js";
 import { metaRepository } from "./sql/meta.js";
@@ -40,7 +40,7 @@ export interface Store extends StoreData {
   close(): Promise<void>;
 }
 
-function data(q: SqlExecutor, tx?: SqlTransaction): StoreData {
+function data(q: SqlExecutor, inTransaction: InTransaction, tx?: SqlTransaction): StoreData {
   return {
     apiServers: apiServerRepository(q),
     clients: clientRepository(q),
@@ -49,7 +49,7 @@ function data(q: SqlExecutor, tx?: SqlTransaction): StoreData {
     meta: metaRepository(q),
     changes: changeRepository(q, tx),
     keys: keyRepository(q),
-    refreshTokens: refreshTokenRepository(q),
+    refreshTokens: refreshTokenRepository(q, inTransaction),
     revokedTokens: revokedTokenRepository(q),
     assertionJtis: assertionJtiRepository(q),
   };
@@ -61,7 +61,7 @@ function data(q: SqlExecutor, tx?: SqlTransaction): StoreData {
  * transaction of its own, so a taken audience leaves nothing half-written.
  */
 function standalone(db: SqlDatabase): StoreData {
-  const d = data(db);
+  const d = data(db, (fn) => db.transaction(fn));
   return {
     ...d,
     apiServers: {
@@ -77,7 +77,7 @@ export function storeOn(db: SqlDatabase): Store {
   return {
     dialect: db.dialect,
     ...standalone(db),
-    transaction: (fn) => db.transaction((tx) => fn({ ...data(tx, tx), lock: (name) => tx.lock(LOCKS[name]) })),
+    transaction: (fn) => db.transaction((tx) => fn({ ...data(tx, (work) => work(tx), tx), lock: (name) => tx.lock(LOCKS[name]) })),
     purgeExpired: (now) => purgeExpiredTokenState(db, now),
     notified: db.onChangesNotified?.bind(db),
     close: () => db.close(),

@@ -25,7 +25,8 @@ function calls(store: Store): Array<[string, () => Promise<unknown>]> {
     ["meta.set", () => store.meta.set("k", "v")],
     ["changes.since", () => store.changes.since(0, 10)],
     ["changes.latest", () => store.changes.latest()],
-    ["refreshTokens.markUsed", () => store.refreshTokens.markUsed(Buffer.alloc(32), 1)],
+    ["refreshTokens.rotate", () => store.refreshTokens.rotate("fam_x", Buffer.alloc(32), 1, undefined)],
+    ["refreshTokens.revokeFamily", () => store.refreshTokens.revokeFamily("fam_x")],
     ["assertionJtis.consume", () => store.assertionJtis.consume("cl_x", "j", 1)],
     ["keys.all", () => store.keys.all()],
     ["purgeExpired", () => store.purgeExpired(1)],
@@ -54,7 +55,7 @@ describeEngines("store contract: values and faults", (engine) => {
     await store.keys.insert(key);
     const token = refreshToken({ issuedAtMs: BIG - 13, expiresAt: BIG - 14 });
     await store.refreshTokens.insert(token);
-    await store.refreshTokens.markUsed(token.tokenHash, BIG - 15);
+    await store.refreshTokens.rotate(token.familyId, token.tokenHash, BIG - 15, undefined);
     const jti = uid("jti");
     await store.revokedTokens.insert(jti, BIG - 16);
     await store.transaction((tx) => tx.changes.append({ kind: "key", id: key.kid, detail: {}, time: BIG - 17 }));

@@ -180,7 +180,8 @@ async function startPeer(location: PeerLocation): Promise<Peer> {
         child.stdin.write(`${JSON.stringify({ id, op, args })}\n`);
       }) as ReturnType<PeerOps[K]>;
   return {
-    markUsed: call("markUsed"),
+    rotate: call("rotate"),
+    revokeFamily: call("revokeFamily"),
     consume: call("consume"),
     recordIssuance: call("recordIssuance"),
     lockedIncrement: call("lockedIncrement"),

@@ -6,6 +6,7 @@
 import { createInterface } from "node:readline";
 import { AuthzError } from "../../src/errors.js";
 import { silentLogger } from "../../src/log.js";
+import type { RefreshTokenRecord } from "../../src/oauth/ports.js";
 import { openStore } from "../../src/store/index.js";
 import { appendChange, lockedIncrement } from "./fixtures.js";
 
@@ -16,7 +17,9 @@ export interface PeerLocation {
 }
 
 export interface PeerOps {
-  markUsed(tokenHash: string, at: number): Promise<boolean>;
+  /** `rotate` with the hashes base64 (JSON lines). */
+  rotate(familyId: string, parent: string, at: number, child: (Omit<RefreshTokenRecord, "tokenHash"> & { tokenHash: string }) | undefined): Promise<boolean>;
+  revokeFamily(familyId: string): Promise<void>;
   consume(clientId: string, jti: string, keepUntil: number): Promise<boolean>;
   recordIssuance(clientId: string, count: number, lastMs: number): Promise<void>;
   lockedIncrement(key: string): Promise<number>;
@@ -34,7 +37,8 @@ if (process.env.AUTHZ_STORE_PEER) {
     logger: silentLogger,
   });
   const ops: PeerOps = {
-    markUsed: (hash, at) => store.refreshTokens.markUsed(Buffer.from(hash, "base64"), at),
+    rotate: (familyId, parent, at, child) => store.refreshTokens.rotate(familyId, Buffer.from(parent, "base64"), at, child && { ...child, tokenHash: Buffer.from(child.tokenHash, "base64") }),
+    revokeFamily: (familyId) => store.refreshTokens.revokeFamily(familyId),
     consume: (clientId, jti, keepUntil) => store.assertionJtis.consume(clientId, jti, keepUntil),
     recordIssuance: (clientId, count, lastMs) => store.clients.recordIssuance(clientId, count, lastMs),
     lockedIncrement: (key) => lockedIncrement(store, key),

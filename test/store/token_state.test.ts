@@ -1,6 +1,7 @@
 // OAuth and key-ring state (src/oauth/ports.ts, src/tokens/keys.ts, the
 // store's revoked tokens, assertion ids and purgeExpired), on both engines.
 import { beforeAll, expect, test } from "vitest";
+import type { RefreshTokenRecord } from "../../src/oauth/ports.js";
 import type { Store } from "../../src/store/index.js";
 import { keyRecord, refreshToken, T0, uid } from "./fixtures.js";
 import { describeEngines, type TestDatabase } from "./harness.js";
@@ -16,15 +17,26 @@ describeEngines("store contract: token state and keys", (engine) => {
     store = db.store;
   });
 
-  test("refresh tokens: find returns the record as written; markUsed succeeds once, then reports reuse", async () => {
+  test("refresh tokens: find returns the record as written; rotate spends the parent and stores its successor once, then reports reuse and stores nothing", async () => {
     const r = refreshToken();
     await store.refreshTokens.insert(r);
     expect(await store.refreshTokens.find(r.tokenHash)).toStrictEqual(r);
     expect(await store.refreshTokens.find(Buffer.from(r.tokenHash).reverse())).toBeUndefined();
-    expect(await store.refreshTokens.markUsed(r.tokenHash, NOW + 10)).toBe(true);
-    expect(await store.refreshTokens.markUsed(r.tokenHash, NOW + 11)).toBe(false);
+    const child = refreshToken({ familyId: r.familyId, clientId: r.clientId, apiServerId: r.apiServerId });
+    expect(await store.refreshTokens.rotate(r.familyId, r.tokenHash, NOW + 10, child)).toBe(true);
     expect(await store.refreshTokens.find(r.tokenHash)).toStrictEqual({ ...r, usedAt: NOW + 10 });
-    expect(await store.refreshTokens.markUsed(refreshToken().tokenHash, NOW)).toBe(false);
+    expect(await store.refreshTokens.find(child.tokenHash)).toStrictEqual(child);
+    const again = refreshToken({ familyId: r.familyId });
+    expect(await store.refreshTokens.rotate(r.familyId, r.tokenHash, NOW + 11, again)).toBe(false);
+    expect(await store.refreshTokens.find(again.tokenHash)).toBeUndefined();
+    expect(await store.refreshTokens.find(r.tokenHash)).toStrictEqual({ ...r, usedAt: NOW + 10 });
+    // Unknown, or named with another family: nothing spent, nothing stored.
+    expect(await store.refreshTokens.rotate(r.familyId, refreshToken().tokenHash, NOW, undefined)).toBe(false);
+    expect(await store.refreshTokens.rotate(uid("fam"), child.tokenHash, NOW, undefined)).toBe(false);
+    expect((await store.refreshTokens.find(child.tokenHash))?.usedAt).toBeNull();
+    // No successor (refresh tokens no longer issued): the parent is spent all the same.
+    expect(await store.refreshTokens.rotate(r.familyId, child.tokenHash, NOW + 12, undefined)).toBe(true);
+    expect((await store.refreshTokens.find(child.tokenHash))?.usedAt).toBe(NOW + 12);
   });
 
   test("refresh tokens keep their binding (DPoP key and certificate thumbprints), each on its own or both", async () => {
@@ -39,15 +51,41 @@ describeEngines("store contract: token state and keys", (engine) => {
     const peer = await db.peer();
     const tokens = Array.from({ length: 25 }, () => refreshToken());
     for (const t of tokens) await store.refreshTokens.insert(t);
+    const children = tokens.map((t) => [0, 1, 2].map(() => refreshToken({ familyId: t.familyId })));
     const results = await Promise.all(
       tokens.map(async (t, i) => {
-        const here = () => store.refreshTokens.markUsed(t.tokenHash, NOW + i);
-        const there = () => peer.markUsed(t.tokenHash.toString("base64"), NOW + i);
-        return Promise.all(i % 2 ? [here(), there(), here()] : [there(), here(), there()]);
+        const here = (c: RefreshTokenRecord) => store.refreshTokens.rotate(t.familyId, t.tokenHash, NOW + i, c);
+        const there = (c: RefreshTokenRecord) => peer.rotate(t.familyId, t.tokenHash.toString("base64"), NOW + i, { ...c, tokenHash: c.tokenHash.toString("base64") });
+        const [c0, c1, c2] = children[i]!;
+        return Promise.all(i % 2 ? [here(c0!), there(c1!), here(c2!)] : [there(c0!), here(c1!), there(c2!)]);
       }),
     );
-    for (const wins of results) expect(wins.filter(Boolean)).toHaveLength(1);
+    for (const [i, wins] of results.entries()) {
+      expect(wins.filter(Boolean)).toHaveLength(1);
+      // The winner's successor is stored, the losers' are not.
+      const stored = await Promise.all(children[i]!.map(async (c) => (await store.refreshTokens.find(c.tokenHash)) !== undefined));
+      expect(stored).toEqual(wins);
+    }
     for (const t of tokens) expect((await store.refreshTokens.find(t.tokenHash))?.usedAt).not.toBeNull();
+  });
+
+  test("a rotation racing its family's revocation on another replica never leaves a live token in the family", async () => {
+    const peer = await db.peer();
+    const families = Array.from({ length: 25 }, () => refreshToken());
+    const children = families.map((t) => refreshToken({ familyId: t.familyId }));
+    for (const t of families) await store.refreshTokens.insert(t);
+    const rotated = await Promise.all(
+      families.map(async (t, i) => {
+        const rotate = () => store.refreshTokens.rotate(t.familyId, t.tokenHash, NOW + i, children[i]);
+        const revoke = () => peer.revokeFamily(t.familyId);
+        return i % 2 ? (await Promise.all([rotate(), revoke()]))[0] : (await Promise.all([revoke(), rotate()]))[1];
+      }),
+    );
+    for (const [i, t] of families.entries()) {
+      expect(await store.refreshTokens.find(t.tokenHash)).toBeUndefined();
+      // Rotated first or not at all: either way its successor went with the family.
+      expect(await store.refreshTokens.find(children[i]!.tokenHash), `family ${i}, rotated: ${rotated[i]}`).toBeUndefined();
+    }
   });
 
   test("revokeFamily removes every token of that family and no other", async () => {

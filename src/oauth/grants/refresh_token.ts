@@ -3,7 +3,7 @@
 // token; presenting a used one revokes its whole family.
 import { sha256 } from "../../domain/ids.js";
 import { toSeconds } from "../../clock.js";
-import { mintTokens } from "../access_token.js";
+import { mintTokens, revokeOnReuse } from "../access_token.js";
 import { underTrace } from "../../tracing.js";
 import { InvalidGrant, InvalidRequest, InvalidScope } from "../errors.js";
 import { parseScope } from "../scope.js";
@@ -25,10 +25,7 @@ export const refreshToken: GrantType = {
     if (record.issuedAtMs < client.tokensValidAfter) throw new InvalidGrant("refresh token predates a client revocation");
     // RFC 9449 §5, RFC 8705 §4: a bound refresh token needs its DPoP key and certificate; checked before it is spent, so a thief cannot burn it.
     if (record.cnf && !presents(record.cnf)) throw new InvalidGrant("refresh token bound to another DPoP key or certificate");
-    if (record.usedAt !== null || !(await underTrace(trace, () => deps.refreshTokens.markUsed(hash, now)))) {
-      await deps.refreshTokens.revokeFamily(record.familyId);
-      throw new InvalidGrant("refresh token reuse; family revoked");
-    }
+    if (record.usedAt !== null) throw await revokeOnReuse(deps, record.familyId);
     const apiServer = await deps.apiServers.get(record.apiServerId);
     if (!apiServer || !apiServer.allowOfflineAccess) throw new InvalidGrant("API server gone or offline access off");
     const access = await deps.resolveAccess(client, apiServer);
@@ -43,6 +40,8 @@ export const refreshToken: GrantType = {
     const allowed = new Set(access.scopes);
     const scopes = (requested.length > 0 ? requested : original).filter((s) => allowed.has(s));
     // The new access token is bound as a fresh one would be (this request's certificate or DPoP key).
-    return mintTokens(deps, client, apiServer, scopes, { family: { familyId: record.familyId, expiresAt: record.expiresAt }, cnf: confirm(apiServer), trace });
+    // The parent is spent when its successor is stored, in one step (`rotate`): a replica spending it first makes this a reuse.
+    const family = { familyId: record.familyId, expiresAt: record.expiresAt, parent: hash };
+    return mintTokens(deps, client, apiServer, scopes, { family, cnf: confirm(apiServer), trace });
   },
 };

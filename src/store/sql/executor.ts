@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+
 /**
  * What the repositories need from a SQL database, the same for SQLite and
  * PostgreSQL: parameterised statements (`?` placeholders; the PostgreSQL
@@ -42,6 +44,9 @@ export class UniqueViolation extends Error {
   }
 }
 
+/** Runs `fn` in the transaction at hand, or in one of its own outside any. */
+export type InTransaction = <T>(fn: (tx: SqlTransaction) => Promise<T>) => Promise<T>;
+
 /** Lock keys (pg_advisory_xact_lock takes a bigint): one per thing that must happen once across replicas. */
 export const LOCKS = {
   /** Appending to the change feed: changes commit in sequence order, so followers never skip one. */
@@ -55,3 +60,12 @@ export const LOCKS = {
   /** Changes that could leave no full administrator: the check and the write that follows it. */
   administrators: 7_110_005,
 } as const;
+
+/**
+ * The lock of one refresh-token family: 2^40 plus 48 bits of its id's
+ * SHA-256, apart from every LOCKS key (exact as a JS number). Two families
+ * sharing a key only take turns.
+ */
+export function familyLock(familyId: string): number {
+  return 2 ** 40 + createHash("sha256").update(familyId).digest().readUIntBE(0, 6);
+}

@@ -1,6 +1,6 @@
 import type { RefreshTokenRecord, RefreshTokenRepository } from "../../oauth/ports.js";
 import type { Confirmation } from "../../oauth/sender_constraint.js";
-import type { SqlExecutor } from "./executor.js";
+import { familyLock, type InTransaction, type SqlExecutor } from "./executor.js";
 
 interface RefreshRow {
   token_hash: Buffer;
@@ -15,22 +15,31 @@ interface RefreshRow {
   cnf_x5t: string | null;
 }
 
-export function refreshTokenRepository(q: SqlExecutor): RefreshTokenRepository {
+async function insertRefreshToken(q: SqlExecutor, r: RefreshTokenRecord): Promise<void> {
+  await q.run("INSERT INTO refresh_tokens (token_hash, family_id, client_id, api_server_id, scope, issued_at_ms, expires_at, used_at, cnf_jkt, cnf_x5t) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+    r.tokenHash,
+    r.familyId,
+    r.clientId,
+    r.apiServerId,
+    r.scope,
+    r.issuedAtMs,
+    r.expiresAt,
+    r.usedAt,
+    r.cnf?.jkt ?? null,
+    r.cnf?.["x5t#S256"] ?? null,
+  ]);
+}
+
+/**
+ * `rotate` and `revokeFamily` each run in a transaction that first takes the
+ * family's lock. Without it, on PostgreSQL (READ COMMITTED) a revocation's
+ * DELETE, waiting on the parent row a rotation had just spent, deleted the
+ * parent once the rotation committed but not the new token, which its
+ * snapshot predates.
+ */
+export function refreshTokenRepository(q: SqlExecutor, inTransaction: InTransaction): RefreshTokenRepository {
   return {
-    async insert(r) {
-      await q.run("INSERT INTO refresh_tokens (token_hash, family_id, client_id, api_server_id, scope, issued_at_ms, expires_at, used_at, cnf_jkt, cnf_x5t) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-        r.tokenHash,
-        r.familyId,
-        r.clientId,
-        r.apiServerId,
-        r.scope,
-        r.issuedAtMs,
-        r.expiresAt,
-        r.usedAt,
-        r.cnf?.jkt ?? null,
-        r.cnf?.["x5t#S256"] ?? null,
-      ]);
-    },
+    insert: (r) => insertRefreshToken(q, r),
     async find(hash) {
       const row = await q.get<RefreshRow>("SELECT * FROM refresh_tokens WHERE token_hash = ?", [hash]);
       if (!row) return undefined;
@@ -47,9 +56,19 @@ export function refreshTokenRepository(q: SqlExecutor): RefreshTokenRepository {
         ...(cnf ? { cnf } : {}),
       } satisfies RefreshTokenRecord;
     },
-    // One statement: of two replicas spending the same token at once, exactly one sees changes = 1.
-    markUsed: async (hash, at) => (await q.run("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL", [at, hash])).changes === 1,
-    revokeFamily: async (familyId) => void (await q.run("DELETE FROM refresh_tokens WHERE family_id = ?", [familyId])),
+    rotate: (familyId, parent, at, child) =>
+      inTransaction(async (tx) => {
+        await tx.lock(familyLock(familyId));
+        const spent = await tx.run("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND family_id = ? AND used_at IS NULL", [at, parent, familyId]);
+        if (spent.changes !== 1) return false;
+        if (child) await insertRefreshToken(tx, child);
+        return true;
+      }),
+    revokeFamily: (familyId) =>
+      inTransaction(async (tx) => {
+        await tx.lock(familyLock(familyId));
+        await tx.run("DELETE FROM refresh_tokens WHERE family_id = ?", [familyId]);
+      }),
   };
 }
 
