@@ -176,6 +176,19 @@ describe("cascades", () => {
     expect(await (await access(client.clientId, s.id))!.scopes).toEqual(["orders:read", "orders:audit"]);
   });
 
+  test("a grant still naming a permission its API server removed (written on another replica as the permission went) never yields it", async () => {
+    const s = await createApiServer(t, { permissions: [{ value: "orders:read", description: "" }, { value: "orders:write", description: "" }] });
+    const { client } = await createClient(t);
+    const g = await grant(t, client.clientId, s.id, ["orders:read", "orders:write"]);
+    await setPermissions(s.id, ["orders:read"]);
+    // The racing grant write commits after the removal swept the grants, and its change reaches this replica.
+    const stored = (await t.store.grants.get(g.id))!;
+    expect(stored.scopes).toEqual(["orders:read"]);
+    expect(await t.store.grants.update({ ...stored, scopes: ["orders:read", "orders:write"], version: stored.version + 1 })).toBe(true);
+    domain().grants.invalidate({ clientId: client.clientId, apiServerId: s.id });
+    expect((await access(client.clientId, s.id))!.scopes).toEqual(["orders:read"]);
+  });
+
   test("deleting an API server or a client deletes its grants (and forgets cached access)", async () => {
     const s1 = await createApiServer(t);
     const s2 = await createApiServer(t);

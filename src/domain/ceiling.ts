@@ -72,16 +72,18 @@ export function createCeiling() {
    * Refuses a change that would leave no enabled client holding every
    * management permission. `after` is what the client would hold (undefined
    * when it would be deleted or disabled). Runs in the writing transaction,
-   * under the administrators lock once the client is a full administrator:
-   * two such changes at once (two replicas, each removing one of the last
-   * two) take turns, and the second sees the first; without it both would
-   * read the other as still there (READ COMMITTED) and both pass.
+   * under the administrators lock, taken before anything is read: two such
+   * changes at once (two replicas, each removing one of the last two) take
+   * turns, and the second sees the first; without it both would read the
+   * other as still there (READ COMMITTED) and both pass. Taken even when the
+   * client is no full administrator (yet): a promotion committing after that
+   * read must not let another change count on it.
    */
   async function checkKeepsAnAdmin(clientId: string, after: readonly string[] | undefined, tx: Data & TransactionControl): Promise<void> {
+    await tx.lock("administrators");
     const all = await allPermissions(tx);
     if (!covers(await held(clientId, tx), all)) return;
     if (after !== undefined && covers(after, all)) return;
-    await tx.lock("administrators");
     for (const grant of await tx.grants.list({ terms: [], afterSeq: 0, limit: Number.MAX_SAFE_INTEGER }, { clientId: "", apiServerId: MANAGEMENT_API_SERVER_ID })) {
       if (grant.clientId === clientId || !covers(grant.allowAllScopes ? all : grant.scopes, all)) continue;
       const other = await tx.clients.get(grant.clientId);

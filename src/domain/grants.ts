@@ -168,9 +168,22 @@ export function createGrants(deps: GrantsDeps) {
   return { create, get, list, update, delete: remove, resolveAccess, warm, invalidate, cacheStats: cache.stats };
 }
 
-/** The scopes a grant allows on its API server now. */
+/** The scopes a grant allows on its API server now: never one the API server no longer defines. */
 function allowedBy(grant: Grant, apiServer: ApiServer): string[] {
-  return grant.allowAllScopes ? apiServer.permissions.map((p) => p.value) : grant.scopes;
+  if (grant.allowAllScopes) return apiServer.permissions.map((p) => p.value);
+  // Removing a permission removes it from every grant (removeScopes), but a
+  // grant written on another replica while the permission went (each
+  // transaction read the other's rows before it committed) can still name it.
+  const defined = definedScopes(apiServer);
+  return grant.scopes.every((s) => defined.has(s)) ? grant.scopes : grant.scopes.filter((s) => defined.has(s));
+}
+
+/** An API server's permission values as a set, made once per cached API server object. */
+const definedSets = new WeakMap<ApiServer, ReadonlySet<string>>();
+function definedScopes(apiServer: ApiServer): ReadonlySet<string> {
+  let set = definedSets.get(apiServer);
+  if (!set) definedSets.set(apiServer, (set = new Set(apiServer.permissions.map((p) => p.value))));
+  return set;
 }
 
 /** The change a grant write records: the pair (the cache key) and the audience its tokens carry. */
