@@ -193,7 +193,8 @@ export function createApiServers(deps: ApiServersDeps) {
     const current = await get(id, "id", tx);
     checkEtag(etag, etagOfApiServer(current), "API server");
     if (current.system) throw new FailedPrecondition("the built-in management API server cannot be deleted");
-    await tx.apiServers.delete(id); // grants cascade
+    // On the version read: what was checked is what goes (a write committed meanwhile makes this one retry).
+    if (!(await tx.apiServers.delete(id, current.version))) throw new Aborted("the API server changed concurrently; read it again"); // grants cascade
     await tx.changes.append(change(current, clock.now(), { deleted: true }));
   }
 

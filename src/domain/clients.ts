@@ -172,7 +172,8 @@ export function createClients(deps: ClientsDeps) {
     await ceiling.checkClientWrite(actor, clientId, tx);
     await ceiling.checkKeepsAnAdmin(clientId, undefined, tx);
     const audiences = await audiencesOf(current, tx); // before the grants cascade away
-    await tx.clients.delete(clientId); // grants cascade (foreign key)
+    // On the version read: what was checked is what goes (a write committed meanwhile makes this one retry).
+    if (!(await tx.clients.delete(clientId, current.version))) throw new Aborted("the client changed concurrently; read it again"); // grants cascade (foreign key)
     await tx.changes.append({ kind: "client", id: clientId, time: clock.now(), detail: { deleted: true, reason: "client_deleted", tokensValidAfter: clock.now(), audiences } });
   }
 

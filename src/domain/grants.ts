@@ -126,7 +126,8 @@ export function createGrants(deps: GrantsDeps) {
       await ceiling.checkKeepsAnAdmin(current.clientId, [], tx);
     }
     const apiServer = (await tx.apiServers.get(current.apiServerId))!;
-    await tx.grants.delete(id);
+    // On the version read: what was checked is what goes (a write committed meanwhile makes this one retry).
+    if (!(await tx.grants.delete(id, current.version))) throw new Aborted("the grant changed concurrently; read it again");
     const now = clock.now();
     await tx.changes.append(change(current, apiServer, now, { deleted: true, reason: "grant_deleted", tokensValidAfter: now }));
   }

@@ -22,8 +22,8 @@ export interface ApiServerRepository {
   list(query: ListQuery): Promise<ApiServer[]>;
   /** Replaces the row if its version is still `server.version - 1`; false otherwise. AlreadyExists as insert. */
   update(server: ApiServer): Promise<boolean>;
-  /** Deletes the row (its audiences and grants cascade); false when absent. */
-  delete(id: string): Promise<boolean>;
+  /** Deletes the row if its version is still `version` (its audiences and grants cascade); false otherwise. */
+  delete(id: string, version: number): Promise<boolean>;
 }
 
 export interface ClientRepository {
@@ -33,8 +33,8 @@ export interface ClientRepository {
   list(query: ListQuery): Promise<Client[]>;
   /** Replaces the row if its version is still `client.version - 1`; false otherwise. */
   update(client: Client): Promise<boolean>;
-  /** Deletes the client; its grants cascade. */
-  delete(clientId: string): Promise<boolean>;
+  /** Deletes the client if its version is still `version`; its grants cascade. False otherwise. */
+  delete(clientId: string, version: number): Promise<boolean>;
   /** Adds `count` to the issued-token counter in one atomic statement (replicas add concurrently; nothing is lost). */
   recordIssuance(clientId: string, count: number, lastMs: number): Promise<void>;
 }
@@ -47,7 +47,8 @@ export interface GrantRepository {
   /** `seq` order after `query.afterSeq`, optionally of one client and/or one API server. */
   list(query: ListQuery, filter: { clientId: string; apiServerId: string }): Promise<Grant[]>;
   update(grant: Grant): Promise<boolean>;
-  delete(id: string): Promise<boolean>;
+  /** Deletes the grant if its version is still `version`; false otherwise. */
+  delete(id: string, version: number): Promise<boolean>;
   /** Removes permission values from every grant of an API server (they no longer exist); returns the grants changed. */
   removeScopes(apiServerId: string, removed: string[], atMs: number): Promise<Grant[]>;
 }

@@ -135,17 +135,19 @@ describeEngines("store contract: API servers", (engine) => {
     }
   });
 
-  test("delete cascades to the audiences (free again) and the grants; false when absent", async () => {
+  test("delete (on the version read) cascades to the audiences (free again) and the grants; false when absent or changed since", async () => {
     const s = await store.apiServers.insert(apiServer({ audiences: [`urn:${uid("aud")}`] }));
     const c = await store.clients.insert(client());
     const g = await store.grants.insert(grant(c.clientId, s.id));
-    expect(await store.apiServers.delete(s.id)).toBe(true);
+    expect(await store.apiServers.delete(s.id, s.version + 1)).toBe(false);
+    expect(await store.apiServers.get(s.id)).toBeDefined();
+    expect(await store.apiServers.delete(s.id, s.version)).toBe(true);
     expect(await store.apiServers.get(s.id)).toBeUndefined();
     expect(await store.apiServers.findByAudience(s.identifier)).toBeUndefined();
     expect(await store.grants.get(g.id)).toBeUndefined();
     expect(await store.grants.findByPair(c.clientId, s.id)).toBeUndefined();
     expect(await store.clients.get(c.clientId)).toBeDefined();
-    expect(await store.apiServers.delete(s.id)).toBe(false);
+    expect(await store.apiServers.delete(s.id, s.version)).toBe(false);
     const again = await store.apiServers.insert(apiServer({ identifier: s.identifier, audiences: s.audiences }));
     expect((await store.apiServers.findByAudience(s.audiences[0]!))?.id).toBe(again.id);
   });
@@ -216,16 +218,18 @@ describeEngines("store contract: clients", (engine) => {
     expect(await store.clients.update({ ...client(), version: 2 })).toBe(false);
   });
 
-  test("delete cascades to the client's grants only; false when absent", async () => {
+  test("delete (on the version read) cascades to the client's grants only; false when absent or changed since", async () => {
     const s = await store.apiServers.insert(apiServer());
     const [a, b] = [await store.clients.insert(client()), await store.clients.insert(client())];
     const ga = await store.grants.insert(grant(a.clientId, s.id));
     const gb = await store.grants.insert(grant(b.clientId, s.id));
-    expect(await store.clients.delete(a.clientId)).toBe(true);
+    expect(await store.clients.delete(a.clientId, a.version + 1)).toBe(false);
+    expect(await store.clients.get(a.clientId)).toBeDefined();
+    expect(await store.clients.delete(a.clientId, a.version)).toBe(true);
     expect(await store.clients.get(a.clientId)).toBeUndefined();
     expect(await store.grants.get(ga.id)).toBeUndefined();
     expect(await store.grants.get(gb.id)).toStrictEqual(gb);
-    expect(await store.clients.delete(a.clientId)).toBe(false);
+    expect(await store.clients.delete(a.clientId, a.version)).toBe(false);
   });
 
   test("recordIssuance adds from many parallel calls in two replicas with nothing lost; the last issue time is the latest", async () => {
@@ -296,9 +300,11 @@ describeEngines("store contract: grants", (engine) => {
     expect(await store.grants.get(v1.id)).toStrictEqual(v2);
     expect(await store.grants.update({ ...v1, scopes: [], version: 2 })).toBe(false);
     expect(await store.grants.get(v1.id)).toStrictEqual(v2);
-    expect(await store.grants.delete(v1.id)).toBe(true);
+    expect(await store.grants.delete(v1.id, v1.version)).toBe(false); // changed since: v2
+    expect(await store.grants.get(v1.id)).toStrictEqual(v2);
+    expect(await store.grants.delete(v1.id, v2.version)).toBe(true);
     expect(await store.grants.get(v1.id)).toBeUndefined();
-    expect(await store.grants.delete(v1.id)).toBe(false);
+    expect(await store.grants.delete(v1.id, v2.version)).toBe(false);
   });
 
   test("removeScopes takes the values out of every grant of that API server and returns exactly the grants it changed", async () => {

@@ -65,7 +65,7 @@ export function apiServerRepository(q: SqlExecutor): ApiServerRepository {
       await claimAudiences(server);
       return true;
     },
-    delete: async (id) => (await q.run("DELETE FROM api_servers WHERE id = ?", [id])).changes === 1,
+    delete: async (id, version) => (await q.run("DELETE FROM api_servers WHERE id = ? AND version = ?", [id, version])).changes === 1,
   };
 }
 

@@ -54,7 +54,7 @@ export function clientRepository(q: SqlExecutor): ClientRepository {
       const { changes } = await q.run(`UPDATE clients SET ${UPDATED.map((c) => `${c} = ?`).join(", ")} WHERE client_id = ? AND version = ?`, [...UPDATED.map((c) => r[c]), client.clientId, client.version - 1]);
       return changes === 1;
     },
-    delete: async (clientId) => (await q.run("DELETE FROM clients WHERE client_id = ?", [clientId])).changes === 1,
+    delete: async (clientId, version) => (await q.run("DELETE FROM clients WHERE client_id = ? AND version = ?", [clientId, version])).changes === 1,
     async recordIssuance(clientId, count, lastMs) {
       await q.run(
         "UPDATE clients SET tokens_issued = tokens_issued + ?, last_issue_time = CASE WHEN last_issue_time IS NULL OR last_issue_time < ? THEN ? ELSE last_issue_time END WHERE client_id = ?",

@@ -49,7 +49,7 @@ export function grantRepository(q: SqlExecutor): GrantRepository {
       ]);
       return changes === 1;
     },
-    delete: async (id) => (await q.run("DELETE FROM grants WHERE id = ?", [id])).changes === 1,
+    delete: async (id, version) => (await q.run("DELETE FROM grants WHERE id = ? AND version = ?", [id, version])).changes === 1,
     async removeScopes(apiServerId, removed, at) {
       const gone = new Set(removed);
       const changed: Grant[] = [];
