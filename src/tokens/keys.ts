@@ -190,6 +190,8 @@ export async function createKeys(deps: KeysDeps) {
   const retainMs = KEY_RETAIN_SECONDS * 1000;
 
   const keys = new Map<string, LoadedKey>();
+  /** The records of the loaded keys: this replica's view of the store's. */
+  const loadedRecords = () => [...keys.values()].map((k) => k.record);
   /** Per algorithm: the signing key and the window [from, until) in which it stays the one. */
   const current = new Map<SigningAlg, { key: LoadedKey; from: number; until: number }>();
   let jwksCache: { response: { body: Buffer; maxAge: number }; builtAt: number; validUntil: number } | undefined;
@@ -369,7 +371,7 @@ export async function createKeys(deps: KeysDeps) {
     async ensureInitialKeys(): Promise<KeyInfo[]> {
       const live = (r: KeyRecord) => r.retireTime === null;
       const missingIn = (records: readonly KeyRecord[]) => SIGNING_ALGS.filter((alg) => !records.some((r) => r.alg === alg && live(r)));
-      const missing = missingIn([...keys.values()].map((k) => k.record));
+      const missing = missingIn(loadedRecords());
       if (missing.length === 0) return [];
       const fresh = await Promise.all(missing.map(generate));
       const created = await store.transaction(async (tx) => {
@@ -395,7 +397,7 @@ export async function createKeys(deps: KeysDeps) {
      */
     async prepareRotation(alg: SigningAlg | undefined): Promise<PreparedRotation> {
       const algs = alg ? [alg] : [...SIGNING_ALGS];
-      checkRotation(algs, [...keys.values()].map((k) => k.record), clock.now());
+      checkRotation(algs, loadedRecords(), clock.now());
       return { fresh: await Promise.all(algs.map(generate)) };
     },
 
@@ -436,7 +438,7 @@ export async function createKeys(deps: KeysDeps) {
       const now = clock.now();
       if (jwksCache !== undefined && now < jwksCache.validUntil && now >= jwksCache.builtAt) return jwksCache.response;
       purge(now);
-      const published = [...keys.values()].map((k) => k.record);
+      const published = loadedRecords();
       published.sort(
         (a, b) =>
           STATE_ORDER[stateOf(a, now)] - STATE_ORDER[stateOf(b, now)] || SIGNING_ALGS.indexOf(a.alg) - SIGNING_ALGS.indexOf(b.alg) || b.createTime - a.createTime,
