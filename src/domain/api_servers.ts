@@ -1,5 +1,5 @@
 import type { Clock } from "../clock.js";
-import { AUDIENCE, RESERVED_IDENTIFIER_PREFIX, SCOPE_TOKEN, SENDER_CONSTRAINTS, type SenderConstraint } from "./constants.js";
+import { AUDIENCE, RESERVED_IDENTIFIER_PREFIX, RESOURCE_ID, SCOPE_TOKEN, SENDER_CONSTRAINTS, type SenderConstraint } from "./constants.js";
 import { Aborted, FailedPrecondition, NotFound, Violations } from "./errors.js";
 import { checkName } from "./names.js";
 import { approximateSize, lookupCache } from "./cache.js";
@@ -178,6 +178,8 @@ export function createApiServers(deps: ApiServersDeps) {
   }
 
   async function update(id: string, input: ApiServerInput, mask: string[], etag: string, tx: DomainTx): Promise<ApiServer> {
+    // Before anything is read: a grant write checking scopes against these permissions waits, or is seen by removeScopes.
+    if (RESOURCE_ID.test(id)) await tx.lockPermissions(id);
     const { current, next } = await checkUpdate(id, input, mask, etag, tx);
     if (!(await tx.apiServers.update(next))) throw new Aborted("the API server changed concurrently; read it again");
     // A permission that no longer exists is removed from every grant (the

@@ -331,7 +331,6 @@ export function createClients(deps: ClientsDeps) {
     return [...out];
   }
 
-  /** A change to a client, from this replica or another (the change feed). */
   /**
    * Fills the cache from the store (at start-up, in the background), so the
    * token endpoint's cost does not depend on which clients were asked for
@@ -354,6 +353,7 @@ export function createClients(deps: ClientsDeps) {
     );
   }
 
+  /** A change to a client, from this replica or another (the change feed). */
   function invalidate(clientId: string): void {
     cache.delete(clientId);
   }

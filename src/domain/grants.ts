@@ -70,6 +70,8 @@ export function createGrants(deps: GrantsDeps) {
     else if (!CLIENT_ID.test(input.clientId)) v.add("grant.client_id", "is not a client id");
     else if (!(await tx.clients.get(input.clientId))) v.add("grant.client_id", `no client ${JSON.stringify(input.clientId)}`);
     const validServerId = RESOURCE_ID.test(input.apiServerId);
+    // The permissions the scopes are checked against stay as read until this commits (an update removing one waits).
+    if (validServerId) await tx.lockPermissions(input.apiServerId);
     const apiServer = validServerId ? await tx.apiServers.get(input.apiServerId) : undefined;
     if (!input.apiServerId) v.add("grant.api_server_id", "is required");
     else if (!validServerId) v.add("grant.api_server_id", "is not an API server id");
@@ -102,6 +104,7 @@ export function createGrants(deps: GrantsDeps) {
       scopes: mask.includes("scopes") ? input.scopes : current.scopes,
       allowAllScopes: mask.includes("allow_all_scopes") ? input.allowAllScopes : current.allowAllScopes,
     };
+    await tx.lockPermissions(current.apiServerId); // as in create
     const apiServer = (await tx.apiServers.get(current.apiServerId))!; // the grant's API server exists (the foreign key)
     const scopes = checkScopes(merged, apiServer, v);
     v.throwIfAny();
@@ -172,9 +175,10 @@ export function createGrants(deps: GrantsDeps) {
 /** The scopes a grant allows on its API server now: never one the API server no longer defines. */
 function allowedBy(grant: Grant, apiServer: ApiServer): string[] {
   if (grant.allowAllScopes) return apiServer.permissions.map((p) => p.value);
-  // Removing a permission removes it from every grant (removeScopes), but a
-  // grant written on another replica while the permission went (each
-  // transaction read the other's rows before it committed) can still name it.
+  // Removing a permission removes it from every grant (removeScopes), and
+  // grant writes take turns with it (lockPermissions); a row written before
+  // they did (a grant on another replica while the permission went) can
+  // still name it, and yields nothing for it.
   const defined = definedScopes(apiServer);
   return grant.scopes.every((s) => defined.has(s)) ? grant.scopes : grant.scopes.filter((s) => defined.has(s));
 }

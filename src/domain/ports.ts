@@ -98,6 +98,12 @@ export interface ChangeRepository {
 export interface TransactionControl {
   /** Serialises with every other transaction taking the same lock, across replicas, until this one ends. */
   lock(name: "bootstrap" | "signingKeys" | "administrators"): Promise<void>;
+  /**
+   * The same for one API server's permissions: its updates, and the grant
+   * writes that check scopes against them, take turns (else a grant written
+   * on one replica while another removed a permission could keep naming it).
+   */
+  lockPermissions(apiServerId: string): Promise<void>;
 }
 
 /** The management domain's data, in or out of a transaction. */

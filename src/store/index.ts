@@ -8,7 +8,7 @@ import { apiServerRepository } from "./sql/api_servers.js";
 import { auditRepository } from "./sql/audit.js";
 import { changeRepository } from "./sql/changes.js";
 import { clientRepository } from "./sql/clients.js";
-import { LOCKS, type InTransaction, type SqlDatabase, type SqlExecutor, type SqlTransaction } from "./sql/executor.js";
+import { LOCKS, permissionsLock, type InTransaction, type SqlDatabase, type SqlExecutor, type SqlTransaction } from "./sql/executor.js";
 import { grantRepository } from "./sql/grants.js";
 import { keyRepository } from "./sql/keys.js";
 import { metaRepository } from "./sql/meta.js";
@@ -77,7 +77,7 @@ export function storeOn(db: SqlDatabase): Store {
   return {
     dialect: db.dialect,
     ...standalone(db),
-    transaction: (fn) => db.transaction((tx) => fn({ ...data(tx, (work) => work(tx), tx), lock: (name) => tx.lock(LOCKS[name]) })),
+    transaction: (fn) => db.transaction((tx) => fn({ ...data(tx, (work) => work(tx), tx), lock: (name) => tx.lock(LOCKS[name]), lockPermissions: (id) => tx.lock(permissionsLock(id)) })),
     purgeExpired: (now) => purgeExpiredTokenState(db, now),
     notified: db.onChangesNotified?.bind(db),
     close: () => db.close(),

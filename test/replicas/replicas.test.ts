@@ -256,6 +256,41 @@ describe.sequential("three replicas on one PostgreSQL", () => {
     }
   });
 
+  test("a permission removed on one replica while grants naming it are created on another: no grant keeps it", async () => {
+    const [a, b, c] = replicas as [Replica, Replica, Replica];
+    const pairs = await Promise.all(
+      Array.from({ length: 12 }, async () => {
+        const identifier = `https://inventory-${randomBytes(4).toString("hex")}.example.com`;
+        const { apiServer } = await a.api.apiServers.createApiServer({ apiServer: { name: `Inventory ${identifier.slice(18, 26)}`, identifier, permissions: [{ value: "stock:read" }, { value: "stock:write" }] } });
+        const { client: k } = await a.api.clients.createClient({ client: { name: `svc-${randomBytes(4).toString("hex")}` } });
+        return { apiServer: apiServer!, clientId: k!.clientId };
+      }),
+    );
+    await barrier(a, [b, c]);
+    // Each pair at once: A removes stock:write from the API server, B grants it. Either the grant is refused (the
+    // permission is gone) or made first and then stripped; without turns, both read the other's rows before it committed.
+    const outcomes = await Promise.all(
+      pairs.map(({ apiServer, clientId }) =>
+        Promise.allSettled([
+          a.api.apiServers.updateApiServer({ apiServer: { id: apiServer.id, permissions: [{ value: "stock:read" }] }, updateMask: ["permissions"] }),
+          b.api.grants.createGrant({ grant: { clientId, apiServerId: apiServer.id, scopes: ["stock:read", "stock:write"] } }),
+        ]),
+      ),
+    );
+    for (const [removal, grant] of outcomes) {
+      expect(removal.status).toBe("fulfilled");
+      if (grant.status === "rejected") expect((grant.reason as grpc.ServiceError).code).toBe(grpc.status.INVALID_ARGUMENT);
+    }
+    await barrier(a, [b, c]);
+    for (const { apiServer, clientId } of pairs) {
+      const { grants } = await c.api.grants.listGrants({ apiServerId: apiServer.id });
+      for (const g of grants) expect({ clientId: g.clientId, scopes: g.scopes }).toEqual({ clientId, scopes: ["stock:read"] });
+      // Put back, the permission is in no grant: it was removed from every one.
+      await a.api.apiServers.updateApiServer({ apiServer: { id: apiServer.id, permissions: [{ value: "stock:read" }, { value: "stock:write" }] }, updateMask: ["permissions"] });
+      expect((await b.api.grants.listGrants({ apiServerId: apiServer.id })).grants.flatMap((g) => g.scopes)).not.toContain("stock:write");
+    }
+  });
+
   test("a client assertion's jti and a refresh token used on one replica are refused on the others", async () => {
     const [a, b, c] = replicas as [Replica, Replica, Replica];
     const { privateKey, publicKey } = await generateKeyPair("ES256");

@@ -67,5 +67,14 @@ export const LOCKS = {
  * sharing a key only take turns.
  */
 export function familyLock(familyId: string): number {
-  return 2 ** 40 + createHash("sha256").update(familyId).digest().readUIntBE(0, 6);
+  return keyed(2 ** 40, familyId);
+}
+
+/** The lock of one API server's permissions: as familyLock, from 2^49 (past every family key). */
+export function permissionsLock(apiServerId: string): number {
+  return keyed(2 ** 49, apiServerId);
+}
+
+function keyed(base: number, id: string): number {
+  return base + createHash("sha256").update(id).digest().readUIntBE(0, 6);
 }
