@@ -4,6 +4,7 @@
 // exactly as the authz HTTP gateway is.
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:http";
+import { listenForBench } from "../lib/listen.js";
 import { signingInput } from "../lib/token_shape.js";
 
 // The shape and size of an authz token response: an ES256 RFC 9068 token
@@ -20,9 +21,4 @@ const server = createServer((req, res) => {
     res.end(body);
   });
 });
-server.keepAliveTimeout = 60_000;
-server.listen(0, "127.0.0.1", () => {
-  const { port } = server.address() as { port: number };
-  process.stdout.write(`listening 127.0.0.1:${port} body ${body.length}\n`);
-});
-process.on("SIGTERM", () => server.close(() => process.exit(0)));
+listenForBench(server, ` body ${body.length}`);

@@ -9,6 +9,7 @@
 import { propagation, ROOT_CONTEXT, SpanKind, trace, type TextMapGetter } from "@opentelemetry/api";
 import { generateKeyPairSync, sign } from "node:crypto";
 import { createServer, type IncomingHttpHeaders } from "node:http";
+import { listenForBench } from "../lib/listen.js";
 import { signingInput } from "../lib/token_shape.js";
 
 const tracer = trace.getTracer("floor");
@@ -47,9 +48,4 @@ const server = createServer((req, res) => {
     res.end(body);
   });
 });
-server.keepAliveTimeout = 60_000;
-server.listen(0, "127.0.0.1", () => {
-  const { port } = server.address() as { port: number };
-  process.stdout.write(`listening 127.0.0.1:${port}\n`);
-});
-process.on("SIGTERM", () => server.close(() => process.exit(0)));
+listenForBench(server);
