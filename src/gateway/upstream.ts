@@ -3,6 +3,7 @@ import { GrpcCode } from "../errors.js";
 import type { ClientCertificate, RequestHeaders } from "../pipeline/context.js";
 import type { Method, Pipeline } from "../pipeline/pipeline.js";
 import { statusDetails } from "../transports/status.js";
+import { XFCC_HEADER } from "../tls/forwarded.js";
 import type { Route } from "./routes.js";
 
 /** One call the gateway makes for an HTTP request: the transcoded request and the headers that become metadata. */
@@ -129,13 +130,24 @@ const identity = (b: Buffer) => b;
  * as Envoy's cluster has (`--gateway-upstream loopback`): the same bytes, the
  * same failure modes as behind Envoy.
  */
-export function loopbackUpstream(target: string, maxResponseBytes: number): Upstream {
+export function loopbackUpstream(target: string, maxResponseBytes: number, trustedPeer: (peer: string) => boolean = () => false): Upstream {
   const client = new grpc.Client(target, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": maxResponseBytes });
+  /**
+   * The call's headers as metadata. Every call arrives from this process's
+   * own address, so an XFCC header goes on only from an HTTP caller that is
+   * itself a trusted proxy: else anyone could write one and be believed
+   * wherever 127.0.0.1 is trusted (Envoy likewise replaces it: SANITIZE_SET).
+   */
+  const metadataOf = (call: UpstreamCall): grpc.Metadata => {
+    const md = new grpc.Metadata();
+    const forwardsCertificate = trustedPeer(call.peer);
+    for (const [name, value] of call.headers) if (forwardsCertificate || name !== XFCC_HEADER) md.add(name, value);
+    return md;
+  };
   return {
     unary(call) {
       return new Promise((resolve) => {
-        const md = new grpc.Metadata();
-        for (const [name, value] of call.headers) md.add(name, value);
+        const md = metadataOf(call);
         let initial: grpc.Metadata | undefined;
         let done = false;
         const request = Buffer.from(call.request.buffer, call.request.byteOffset, call.request.byteLength);
@@ -156,8 +168,7 @@ export function loopbackUpstream(target: string, maxResponseBytes: number): Upst
     },
     stream(call, onMessage) {
       return new Promise((resolve) => {
-        const md = new grpc.Metadata();
-        for (const [name, value] of call.headers) md.add(name, value);
+        const md = metadataOf(call);
         const request = Buffer.from(call.request.buffer, call.request.byteOffset, call.request.byteLength);
         const stream = client.makeServerStreamRequest(call.route.grpcPath, identity, identity, request, md, { deadline: call.deadline });
         let initial: grpc.Metadata | undefined;

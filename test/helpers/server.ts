@@ -13,6 +13,7 @@ import { ManualClock, type Clock } from "../../src/clock.js";
 import { loadConfig, type Config } from "../../src/config.js";
 import { createGateway, httpLimits, type GatewayOptions } from "../../src/gateway/index.js";
 import { loopbackUpstream } from "../../src/gateway/upstream.js";
+import { trustedPeers } from "../../src/tls/forwarded.js";
 import { silentLogger, type Logger } from "../../src/log.js";
 import { reservePort } from "./ports.js";
 import { promisify } from "./promisify.js";
@@ -112,7 +113,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const address = `127.0.0.1:${listener.port}`;
   // The HTTP suites run with both upstreams (AUTHZ_TEST_GATEWAY_UPSTREAM=loopback for the second run).
   const upstreamKind = options.config?.gatewayUpstream ?? (process.env.AUTHZ_TEST_GATEWAY_UPSTREAM === "loopback" ? "loopback" : "in-process");
-  const upstream = upstreamKind === "loopback" ? loopbackUpstream(address, 2 << 20) : server.inProcess;
+  const upstream = upstreamKind === "loopback" ? loopbackUpstream(address, 2 << 20, trustedPeers(config.trustedProxies)) : server.inProcess;
   const gateway = createGateway({ upstream, logger: options.logger ?? silentLogger, staticRoutes: options.staticRoutes, limits: httpLimits(config) });
   await new Promise<void>((resolve) => gateway.server.listen(httpHandle, resolve));
   const httpUrl = `http://127.0.0.1:${httpPort}`;

@@ -1,6 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { createHash, randomBytes, X509Certificate } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -211,23 +212,29 @@ describe("behind a proxy: x-forwarded-client-cert from a trusted address only", 
   afterAll(async () => {
     for (const s of servers) await stop(s);
   });
-  async function proxied(trusted: string) {
-    const s = await serve(["--grpc-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", "--ops-address", "", "--data-file", join(dir, `proxied-${servers.length}.db`), "--tls-client-ca", pki.ca.certPath, "--trusted-proxies", trusted], {
+  /** A server trusting `trusted`'s XFCC; `token(xfcc, from)` asks for a token with that header, connecting from `from`. */
+  async function proxied(trusted: string, extra: string[] = []) {
+    const s = await serve(["--grpc-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", "--ops-address", "", "--data-file", join(dir, `proxied-${servers.length}.db`), "--tls-client-ca", pki.ca.certPath, "--trusted-proxies", trusted, ...extra], {
       env: { AUTHZ_ADMIN_CLIENT_ID: ADMIN.id, AUTHZ_ADMIN_CLIENT_SECRET: ADMIN.secret },
     });
     servers.push(s);
-    const base = `http://127.0.0.1:${s.httpPort}`;
-    const call = async (path: string, body: string, headers: Record<string, string>) => {
-      const res = await fetch(`${base}${path}`, { method: "POST", headers, body });
-      return { status: res.status, json: (await res.json()) as Record<string, any> };
-    };
+    const call = (path: string, body: string, headers: Record<string, string>, localAddress = "127.0.0.1") =>
+      new Promise<{ status: number; json: Record<string, any> }>((resolve, reject) => {
+        const req = httpRequest({ host: "127.0.0.1", port: s.httpPort!, path, method: "POST", headers, localAddress, agent: false }, (res) => {
+          let text = "";
+          res.on("data", (c: Buffer) => (text += c.toString()));
+          res.on("end", () => resolve({ status: res.statusCode!, json: JSON.parse(text) as Record<string, any> }));
+        });
+        req.on("error", reject);
+        req.end(body);
+      });
     const admin = (await call("/oauth/token", form({ grant_type: "client_credentials", audience: "urn:authz:management", client_id: ADMIN.id, client_secret: ADMIN.secret }).text, { "content-type": "application/x-www-form-urlencoded" })).json.access_token as string;
     const mgmt = (path: string, body: unknown) => call(path, JSON.stringify(body), { "content-type": "application/json", authorization: `Bearer ${admin}` });
     const api = (await mgmt("/v1/api-servers", { name: "Proxied", identifier: `https://proxied-${randomBytes(4).toString("hex")}.example.com`, permissions: [{ value: "orders:read" }] })).json.api_server as { id: string; identifier: string };
     const c = (await mgmt("/v1/clients", { name: "behind-envoy", token_endpoint_auth_method: "TLS_CLIENT_AUTH", tls_client_auth_san_uri: "spiffe://acme/orders", tls_client_certificate_bound_access_tokens: true })).json.client as { client_id: string };
     expect((await mgmt("/v1/grants", { client_id: c.client_id, api_server_id: api.id, scopes: ["orders:read"] })).status).toBe(200);
-    return (xfcc: string) =>
-      call("/oauth/token", form({ grant_type: "client_credentials", client_id: c.client_id, audience: api.identifier }).text, { "content-type": "application/x-www-form-urlencoded", "x-forwarded-client-cert": xfcc });
+    return (xfcc: string, from?: string) =>
+      call("/oauth/token", form({ grant_type: "client_credentials", client_id: c.client_id, audience: api.identifier }).text, { "content-type": "application/x-www-form-urlencoded", "x-forwarded-client-cert": xfcc }, from);
   }
   const xfccOf = (cert: TestCert) => `By=spiffe://acme/envoy;Cert="${encodeURIComponent(cert.cert)}";Subject="CN=orders";URI=spiffe://acme/orders`;
 
@@ -246,5 +253,14 @@ describe("behind a proxy: x-forwarded-client-cert from a trusted address only", 
     const token = await proxied("10.9.8.7");
     const res = await token(xfccOf(pki.issueClient({ cn: "orders", sanUri: ["spiffe://acme/orders"] })));
     expect([res.status, res.json.error]).toEqual([401, "invalid_client"]);
+  });
+
+  test("over the loopback upstream, where every call reaches gRPC from 127.0.0.1: only an HTTP caller that is itself trusted forwards the header", async () => {
+    const token = await proxied("127.0.0.1", ["--gateway-upstream", "loopback"]);
+    const xfcc = xfccOf(pki.issueClient({ cn: "orders", sanUri: ["spiffe://acme/orders"] }));
+    // A caller anywhere else writing the header (a public certificate is all it takes) is not the client.
+    const forged = await token(xfcc, "127.0.0.5");
+    expect([forged.status, forged.json.error]).toEqual([401, "invalid_client"]);
+    expect((await token(xfcc, "127.0.0.1")).status).toBe(200);
   });
 });
