@@ -19,7 +19,7 @@ import type { Change } from "./domain/ports.js";
 import { inProcessUpstream, type Upstream } from "./gateway/upstream.js";
 import { createClientGuard } from "./limits/guard.js";
 import { errorFields, type Logger } from "./log.js";
-import { activeAccessToken } from "./oauth/active_token.js";
+import { managementPrincipal } from "./oauth/resource_access.js";
 import type { AuthenticatedClient } from "./oauth/client_auth.js";
 import { oauthEndpoints } from "./oauth/endpoints.js";
 import type { ClientGuard } from "./oauth/guard.js";
@@ -299,11 +299,7 @@ export async function createServer(given: Deps): Promise<AuthzServer> {
   const guard = createClientGuard(config, clock);
   const oauth = oauthDeps(domain, deps, writes, { guard, telemetry: counting ? metrics.oauth : undefined });
 
-  const verify: VerifyManagementToken = async (token) => {
-    const found = await activeAccessToken(token, oauth);
-    if (!found || found.apiServer.identifier !== MANAGEMENT_AUDIENCE) return undefined;
-    return { clientId: found.client.clientId, scopes: found.scopes };
-  };
+  const verify: VerifyManagementToken = (token, presented) => managementPrincipal(token, presented, oauth);
   const pipeline = createPipeline({ verify, logger, maxUnaryCallMs: config.maxUnaryCallMs, observer: counting ? metrics.observer : undefined, clientAddressHeader: config.clientAddressHeader, forwardedCertificate: forwardedCertificates(config.trustedProxies) });
   // Aborted as shutdown begins: long-lived streams end at once rather than hold the grace period.
   const stopping = new AbortController();

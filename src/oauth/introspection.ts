@@ -149,6 +149,8 @@ async function authenticateCaller(caller: IntrospectionCaller, deps: OAuthDeps, 
   if ("bearer" in caller) {
     const active = await activeAccessToken(caller.bearer, deps);
     if (!active || active.apiServer.identifier !== MANAGEMENT_AUDIENCE) throw new InvalidClient("bearer token is not an active management token", true, "bearer_invalid");
+    // A bearer presentation proves nothing of a key or certificate (RFC 9449 §7.1, RFC 8705 §3): a bound token here would be anyone's who holds it.
+    if (active.claims.cnf !== undefined) throw new InvalidClient("a sender-constrained token cannot authenticate an introspection caller as bearer; use client credentials", true, "bearer_invalid");
     if (!active.scopes.includes(INTROSPECT_PERMISSION)) throw new InsufficientScope(INTROSPECT_PERMISSION, true);
     return { client: active.client, permissions: active.scopes };
   }

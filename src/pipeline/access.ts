@@ -1,13 +1,32 @@
 import { getOption, hasOption, type FileRegistry } from "@bufbuild/protobuf";
 import { PermissionDenied } from "../domain/errors.js";
 import { AuthzError } from "../errors.js";
-import type { CallContext, Principal } from "./context.js";
+import type { CallContext, ClientCertificate, Principal } from "./context.js";
+import { TRANSCODED_HEADER, TRANSCODED_METHOD_HEADER } from "./observer.js";
 
 /** What a method requires: nothing (public), or a management permission. */
 export type MethodRule = { public: true } | { public: false; permission: string };
 
-/** Verifies a management bearer token: the principal, or undefined when it is not an active management token. */
-export type VerifyManagementToken = (token: string) => Promise<Principal | undefined>;
+/**
+ * How a call presents its access token, for the binding checks of a
+ * sender-constrained one (src/oauth/resource_access.ts).
+ */
+export interface TokenPresentation {
+  /** `Bearer` (RFC 6750 §2.1) or `DPoP` (RFC 9449 §7.1, with a proof in the `dpop` header). */
+  scheme: "bearer" | "dpop";
+  proof: string | undefined;
+  /** The request a DPoP proof names: transcoded, the HTTP request's method and path; gRPC, POST and the method's path. */
+  htm: string;
+  path: string;
+  certificate: ClientCertificate | undefined;
+}
+
+/**
+ * Verifies a management access token as presented: the principal, or
+ * undefined when it is not an active management token; throws
+ * Unauthenticated when a bound token is presented without its binding.
+ */
+export type VerifyManagementToken = (token: string, presented: TokenPresentation) => Promise<Principal | undefined>;
 
 /** RFC 6750 §3: a protected RPC without a valid bearer token. */
 export class Unauthenticated extends AuthzError {
@@ -17,7 +36,8 @@ export class Unauthenticated extends AuthzError {
   }
 }
 
-const BEARER = /^Bearer[ \t]+([A-Za-z0-9._~+/-]+=*)[ \t]*$/i;
+/** RFC 6750 §2.1 b64token, in either scheme. */
+const AUTHORIZATION = /^(Bearer|DPoP)[ \t]+([A-Za-z0-9._~+/-]+=*)[ \t]*$/i;
 /** Longest bearer token looked at: ours are < 2 KiB; anything longer is refused before it is parsed. */
 const MAX_TOKEN_LENGTH = 8192;
 
@@ -54,9 +74,9 @@ export function accessTable(registry: FileRegistry, serviceNames: readonly strin
 export async function authorize(rule: MethodRule, ctx: CallContext, verify: VerifyManagementToken): Promise<void> {
   if (rule.public) return;
   const header = ctx.requestHeaders.get("authorization");
-  const token = header && header.length <= MAX_TOKEN_LENGTH + 16 ? BEARER.exec(header)?.[1] : undefined;
-  if (!token) throw new Unauthenticated("a management bearer token is required", 'Bearer realm="authz"');
-  const principal = await verify(token);
+  const presented = header && header.length <= MAX_TOKEN_LENGTH + 16 ? AUTHORIZATION.exec(header) : null;
+  if (!presented) throw new Unauthenticated("a management bearer token is required", 'Bearer realm="authz"');
+  const principal = await verify(presented[2]!, presentationOf(presented[1]!.toLowerCase() === "dpop" ? "dpop" : "bearer", ctx));
   if (!principal) throw new Unauthenticated("the bearer token is invalid or expired", 'Bearer realm="authz", error="invalid_token"');
   if (!principal.scopes.includes(rule.permission)) {
     const denied = new PermissionDenied(`the token lacks permission ${rule.permission}`, rule.permission);
@@ -64,4 +84,16 @@ export async function authorize(rule: MethodRule, ctx: CallContext, verify: Veri
     throw denied;
   }
   ctx.principal = principal;
+}
+
+function presentationOf(scheme: "bearer" | "dpop", ctx: CallContext): TokenPresentation {
+  const httpPath = ctx.requestHeaders.get(TRANSCODED_HEADER);
+  const query = httpPath?.indexOf("?") ?? -1;
+  return {
+    scheme,
+    proof: ctx.requestHeaders.get("dpop"),
+    htm: httpPath === undefined ? "POST" : (ctx.requestHeaders.get(TRANSCODED_METHOD_HEADER) ?? "POST"),
+    path: httpPath === undefined ? ctx.method : query < 0 ? httpPath : httpPath.slice(0, query),
+    certificate: ctx.clientCertificate,
+  };
 }

@@ -17,3 +17,5 @@ export interface CallObserver {
  * whichever way it reached the pipeline (in-process, loopback, Envoy).
  */
 export const TRANSCODED_HEADER = "x-envoy-original-path";
+/** Set with it: the HTTP request's method. */
+export const TRANSCODED_METHOD_HEADER = "x-envoy-original-method";

@@ -188,3 +188,54 @@ describe("refresh tokens of DPoP-bound issuance (issue 17, item 5; RFC 9449 §5)
     expect(res.json.token_type).toBe("Bearer");
   });
 });
+
+describe("the management API takes its own bound tokens only with their binding (RFC 9449 §7.1)", () => {
+  async function managementClient() {
+    const created = await rest(target, admin, "POST", "/v1/clients", { name: "dpop-operator" });
+    expect(created.status, created.text).toBe(200);
+    const clientId = created.json.client.client_id as string;
+    expect((await rest(target, admin, "POST", "/v1/grants", { client_id: clientId, api_server_id: "as_management", scopes: ["clients:read", "tokens:introspect"] })).status).toBe(200);
+    return { audience: "urn:authz:management", clientId, secret: created.json.client_secret as string };
+  }
+  const issuer = async () => ((await (await fetch(`${target.base}/.well-known/oauth-authorization-server`)).json()) as { issuer: string }).issuer;
+  const listClients = (authorization: string, dpop?: string) => fetch(`${target.base}/v1/clients?page_size=1`, { headers: { authorization, ...(dpop !== undefined ? { dpop } : {}) } });
+
+  test("a DPoP-bound management token: refused as Bearer and without a proof; accepted with a proof of its key for that request, once", async () => {
+    const f = await managementClient();
+    const key = await generateDpopKey();
+    const issued = await tokenRequest(f, await proof(key));
+    expect([issued.status, issued.json.token_type]).toEqual([200, "DPoP"]);
+    const token = issued.json.access_token as string;
+    const htu = `${await issuer()}/v1/clients`;
+
+    // A thief holding only the token: as Bearer it is refused, pointing at DPoP.
+    const asBearer = await listClients(`Bearer ${token}`);
+    expect(asBearer.status).toBe(401);
+    expect(asBearer.headers.get("www-authenticate")).toMatch(/^DPoP .*error="invalid_dpop_proof"/);
+    expect((await listClients(`DPoP ${token}`)).status).toBe(401);
+    // Proofs for another request, without ath, or by another key.
+    expect((await listClients(`DPoP ${token}`, await createDpopProof(key, { htm: "POST", htu, accessToken: token }))).status).toBe(401);
+    expect((await listClients(`DPoP ${token}`, await createDpopProof(key, { htm: "GET", htu: `${htu}/x`, accessToken: token }))).status).toBe(401);
+    expect((await listClients(`DPoP ${token}`, await createDpopProof(key, { htm: "GET", htu }))).status).toBe(401);
+    expect((await listClients(`DPoP ${token}`, await createDpopProof(await generateDpopKey(), { htm: "GET", htu, accessToken: token }))).status).toBe(401);
+
+    const good = await createDpopProof(key, { htm: "GET", htu, accessToken: token });
+    const ok = await listClients(`DPoP ${token}`, good);
+    expect(ok.status, await ok.clone().text()).toBe(200);
+    expect(((await ok.json()) as { clients: unknown[] }).clients).toHaveLength(1);
+    expect((await listClients(`DPoP ${token}`, good)).status).toBe(401); // its jti was used
+    // Nor does it authenticate an introspection caller as Bearer.
+    const introspection = await fetch(`${target.base}/oauth/introspect`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Bearer ${token}` }, body: new URLSearchParams({ token }) });
+    expect([introspection.status, ((await introspection.json()) as { error: string }).error]).toEqual([401, "invalid_client"]);
+  });
+
+  test("a bearer token sent with the DPoP scheme is refused; as Bearer it works", async () => {
+    const f = await managementClient();
+    const issued = await tokenRequest(f);
+    expect([issued.status, issued.json.token_type]).toEqual([200, "Bearer"]);
+    const token = issued.json.access_token as string;
+    const key = await generateDpopKey();
+    expect((await listClients(`DPoP ${token}`, await createDpopProof(key, { htm: "GET", htu: `${await issuer()}/v1/clients`, accessToken: token }))).status).toBe(401);
+    expect((await listClients(`Bearer ${token}`)).status).toBe(200);
+  });
+});

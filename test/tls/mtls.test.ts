@@ -146,6 +146,24 @@ describe("tls_client_auth (RFC 8705 §2.1): a certificate from the client CA, ma
   });
 });
 
+describe("the management API and its own certificate-bound tokens (RFC 8705 §3)", () => {
+  test("served over a connection with the token's certificate; with another certificate or none: 401 invalid_token", async () => {
+    const cert = pki.issueClient({ cn: "operator", sanDns: ["operator.internal.example"] });
+    const created = await managed("/v1/clients", { name: "operator", token_endpoint_auth_method: "TLS_CLIENT_AUTH", tls_client_auth_san_dns: "operator.internal.example", tls_client_certificate_bound_access_tokens: true });
+    const clientId = (created.json.client as { client_id: string }).client_id;
+    expect((await managed("/v1/grants", { client_id: clientId, api_server_id: "as_management", scopes: ["api_servers:write"] })).status).toBe(200);
+    const issued = await post("/oauth/token", form({ grant_type: "client_credentials", client_id: clientId, audience: "urn:authz:management" }), { cert });
+    expect(decodeJwt(issued.json.access_token as string).cnf).toEqual({ "x5t#S256": thumbprint(cert) });
+    const create = (options: { cert?: TestCert }) =>
+      post("/v1/api-servers", json({ name: "Bound", identifier: `https://bound-${randomBytes(4).toString("hex")}.example.com` }), { ...options, headers: { authorization: `Bearer ${issued.json.access_token as string}` } });
+    for (const refused of [await create({}), await create({ cert: pki.issueClient({ cn: "someone-else" }) })]) {
+      expect(refused.status).toBe(401);
+      expect(refused.headers["www-authenticate"]).toMatch(/error="invalid_token"/);
+    }
+    expect((await create({ cert })).status).toBe(200);
+  });
+});
+
 describe("self_signed_tls_client_auth (RFC 8705 §2.2): a certificate whose key is in the client's JWKS", () => {
   test("accepted with its own self-signed certificate; refused with another self-signed one", async () => {
     const api = await apiServer();
