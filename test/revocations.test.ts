@@ -42,6 +42,7 @@ beforeAll(async () => {
 afterAll(() => t.cleanup());
 
 const watch = (request: Partial<WatchRevocationsRequest> = {}, token = watcherToken) => openWatch(t.address, token, request);
+const seqOf = (cursor: string) => parseInt(cursor.slice(1), 36);
 
 async function issue(audience: string): Promise<string> {
   const res = await t.clients.tokens.issueToken(IssueTokenRequest.fromPartial({ client: { clientId: subject.clientId, clientSecret: subject.secret }, audience }));
@@ -99,6 +100,37 @@ describe("over gRPC", () => {
     }
   });
 
+  test("a watcher that loses access to an API server gets no more of its events from the next heartbeat on", async () => {
+    const leaving = await createClient(t);
+    await grant(t, leaving.client.clientId, MANAGEMENT_API_SERVER_ID, ["tokens:introspect"]);
+    const access = await grant(t, leaving.client.clientId, orders.id, ["orders:read"]);
+    const w = watch({}, await managementToken(t, leaving.client.clientId, leaving.secret));
+    const witness = watch();
+    try {
+      await Promise.all([w.next(), witness.next()]);
+      const before = await issue(orders.identifier);
+      await revoke(before);
+      expect((await w.nextEvents()).events[0]!.subject!.jti).toBe(decodeJwt(before).jti);
+
+      await t.clients.grants.deleteGrant(DeleteGrantRequest.fromPartial({ id: access.id }));
+      expect((await w.nextEvents()).events[0]!.reason).toBe("grant_deleted"); // its own grant's end still reaches it
+      // Two heartbeats: the visible set was read again after the deletion, and what it held before has aged out.
+      await w.next();
+      await w.next();
+      const after = await issue(orders.identifier);
+      await revoke(after);
+      const seen = seqOf((await witness.untilJti(decodeJwt(after).jti)).cursor);
+      // Up to a heartbeat past the revocation, nothing but heartbeats.
+      for (let m = await w.next(); ; m = await w.next()) {
+        expect(m.events).toEqual([]);
+        if (seqOf(m.cursor) >= seen) break;
+      }
+    } finally {
+      w.close();
+      witness.close();
+    }
+  });
+
   test("resuming from a cursor replays what happened since, from the store, then goes live", async () => {
     const first = watch();
     const start = (await first.next()).cursor;
@@ -142,7 +174,7 @@ describe("over gRPC", () => {
     expect((await filtered.next()).events).toEqual([]);
     filtered.close();
 
-    for (const cursor of ["nope", "c", "C12", "c" + "z".repeat(12)]) {
+    for (const cursor of ["nope", "c", "C12", "c" + "z".repeat(12), "c" + "z".repeat(11)]) {
       const bad = watch({ cursor });
       const err = await bad.failure();
       expect(err.code, cursor).toBe(grpc.status.INVALID_ARGUMENT);
@@ -151,6 +183,16 @@ describe("over gRPC", () => {
     const bad = watch({ audiences: ["not an identifier"] });
     expect((await bad.failure()).code).toBe(grpc.status.INVALID_ARGUMENT);
     bad.close();
+
+    // Ahead of the feed (another deployment's cursor, a store restored from a backup): waiting there would miss every change before it.
+    const now = await t.store.changes.latest();
+    const ahead = watch({ cursor: `c${(now + 1000).toString(36)}` });
+    const aheadErr = await ahead.failure();
+    expect([aheadErr.code, aheadErr.details]).toEqual([grpc.status.OUT_OF_RANGE, expect.stringMatching(/ahead of the change feed; resynchronise/)]);
+    ahead.close();
+    const atEnd = watch({ cursor: `c${now.toString(36)}` });
+    expect((await atEnd.next()).events).toEqual([]);
+    atEnd.close();
 
     // Retention: drop every change but the newest, as the purge does once they are old enough.
     await t.store.changes.purge(t.clock.now() + 60_000);

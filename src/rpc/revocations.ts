@@ -11,7 +11,7 @@ import { bindService } from "./service.js";
 
 export interface RevocationWatchDeps {
   /** The feed's table: catching up from a cursor. */
-  changes: Pick<ChangeRepository, "since" | "oldest">;
+  changes: Pick<ChangeRepository, "since" | "oldest" | "latest">;
   /** This replica's follower: changes as they are applied. */
   feed: Pick<ChangeFeed, "position" | "subscribe">;
   /** The API server identifiers a caller may see tokens of (as for introspection). */
@@ -34,13 +34,17 @@ export function revocationService(deps: RevocationWatchDeps) {
   return bindService<RevocationServiceServer>(RevocationServiceService, {
     watchRevocations: async (req, ctx, send) => {
       const caller = actorOf(ctx);
-      // Grows for the stream's life: an API server deleted mid-stream (its grants gone) still gets its deletion event out.
-      const visible = await deps.audiencesOf(caller);
+      // Read again at each heartbeat: access the caller loses ends its events. What it saw until then stays
+      // visible one period more, so the deletion of an API server (its grants gone with it) still gets out.
+      let visible = await deps.audiencesOf(caller);
+      let lately = visible;
       const wanted = checkAudiences(req.audiences, visible);
       let position = req.cursor ? decodeCursor(req.cursor) : deps.feed.position();
       if (req.cursor) {
-        const oldest = await deps.changes.oldest();
+        const [oldest, latest] = await Promise.all([deps.changes.oldest(), deps.changes.latest()]);
         if (oldest > 0 && position < oldest - 1) throw new AuthzError("out_of_range", "the cursor is older than the change feed's retention; resynchronise (start without a cursor)");
+        // Else the watch would wait for changes numbered past it and say nothing of every one before (another deployment's cursor, a store restored from a backup).
+        if (position > latest) throw new AuthzError("out_of_range", "the cursor is ahead of the change feed; resynchronise (start without a cursor)");
       }
       const queue: Change[] = [];
       let wake: (() => void) | undefined;
@@ -51,7 +55,7 @@ export function revocationService(deps: RevocationWatchDeps) {
       const emit = async (change: Change) => {
         if (change.seq <= position) return;
         position = change.seq;
-        const events = eventsOf(change).filter((e) => visible.has(audienceOf(e)) && (!wanted || wanted.has(audienceOf(e))));
+        const events = eventsOf(change).filter((e) => (visible.has(audienceOf(e)) || lately.has(audienceOf(e))) && (!wanted || wanted.has(audienceOf(e))));
         if (events.length > 0) await send(message(events.map(toPb), position));
       };
       try {
@@ -66,7 +70,7 @@ export function revocationService(deps: RevocationWatchDeps) {
         while (!ctx.signal.aborted) {
           if (deps.closing.aborted) throw new Unavailable("this replica is shutting down: the watch");
           if (queue.length === 0 && !(await quietFor(deps.heartbeatMs, [ctx.signal, deps.closing], (w) => (wake = w)))) {
-            for (const a of await deps.audiencesOf(caller)) visible.add(a);
+            [lately, visible] = [visible, await deps.audiencesOf(caller)];
             await send(message([], position));
             continue;
           }
@@ -113,8 +117,9 @@ export function encodeCursor(seq: number): string {
 
 function decodeCursor(cursor: string): number {
   const m = /^c([0-9a-z]{1,11})$/.exec(cursor);
-  if (!m) throw new InvalidArgument([{ field: "cursor", description: "is not a cursor this service issued" }]);
-  return parseInt(m[1]!, 36);
+  const seq = m ? parseInt(m[1]!, 36) : NaN;
+  if (!Number.isSafeInteger(seq)) throw new InvalidArgument([{ field: "cursor", description: "is not a cursor this service issued" }]);
+  return seq;
 }
 
 function message(events: RevocationEvent[], position: number): WatchRevocationsResponse {
