@@ -119,7 +119,7 @@ describe("over gRPC", () => {
       await w.next();
       const after = await issue(orders.identifier);
       await revoke(after);
-      const seen = seqOf((await witness.untilJti(decodeJwt(after).jti)).cursor);
+      const seen = seqOf((await witness.untilJti(decodeJwt(after).jti!)).cursor);
       // Up to a heartbeat past the revocation, nothing but heartbeats.
       for (let m = await w.next(); ; m = await w.next()) {
         expect(m.events).toEqual([]);
