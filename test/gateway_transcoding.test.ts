@@ -76,6 +76,8 @@ describe("requests", () => {
     const e = await seen("GET", "/v1/things?update_mask=name,inner.display_name&at=2026-01-02T03:04:05Z");
     expect(e.request).toEqual({ updateMask: "name,inner.displayName", at: "2026-01-02T03:04:05Z" });
     expect((await seen("GET", "/v1/things?updateMask=inner.displayName")).request).toEqual({ updateMask: "inner.displayName" });
+    // Given twice, a FieldMask merges as a message does (its paths appended), where a scalar keeps the last value.
+    expect((await seen("GET", "/v1/things?update_mask=name&update_mask=inner.display_name,tags")).request).toEqual({ updateMask: "name,inner.displayName,tags" });
   });
 
   test("a parameter without = is ignored; a repeated scalar given twice keeps the last value (protobuf merge)", async () => {

@@ -230,8 +230,8 @@ export function resolve(message: DescMessage, dotted: string): FieldRef | undefi
  * Weaves a binding into the JSON request like Envoy's RequestWeaver: a field
  * the body sets keeps the body's value (a differing binding is a 400 with
  * `reject_binding_body_field_collisions`); a repeated field gets the binding
- * appended; a field bound twice by the query keeps the last value (protobuf
- * merge). Deliberate difference: a query parameter that contradicts a path
+ * appended; a field bound twice by the query keeps the last value, a
+ * FieldMask both (protobuf merge). Deliberate difference: a query parameter that contradicts a path
  * variable is a 400 here, where Envoy would let the query value win.
  */
 function weave(json: Record<string, JsonValue>, b: Binding, setBy: Map<string, "path" | "query">, rejectCollisions: boolean): void {
@@ -264,8 +264,15 @@ function weave(json: Record<string, JsonValue>, b: Binding, setBy: Map<string, "
     if (differs) throw new GatewayError(400, `query parameter ${dotted} differs from the path`);
     return;
   }
-  node[key ?? name] = value; // unset, or an earlier query value: the last one wins
+  // An earlier query value: a scalar's last one wins; a FieldMask's paths add up (a message merges, its
+  // repeated `paths` appended), so `update_mask=a&update_mask=b` is both, as on the wire through Envoy.
+  const merged = origin === "query" && key !== undefined && isFieldMask(b.leaf) ? `${String(node[key])},${String(value)}` : value;
+  node[key ?? name] = merged;
   setBy.set(dotted, b.fromQuery ? "query" : "path");
+}
+
+function isFieldMask(field: DescField): boolean {
+  return field.fieldKind === "message" && field.message.typeName === "google.protobuf.FieldMask";
 }
 
 function keyOf(node: Record<string, JsonValue>, name: string): string | undefined {
