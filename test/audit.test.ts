@@ -82,3 +82,15 @@ test("token issuance is counted per client (not audited row by row)", async () =
   expect(got!.usage).toEqual({ tokensIssued: 3, lastIssueTime: new Date(t.clock.now()).toISOString() });
   expect((await list()).length).toBe(before);
 });
+
+test("filters are ids: too long or not visible ASCII is INVALID_ARGUMENT naming the field", async () => {
+  for (const [fields, field] of [
+    [{ actor: "a".repeat(129) }, "actor"],
+    [{ actor: "cl_\n" }, "actor"],
+    [{ resourceId: "gr_ x" }, "resource_id"],
+  ] as const) {
+    const err = await rpcError(t.clients.audit.listAuditEvents(ListAuditEventsRequest.fromPartial({ pageSize: 10, ...fields })));
+    expect(err.code).toBe(3);
+    expect(err.details).toContain(field);
+  }
+});

@@ -134,6 +134,9 @@ describe("validation", () => {
     expect(violatedFields(await rpcError(grants().listGrants({ pageSize: 501, pageToken: "", clientId: "", apiServerId: "" })))).toEqual(["page_size"]);
     expect(violatedFields(await rpcError(grants().listGrants({ pageSize: -1, pageToken: "", clientId: "", apiServerId: "" })))).toEqual(["page_size"]);
     expect(violatedFields(await rpcError(grants().listGrants({ pageSize: 0, pageToken: "not-ours", clientId: "", apiServerId: "" })))).toEqual(["page_token"]);
+    // Filter ids are checked before any lookup, as every other id is.
+    expect(violatedFields(await rpcError(grants().listGrants({ pageSize: 0, pageToken: "", clientId: "x".repeat(900_000), apiServerId: "" })))).toEqual(["client_id"]);
+    expect(violatedFields(await rpcError(grants().listGrants({ pageSize: 0, pageToken: "", clientId: "", apiServerId: "as_\u0000" })))).toEqual(["api_server_id"]);
   });
 });
 

@@ -67,6 +67,7 @@ export function createAudit(deps: { store: Pick<DomainStore, "audit" | "transact
     }
     for (const [field, value] of [["actor", filter.actor], ["resource_id", filter.resourceId]] as const) {
       if (value !== undefined && value.length > 128) throw new InvalidArgument([{ field, description: "must be at most 128 characters" }]);
+      if (value !== undefined && !/^[!-~]*$/.test(value)) throw new InvalidArgument([{ field, description: "must be visible ASCII (an id)" }]);
     }
     const boundTo = JSON.stringify(filter);
     const page = pageQuery(pageSize, pageToken, boundTo);

@@ -3,7 +3,7 @@ import type { ApiServer } from "./api_servers.js";
 import type { Actor, Ceiling } from "./ceiling.js";
 import { CLIENT_ID, MANAGEMENT_API_SERVER_ID, RESOURCE_ID } from "./constants.js";
 import { Aborted, NotFound, Violations } from "./errors.js";
-import { checkResourceId } from "./ids.js";
+import { checkClientId, checkResourceId } from "./ids.js";
 import { approximateSize, lookupCache } from "./cache.js";
 import { stepFor, warmFrom } from "./warm.js";
 import { etagOf, newId } from "./ids.js";
@@ -86,6 +86,8 @@ export function createGrants(deps: GrantsDeps) {
   }
 
   async function list(pageSize: number, pageToken: string, filter: { clientId: string; apiServerId: string }): Promise<Page<Grant>> {
+    if (filter.clientId) checkClientId(filter.clientId, "client_id");
+    if (filter.apiServerId) checkResourceId(filter.apiServerId, "api_server_id");
     // The page token is bound to the selection through this string (JSON, so
     // no pair of ids can encode the same as another pair).
     const boundTo = JSON.stringify({ client_id: filter.clientId, api_server_id: filter.apiServerId });
