@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { createLocalJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, SignJWT, type JSONWebKeySet } from "jose";
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, SignJWT, type JSONWebKeySet } from "jose";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { SigningAlg } from "../gen/authz/v1/common.js";
 import { TokenDialect, UpdateApiServerRequest } from "../gen/authz/v1/api_server.js";
@@ -398,6 +398,18 @@ describe("refresh tokens", () => {
     const lost = outcomes.find((o) => o.status === "rejected")!;
     expect(reason(lost.reason as Parameters<typeof reason>[0])).toBe("invalid_grant");
     expect(reason(await rpcError(issue({ client: f.auth, grantType: "refresh_token", refreshToken: won[0]!.refreshToken })))).toBe("invalid_grant");
+  });
+
+  test("audience or resource on a refresh must name the refresh token's API server: another, an unknown one or a contradiction is invalid_target, and spends nothing", async () => {
+    const opts = [{ allowOfflineAccess: true, refreshTokenLifetimeSeconds: 3600 }, ["orders:read"], { grantTypes: ["client_credentials", "refresh_token"] }] as const;
+    const f = await fixture(opts[0], [...opts[1]], opts[2]);
+    const other = await fixture(opts[0], [...opts[1]], opts[2]);
+    const { refreshToken } = await issue({ client: f.auth, audience: f.server.identifier });
+    for (const target of [{ audience: other.server.identifier }, { resource: "https://nowhere.example" }, { audience: f.server.identifier, resource: other.server.identifier }]) {
+      expect(reason(await rpcError(issue({ client: f.auth, grantType: "refresh_token", refreshToken, ...target }))), JSON.stringify(target)).toBe("invalid_target");
+    }
+    const same = await issue({ client: f.auth, grantType: "refresh_token", refreshToken, resource: f.server.identifier });
+    expect(decodeJwt(same.accessToken).aud).toBe(f.server.identifier);
   });
 
   test("another client's refresh token and an expired one are invalid_grant", async () => {

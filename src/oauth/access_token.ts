@@ -20,7 +20,7 @@ export async function mintTokens(
   client: AuthenticatedClient,
   apiServer: ApiServer,
   scopes: string[],
-  options: { family?: RefreshFamily; cnf?: Confirmation; trace?: Context } = {},
+  options: { family?: RefreshFamily; cnf?: Confirmation; trace?: Context; scopeRequested?: boolean } = {},
 ): Promise<TokenResponseBody> {
   const { family, cnf, trace } = options;
   const nowMs = deps.now();
@@ -53,7 +53,8 @@ export async function mintTokens(
   deps.telemetry?.tokenIssued(apiServer.id);
 
   const body: TokenResponseBody = { access_token: accessToken, token_type: cnf?.jkt ? "DPoP" : "Bearer", expires_in: apiServer.tokenLifetimeSeconds };
-  if (scope) body.scope = scope;
+  // RFC 6749 §5.1: required when it differs from the request's, so also when nothing asked for was granted.
+  if (scope || options.scopeRequested) body.scope = scope;
   if (refresh) body.refresh_token = refresh.token;
   return body;
 }

@@ -111,6 +111,15 @@ describe("POST /oauth/token", () => {
     }
   });
 
+  test("scope in the response whenever it differs from the request's (RFC 6749 §5.1): also empty when nothing asked for was granted", async () => {
+    const { server, clientId, secret } = await setup("TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_BASIC", ["orders:read"]);
+    const ask = async (scope?: string) =>
+      (await (await post("/oauth/token", new URLSearchParams({ grant_type: "client_credentials", audience: server.identifier, ...(scope ? { scope } : {}) }), { ...FORM, authorization: basicAuth(clientId, secret) })).json()) as { scope?: string };
+    expect((await ask("orders:write")).scope).toBe(""); // enforce policies off: dropped, and said so
+    expect((await ask("orders:read orders:write")).scope).toBe("orders:read");
+    expect((await ask()).scope).toBe("orders:read");
+  });
+
   test("invalid_grant for a refresh token that does not exist", async () => {
     const { clientId, secret } = await setup("TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_BASIC", ["orders:read"], ["client_credentials", "refresh_token"]);
     const res = await post("/oauth/token", new URLSearchParams({ grant_type: "refresh_token", refresh_token: "rt_nope" }), { ...FORM, authorization: basicAuth(clientId, secret) });

@@ -15,8 +15,9 @@ export const clientCredentials: GrantType = {
     const apiServer = await underTrace(trace, () => resolveTarget(request, deps.apiServers.findByAudience));
     const access = await underTrace(trace, () => deps.resolveAccess(client, apiServer));
     if (!access) throw new InvalidTarget("client has no grant for this API server");
-    const scopes = grantScopes(parseScope(request.scope), access.scopes, apiServer.enforcePolicies);
-    return mintTokens(deps, client, apiServer, scopes, { cnf: confirm(apiServer), trace });
+    const requested = parseScope(request.scope);
+    const scopes = grantScopes(requested, access.scopes, apiServer.enforcePolicies);
+    return mintTokens(deps, client, apiServer, scopes, { cnf: confirm(apiServer), trace, scopeRequested: requested.length > 0 });
   },
 };
 

@@ -5,7 +5,8 @@ import { sha256 } from "../../domain/ids.js";
 import { toSeconds } from "../../clock.js";
 import { mintTokens, revokeOnReuse } from "../access_token.js";
 import { underTrace } from "../../tracing.js";
-import { InvalidGrant, InvalidRequest, InvalidScope } from "../errors.js";
+import { InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget } from "../errors.js";
+import { resolveTarget } from "./client_credentials.js";
 import { parseScope } from "../scope.js";
 import type { GrantContext, GrantType, TokenResponseBody } from "./types.js";
 
@@ -28,6 +29,12 @@ export const refreshToken: GrantType = {
     if (record.usedAt !== null) throw await revokeOnReuse(deps, record.familyId);
     const apiServer = await deps.apiServers.get(record.apiServerId);
     if (!apiServer || !apiServer.allowOfflineAccess) throw new InvalidGrant("API server gone or offline access off");
+    // RFC 8707 §2.2: a target named here must be the one the refresh token is for (no other is reachable
+    // through it); refused before the token is spent.
+    if (request.audience !== undefined || request.resource !== undefined) {
+      const target = await resolveTarget(request, (audience) => deps.apiServers.findByAudience(audience));
+      if (target.id !== apiServer.id) throw new InvalidTarget("not the refresh token's API server", "audience or resource must name the API server this refresh token is for");
+    }
     const access = await deps.resolveAccess(client, apiServer);
     if (!access || record.issuedAtMs < access.since) throw new InvalidGrant("grant removed or re-created since");
 
@@ -42,6 +49,6 @@ export const refreshToken: GrantType = {
     // The new access token is bound as a fresh one would be (this request's certificate or DPoP key).
     // The parent is spent when its successor is stored, in one step (`rotate`): a replica spending it first makes this a reuse.
     const family = { familyId: record.familyId, expiresAt: record.expiresAt, parent: hash };
-    return mintTokens(deps, client, apiServer, scopes, { family, cnf: confirm(apiServer), trace });
+    return mintTokens(deps, client, apiServer, scopes, { family, cnf: confirm(apiServer), trace, scopeRequested: requested.length > 0 || original.length > 0 });
   },
 };
