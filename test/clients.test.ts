@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { createHash } from "node:crypto";
+import { createHash, generateKeyPairSync } from "node:crypto";
 import { rmSync } from "node:fs";
 import { dirname } from "node:path";
 import { exportJWK, generateKeyPair } from "jose";
@@ -281,6 +281,16 @@ describe("update and delete", () => {
       UpdateClientRequest.fromPartial({ client: { clientId: client.clientId, tokenEndpointAuthMethod: TokenEndpointAuthMethod.TOKEN_ENDPOINT_AUTH_METHOD_CLIENT_SECRET_BASIC }, updateMask: ["jwks", "token_endpoint_auth_method"] }),
     );
     expect(basic!.jwks).toBeUndefined();
+  });
+
+  test("an RSA key under 2048 bits is refused when registered (no assertion it signs could be accepted); 2048 bits is taken", async () => {
+    const pkj = TokenEndpointAuthMethod.TOKEN_ENDPOINT_AUTH_METHOD_PRIVATE_KEY_JWT;
+    const small = generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey.export({ format: "jwk" });
+    const refused = await rpcError(clients().createClient(CreateClientRequest.fromPartial({ client: { name: "weak-rsa", tokenEndpointAuthMethod: pkj, jwks: { keys: [small] } } })));
+    expect(violatedFields(refused)).toEqual(["client.jwks.keys[0]"]);
+    expect(refused.details).toMatch(/1024 bits; at least 2048/);
+    const enough = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ format: "jwk" });
+    expect((await createClient(t, { tokenEndpointAuthMethod: pkj, jwks: { keys: [enough] } })).client.jwks).toEqual({ keys: [enough] });
   });
 
   test("disabling refuses authentication and invalidates every token issued so far; enabling again keeps that line", async () => {

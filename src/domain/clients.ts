@@ -2,7 +2,7 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import { importJWK, type JSONWebKeySet, type JWK } from "jose";
 import type { Clock } from "../clock.js";
 import type { Actor, Ceiling } from "./ceiling.js";
-import { AUTH_METHODS, GRANT_TYPES, JWKS_AUTH_METHODS, type AuthMethod } from "./constants.js";
+import { AUTH_METHODS, GRANT_TYPES, JWKS_AUTH_METHODS, MIN_RSA_BITS, type AuthMethod } from "./constants.js";
 import { Aborted, NotFound, Violations } from "./errors.js";
 import { approximateSize, lookupCache } from "./cache.js";
 import { stepFor, warmFrom } from "./warm.js";
@@ -446,9 +446,19 @@ async function validateJwks(value: Record<string, unknown> | undefined, v: Viola
       await importJWK(key as JWK, (key as JWK).alg ?? algFor(key as JWK));
     } catch {
       v.add(`${field}.keys[${i}]`, "is not a usable public JWK");
+      continue;
     }
+    // RFC 7518 §3.3: RSA keys of 2048 bits or more; a smaller one imports, yet no assertion it signs is accepted.
+    const bits = (key as JWK).kty === "RSA" ? rsaModulusBits((key as JWK).n) : Infinity;
+    if (bits < MIN_RSA_BITS) v.add(`${field}.keys[${i}]`, `is an RSA key of ${bits} bits; at least ${MIN_RSA_BITS} are required`);
   }
   return { keys: keys as JWK[] };
+}
+
+function rsaModulusBits(n: string | undefined): number {
+  const bytes = Buffer.from(n ?? "", "base64url");
+  const first = bytes.findIndex((b) => b !== 0);
+  return first < 0 ? 0 : (bytes.length - first - 1) * 8 + (32 - Math.clz32(bytes[first]!));
 }
 
 function algFor(jwk: JWK): string {

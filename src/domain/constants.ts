@@ -39,3 +39,6 @@ export const CLIENT_ID = /^[A-Za-z0-9._~-]{3,128}$/;
 export const RESOURCE_ID = /^[a-z]{2}_[A-Za-z0-9_-]{1,64}$/;
 /** Audience values (identifiers and extra audiences): visible ASCII without spaces, at most 600 characters. */
 export const AUDIENCE = /^[\x21-\x7E]{1,600}$/;
+
+/** RFC 7518 §3.3, §3.5: RSA keys of at least 2048 bits (client keys, DPoP proof keys). */
+export const MIN_RSA_BITS = 2048;

@@ -11,6 +11,7 @@
  */
 import { createHash, createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
 import { decodeProtectedHeader, type JWK, type JWTPayload, type ProtectedHeaderParameters } from "jose";
+import { MIN_RSA_BITS } from "../domain/constants.js";
 import { isJwsType, JwsError, verifyJws } from "../tokens/jws.js";
 
 /**
@@ -178,8 +179,6 @@ const KEY_TYPES: Record<string, { kty: string; crv?: readonly string[] }> = {
   PS256: { kty: "RSA" },
 };
 
-/** RFC 7518 §3.3, §3.5: RSA keys of at least 2048 bits. */
-const MIN_RSA_BITS = 2048;
 
 /**
  * Proof keys already imported, by their public members (RFC 7638's, so two
