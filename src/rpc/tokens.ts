@@ -6,6 +6,8 @@ import type { OAuthDeps } from "../oauth/ports.js";
 import { revoke } from "../oauth/revocation.js";
 import { issueToken } from "../oauth/token_endpoint.js";
 import type { CallContext } from "../pipeline/context.js";
+import { TRANSCODED_HEADER } from "../pipeline/observer.js";
+import { InvalidRequest } from "../oauth/errors.js";
 import { bindService } from "./service.js";
 
 /**
@@ -17,6 +19,7 @@ import { bindService } from "./service.js";
 export function tokenService(deps: OAuthDeps) {
   return bindService<TokenServiceServer>(TokenServiceService, {
     issueToken: async (req, ctx) => {
+      refuseSecretsInUrl(ctx);
       const body = await issueToken(
         {
           grantType: req.grantType || "client_credentials",
@@ -37,6 +40,7 @@ export function tokenService(deps: OAuthDeps) {
       return { accessToken: body.access_token, tokenType: body.token_type, expiresIn: body.expires_in, scope: body.scope ?? "", refreshToken: body.refresh_token ?? "" };
     },
     introspectToken: async (req, ctx) => {
+      refuseSecretsInUrl(ctx);
       const f = fields(req.client);
       const caller = introspectionCaller(authorization(ctx), () => presentedCredential(authorization(ctx), f), Boolean(f.clientSecret || f.clientAssertion));
       const body = await introspect({ caller, token: req.token, tokenTypeHint: req.tokenTypeHint || undefined, source: ctx.peer, trace: ctx.traceContext }, deps);
@@ -58,10 +62,35 @@ export function tokenService(deps: OAuthDeps) {
       };
     },
     revokeToken: async (req, ctx) => {
+      refuseSecretsInUrl(ctx);
       await revoke({ credential: presentedCredential(authorization(ctx), fields(req.client)), token: req.token, tokenTypeHint: req.tokenTypeHint || undefined, source: ctx.peer, trace: ctx.traceContext }, deps);
       return {};
     },
   });
+}
+
+/** Fields of these requests that are secrets (snake and lowerCamel, as the query may name them). */
+const SECRET_FIELDS = new Set(["client.client_secret", "client.clientSecret", "client.client_assertion", "client.clientAssertion", "token", "refresh_token", "refreshToken"]);
+
+/**
+ * RFC 6749 §2.3.1 and RFC 6750 §2.3 (credentials and tokens never in the
+ * request URI: proxies and access logs keep it): a transcoded call whose
+ * query names a secret field is refused, however the gateway bound it.
+ */
+function refuseSecretsInUrl(ctx: CallContext): void {
+  const path = ctx.requestHeaders.get(TRANSCODED_HEADER);
+  const q = path?.indexOf("?") ?? -1;
+  if (q < 0) return;
+  for (const pair of path!.slice(q + 1).split("&")) {
+    const raw = pair.split("=", 1)[0]!;
+    let name: string;
+    try {
+      name = decodeURIComponent(raw.replace(/\+/g, " "));
+    } catch {
+      name = raw;
+    }
+    if (SECRET_FIELDS.has(name)) throw new InvalidRequest("secret in the URL", `${name} must be sent in the request body, never in the URL`);
+  }
 }
 
 function fields(client: ClientAuthentication | undefined): CredentialFields {

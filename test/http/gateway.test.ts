@@ -92,6 +92,22 @@ describe("path and query decoding", () => {
   });
 });
 
+describe("secrets never in the URL (RFC 6749 §2.3.1, RFC 6750 §2.3)", () => {
+  test("/v1/tokens:* refuse a client secret, an assertion or a token in the query, by either field name; in the body they work", async () => {
+    const secret = encodeURIComponent(target.adminSecret);
+    const issue = `/v1/tokens:issue?client.client_id=${encodeURIComponent(target.adminId)}&audience=urn:authz:management`;
+    for (const path of [`${issue}&client.client_secret=${secret}`, `${issue}&client.clientSecret=${secret}`, "/v1/tokens:introspect?token=x", "/v1/tokens:revoke?token=x"]) {
+      const res = await rest(target, token, "POST", path, {});
+      expect(res.status, path).toBe(400);
+      expect(res.text, path).toMatch(/never in the URL/);
+    }
+    // A percent-encoded name binds no field at all here (400 too).
+    expect((await rest(target, token, "POST", `${issue}&client%2Eclient_secret=${secret}`, {})).status).toBe(400);
+    const inBody = await rest(target, token, "POST", "/v1/tokens:issue", { client: { client_id: target.adminId, client_secret: target.adminSecret }, audience: "urn:authz:management" });
+    expect(inBody.status, inBody.text).toBe(200);
+  });
+});
+
 describe("responses", () => {
   test("proto3 JSON: proto field names, primitive fields printed, no transport headers", async () => {
     const res = await raw("GET", "/v1/api-servers?page_size=1");
