@@ -1,4 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
+import { generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer as createNetServer, type Server as NetServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -227,17 +228,28 @@ describe("a newcomer's first start", () => {
     // Restart: the credentials are never printed again, and still work.
     const second = await serve(["--data-file", dataFile, ...ephemeral]);
     expect(banner(second.stderr)).toBeUndefined();
-    expect((await token(second.httpPort!, admin!.id, admin!.secret)).status).toBe(200);
+    const secondToken = ((await (await token(second.httpPort!, admin!.id, admin!.secret)).json()) as { access_token: string }).access_token;
+    // Locked out some other way: the admin switched to private_key_jwt with a key whose private half is lost.
+    const { publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const locked = await fetch(`http://127.0.0.1:${second.httpPort}/v1/clients/${admin!.id}?update_mask=token_endpoint_auth_method,jwks`, {
+      method: "PATCH",
+      headers: { authorization: `Bearer ${secondToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ token_endpoint_auth_method: "PRIVATE_KEY_JWT", jwks: { keys: [publicKey.export({ format: "jwk" })] } }),
+    });
+    expect(locked.status, await locked.text()).toBe(200);
+    expect((await token(second.httpPort!, admin!.id, admin!.secret)).status).toBe(401);
     expect(await stop(second)).toBe(0);
 
-    // Lost secret: reset it on the data file; the old one stops working.
+    // Lost secret (or locked out): reset it on the data file; the old one stops working, the new one is all it takes.
     const reset = await run(["admin", "reset-secret", "--data-file", dataFile]);
     expect(reset.code).toBe(0);
     const fresh = banner([reset.stderr]);
     expect(fresh?.id).toBe(admin!.id);
     const third = await serve(["--data-file", dataFile, ...ephemeral]);
     expect((await token(third.httpPort!, admin!.id, admin!.secret)).status).toBe(401);
-    expect((await token(third.httpPort!, fresh!.id, fresh!.secret)).status).toBe(200);
+    const restored = await token(third.httpPort!, fresh!.id, fresh!.secret);
+    expect(restored.status).toBe(200);
+    expect(((await restored.json()) as { scope: string }).scope.split(" ")).toEqual(expect.arrayContaining(["clients:write", "grants:write", "keys:write"]));
     expect(await stop(third)).toBe(0);
   }, 120_000); // a dozen CLI processes, each compiling TypeScript on start
 
