@@ -179,7 +179,6 @@ const KEY_TYPES: Record<string, { kty: string; crv?: readonly string[] }> = {
   PS256: { kty: "RSA" },
 };
 
-
 /**
  * Proof keys already imported, by their public members (RFC 7638's, so two
  * spellings of one key share an entry): a client proves with the same key
