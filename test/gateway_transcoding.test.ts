@@ -235,6 +235,8 @@ describe("undecodable fields: every one named, as a google.rpc.BadRequest", () =
     expect(fields.sort()).toEqual(["colour", "count", "flag", "inner.n", "tags[1]", "tags[3]", "update_mask"]);
     expect(violationsOf(res.json).find((v) => v.field === "colour")!.description).toBe('"COLOUR_PINK" is not one of COLOUR_UNSPECIFIED, COLOUR_RED, COLOUR_BLUE (case-insensitive)');
     expect(res.json.message).toContain("inner.n: expected number (int32)");
+    // A well-known type says what it takes, not only what it got.
+    expect(violationsOf(res.json).find((v) => v.field === "update_mask")!.description).toBe("must be a string of comma-separated field paths, got 7");
     expect(echo.calls.length).toBe(before);
   });
 

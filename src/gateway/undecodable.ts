@@ -152,8 +152,20 @@ function describe(p: Pruning, field: DescField, value: JsonValue, problem: strin
   if (field.enum && typeof value === "string") {
     return `${JSON.stringify(value.slice(0, 64))} is not one of ${field.enum.values.map((v) => v.name).join(", ")}${p.caseInsensitiveEnums ? " (case-insensitive)" : ""}`;
   }
-  return problem.replace(/^cannot decode (?:message|field|enum) [\w.]+ from JSON:? /, "").replace(/^(list item #\d+|map entry "[^"]*"): /, "");
+  const text = problem.replace(/^cannot decode (?:message|field|enum) [\w.]+ from JSON:? /, "").replace(/^(list item #\d+|map entry "[^"]*"): /, "");
+  // A well-known type's decoder names only what it got ("string", "5", "Array(1)"): say what is expected.
+  const expected = field.message && !text.includes(" ") ? EXPECTED_JSON[field.message.typeName] : undefined;
+  return expected ? `${expected}, got ${text}` : text;
 }
+
+/** What the proto3 JSON mapping takes for the well-known types with a JSON form of their own. */
+const EXPECTED_JSON: Record<string, string> = {
+  "google.protobuf.Struct": "must be a JSON object",
+  "google.protobuf.ListValue": "must be a JSON array",
+  "google.protobuf.Timestamp": "must be an RFC 3339 timestamp string",
+  "google.protobuf.Duration": 'must be a duration string such as "3.5s"',
+  "google.protobuf.FieldMask": "must be a string of comma-separated field paths",
+};
 
 function isObject(value: JsonValue): value is JsonObject {
   return typeof value === "object" && value !== null && !Array.isArray(value);
