@@ -53,12 +53,15 @@ interface Cutoff {
   reason: string;
   /** Drop after this (ms). */
   until: number;
+  /** Tokens issued before this (ms) may be concerned: what a gap must cover if the entry is evicted. */
+  since: number;
 }
 
 interface ScopeLimit {
   before: number;
   scopes: ReadonlySet<string>;
   until: number;
+  since: number;
 }
 
 /** Extra time kept beyond the computed horizons, for clock skew between authz and here. */
@@ -121,22 +124,23 @@ export class RevocationView {
         if (subject.format === "jwt_id") {
           // One token: revoked whatever its time; kept until it must have expired.
           const issued = jtiIssuedAtMs(subject.jti) ?? Math.min(now, cutoff);
-          this.put(this.jtis, subject.jti, { before: Number.POSITIVE_INFINITY, reason, until: issued + this.lifetimeMs + SKEW_MS });
+          this.put(this.jtis, subject.jti, { before: Number.POSITIVE_INFINITY, reason, until: issued + this.lifetimeMs + SKEW_MS, since: issued + 1 });
         } else {
           const map = subject.format === "client" ? this.clients : subject.format === "audience" ? this.audiences : this.clientAudiences;
           const id = key.slice(key.indexOf(":") + 1);
           const previous = map.get(id);
-          if (!previous || previous.before < cutoff) this.put(map, id, { before: cutoff, reason, until });
+          if (!previous || previous.before < cutoff) this.put(map, id, { before: cutoff, reason, until, since: cutoff });
         }
         return;
       }
       case CAEP_EVENT_TYPES.tokenClaimsChange: {
         const list = this.limits.get(key) ?? [];
-        list.push({ before: event.tokensIssuedBefore || event.eventTime ? cutoff : Number.POSITIVE_INFINITY, scopes: new Set(event.scopes), until });
-        if (list.length > MAX_LIMITS_PER_SUBJECT) list.shift();
+        list.push({ before: event.tokensIssuedBefore || event.eventTime ? cutoff : Number.POSITIVE_INFINITY, scopes: new Set(event.scopes), until, since: Math.min(now, cutoff) });
+        // Over the cap, the two oldest become one that narrows at least as much as both (never a scope back).
+        if (list.length > MAX_LIMITS_PER_SUBJECT) list.unshift(mergeLimits(list.shift()!, list.shift()!));
         this.limits.delete(key); // re-insert: most recent last, for the cap
         this.limits.set(key, list);
-        this.cap(this.limits);
+        while (this.limits.size > this.maxEntries) this.evictOldest(this.limits, (l) => Math.max(...l.map((x) => x.since)));
         return;
       }
       default:
@@ -206,15 +210,28 @@ export class RevocationView {
     if (now - this.lastPrune >= PRUNE_EVERY_MS) this.prune(now);
   }
 
-  private put<V>(map: Map<string, V>, key: string, value: V): void {
+  private put(map: Map<string, Cutoff>, key: string, value: Cutoff): void {
     map.delete(key);
     map.set(key, value);
-    this.cap(map);
+    while (map.size > this.maxEntries) this.evictOldest(map, (c) => c.since);
   }
 
-  private cap(map: Map<string, unknown>): void {
-    while (map.size > this.maxEntries) map.delete(map.keys().next().value as string);
+  /**
+   * Drops the oldest entry of a full map, never silently: the tokens it
+   * concerned become `unknown` (a gap: introspected, or refused when failing
+   * closed), not active again — else a flood of revocations anyone with a
+   * grant can make would push out the one that mattered.
+   */
+  private evictOldest<V>(map: Map<string, V>, since: (value: V) => number): void {
+    const [key, value] = map.entries().next().value as [string, V];
+    map.delete(key);
+    this.markGap(since(value));
   }
+}
+
+/** One scope limit standing for two: the later cutoff, the scopes both allow, kept as long as either. */
+function mergeLimits(a: ScopeLimit, b: ScopeLimit): ScopeLimit {
+  return { before: Math.max(a.before, b.before), scopes: new Set([...a.scopes].filter((s) => b.scopes.has(s))), until: Math.max(a.until, b.until), since: Math.max(a.since, b.since) };
 }
 
 /** A map key for a subject, or undefined for an unknown or incomplete one. */

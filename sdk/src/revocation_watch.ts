@@ -118,6 +118,8 @@ export class RevocationWatch {
   private stopper = new AbortController();
   private watchdog?: ReturnType<typeof setTimeout>;
   private resyncPending = false;
+  /** Resumed from a saved cursor and not caught up yet: what happened since it is not in the view. */
+  private catchingUp = false;
   private watchdogFired = false;
   private readyWaiters: Array<() => void> = [];
 
@@ -136,6 +138,7 @@ export class RevocationWatch {
     this.backoff = backoffOptions(options.reconnect, { initialDelayMs: 250, maxDelayMs: 30_000, multiplier: 2, jitter: 0.5 });
     this.maxStaleMs = (options.maxStaleSeconds ?? 60) * 1000;
     this.cursor = options.cursor ?? "";
+    this.catchingUp = this.cursor !== "";
     this.view = new RevocationView({ maxTokenLifetimeSeconds: options.maxTokenLifetimeSeconds, maxEntries: options.maxJtiEntries });
   }
 
@@ -171,9 +174,13 @@ export class RevocationWatch {
     });
   }
 
-  /** Whether no message arrived for `maxStaleSeconds` (counting from `start()`). */
+  /**
+   * Whether no message arrived for `maxStaleSeconds` (counting from `start()`),
+   * or, resumed from a saved cursor, the catch-up has not ended yet: until
+   * then the view lacks what happened while this process was away.
+   */
   isStale(now = this.clock.now()): boolean {
-    return now - (this.lastMessageAt ?? this.startedAt) > this.maxStaleMs;
+    return this.catchingUp || now - (this.lastMessageAt ?? this.startedAt) > this.maxStaleMs;
   }
 
   /** The verdict on a token: `stale` when the watch cannot vouch for anything, else the view's. */
@@ -227,7 +234,8 @@ export class RevocationWatch {
           // The cursor is older than the feed's retention: restart at the end, remember the gap.
           this.cursor = "";
           this.resyncPending = true;
-          this.report(new RevocationWatchError("ERR_WATCH_CURSOR_EXPIRED", "the watch cursor expired; resynchronising", { grpcCode }));
+          this.catchingUp = false; // nothing to catch up from: the gap marks what may be missing
+          this.report(new RevocationWatchError("ERR_WATCH_CURSOR_EXPIRED", "the watch cursor is out of the feed's range (expired, or ahead of it); resynchronising", { grpcCode }));
         } else if (grpcCode !== CANCELLED || !this.watchdogFired) {
           if (grpcCode === UNAUTHENTICATED) this.dropToken(token);
           this.report(
@@ -264,6 +272,8 @@ export class RevocationWatch {
       this.resyncPending = false;
     }
     for (const event of message.events) this.view.apply(event, now);
+    // The first message without events comes once the stored part after the cursor is sent.
+    if (message.events.length === 0) this.catchingUp = false;
     this.lastMessageAt = now;
     this.lastError = undefined;
     this.state = "up";

@@ -260,6 +260,25 @@ describe("staleness", () => {
     expect(await codeOf(verifier, token)).toBe("ERR_REVOCATION_WATCH_DOWN");
   });
 
+  it("resumed from a saved cursor, failing closed: nothing is vouched for until the catch-up has ended", async () => {
+    const never = {
+      open() {
+        let stop: (err: Error) => void = () => {};
+        const pending = new Promise<IteratorResult<never>>((_, reject) => (stop = reject));
+        return { [Symbol.asyncIterator]: () => ({ next: () => pending }), cancel: () => stop(new Error("cancelled")) };
+      },
+    };
+    const { verifier: resumed } = watchAndVerifier({ transport: never, cursor: "c7" });
+    // Whatever was revoked while this process was away is not in the view yet.
+    expect(await codeOf(resumed, await tokenFor("cl_9", clock.now()))).toBe("ERR_REVOCATION_WATCH_DOWN");
+
+    double.push({ eventType: sessionRevoked, subject: { format: "jwt_id", jti: "x" } });
+    const { watch, verifier } = watchAndVerifier({ cursor: "c0" });
+    expect(await watch.ready()).toBe(true);
+    await until(() => !watch.status().stale, 5_000, "caught up");
+    expect(await codeOf(verifier, await tokenFor("cl_9", clock.now()))).toBeUndefined();
+  });
+
   it('"on-revocation-watch-down" introspects only while the watch cannot vouch', async () => {
     const introspected: string[] = [];
     const { watch, verifier } = watchAndVerifier(
@@ -311,8 +330,11 @@ describe("the local view's memory", () => {
       expiresAtMs: t0 + i + 3600_000,
       scopes: [],
     });
-    expect(view.check(facts(0), t0).status).toBe("active"); // evicted by the cap
+    // Evicted by the cap, never forgotten silently: unknown (introspected, or refused failing closed), not active again.
+    expect(view.check(facts(0), t0).status).toBe("unknown");
+    expect(view.check(facts(1), t0).status).toBe("unknown");
     expect(view.check(facts(4), t0).status).toBe("revoked");
+    expect(view.check({ ...facts(9), jti: "later" }, t0).status).toBe("active"); // issued after what was dropped
     view.apply(
       {
         id: "c",
@@ -340,6 +362,17 @@ describe("the local view's memory", () => {
     expect(view.size()).toMatchObject({ jtis: 3, clients: 1, scopeLimits: 1 });
     view.prune(t0 + 3600_000 + 61_000); // past the 1 h lifetime (+ skew allowance)
     expect(view.size()).toEqual({ jtis: 0, clients: 0, clientAudiences: 0, audiences: 0, scopeLimits: 0 });
+  });
+
+  it("a subject's scope narrowings over the cap are merged, never dropped: no scope comes back", () => {
+    const view = new RevocationView({ maxTokenLifetimeSeconds: 3600 });
+    const t0 = Date.UTC(2030, 0, 1);
+    const narrow = (n: number, scopes: string[]) =>
+      view.apply({ id: `n${n}`, eventType: tokenClaimsChange, subject: { format: "client_audience", clientId: "c", audience: AUDIENCE, jti: "" }, tokensIssuedBefore: iso(t0 + n), scopes, reason: "grant_narrowed", changeType: "" }, t0 + n);
+    narrow(1, ["read"]); // admin takes "admin" away from tokens issued before t0+1
+    for (let n = 2; n <= 20; n++) narrow(n, ["read", "admin"]); // later changes keep both (a re-widening sends none)
+    const old = { jti: "j", clientId: "c", audience: [AUDIENCE], issuedAtMs: t0, expiresAtMs: t0 + 3600_000, scopes: ["read", "admin"] };
+    expect(view.check(old, t0 + 30)).toEqual({ status: "active", scopes: ["read"] });
   });
 
   it("ignores unknown event types and subject formats (forward compatible)", () => {
