@@ -54,8 +54,9 @@ interface KindRow {
 }
 
 export const ERROR_TABLE: Readonly<Record<ErrorKind, KindRow>> = Object.freeze({
-  invalid_argument: { grpc: GrpcCode.INVALID_ARGUMENT, http: 400 },
-  out_of_range: { grpc: GrpcCode.OUT_OF_RANGE, http: 400 },
+  // Malformed input that is no OAuth error of its own (an undecodable message): the client's fault, never server_error.
+  invalid_argument: { grpc: GrpcCode.INVALID_ARGUMENT, http: 400, oauth: "invalid_request" },
+  out_of_range: { grpc: GrpcCode.OUT_OF_RANGE, http: 400, oauth: "invalid_request" },
   not_found: { grpc: GrpcCode.NOT_FOUND, http: 404 },
   already_exists: { grpc: GrpcCode.ALREADY_EXISTS, http: 409 },
   aborted: { grpc: GrpcCode.ABORTED, http: 409 },

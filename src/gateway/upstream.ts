@@ -85,7 +85,7 @@ export function inProcessUpstream(methods: ReadonlyMap<string, Method>, pipeline
       const method = methods.get(call.route.grpcPath);
       if (!method || method.stream) return { code: GrpcCode.UNIMPLEMENTED, message: `${call.route.grpcPath} is not served`, headers: {} };
       const request = method.decode(call.request);
-      const { ctx, cancel } = pipeline.context({ method: method.path, requestHeaders: firstValues(call.headers), deadline: call.deadline, peer: call.peer, clientCertificate: call.clientCertificate });
+      const { ctx, cancel } = pipeline.context({ method: method.path, requestHeaders: joinedValues(call.headers), deadline: call.deadline, peer: call.peer, clientCertificate: call.clientCertificate });
       call.hangup.onHangup(cancel);
       const outcome = await pipeline.unary(method, request, ctx);
       call.hangup.onHangup(undefined);
@@ -101,7 +101,7 @@ export function inProcessUpstream(methods: ReadonlyMap<string, Method>, pipeline
     async stream(call, onMessage) {
       const method = methods.get(call.route.grpcPath);
       if (!method || !method.stream) return { code: GrpcCode.UNIMPLEMENTED, message: `${call.route.grpcPath} is not served`, headers: {} };
-      const { ctx, cancel } = pipeline.context({ method: method.path, requestHeaders: firstValues(call.headers), deadline: call.deadline, peer: call.peer, clientCertificate: call.clientCertificate });
+      const { ctx, cancel } = pipeline.context({ method: method.path, requestHeaders: joinedValues(call.headers), deadline: call.deadline, peer: call.peer, clientCertificate: call.clientCertificate });
       call.hangup.onHangup(cancel);
       const outcome = await pipeline.stream(method, method.decode(call.request), ctx, (response) => onMessage(method.encode(response)));
       call.hangup.onHangup(undefined);
@@ -113,12 +113,18 @@ export function inProcessUpstream(methods: ReadonlyMap<string, Method>, pipeline
   };
 }
 
-/** Header lookup as grpc-js metadata gives it: the first value of a name. */
-function firstValues(headers: ReadonlyArray<readonly [string, string]>): RequestHeaders {
+/**
+ * Header lookup as over gRPC, where grpc-js joins a name's values: every line
+ * of a name, in order, joined with ", " (RFC 9110 §5.3). Not the first line
+ * alone: behind a proxy that adds its own x-forwarded-for line, the first is
+ * the caller's to write, and its last hop would be whatever the caller chose.
+ */
+function joinedValues(headers: ReadonlyArray<readonly [string, string]>): RequestHeaders {
   return {
     get(name) {
-      for (const [n, v] of headers) if (n === name) return v;
-      return undefined;
+      let joined: string | undefined;
+      for (const [n, v] of headers) if (n === name) joined = joined === undefined ? v : `${joined}, ${v}`;
+      return joined;
     },
   };
 }

@@ -72,7 +72,7 @@ export async function healthStatus(address: string, service = ""): Promise<numbe
 }
 
 /** An HTTP request from a chosen local address (127.0.0.0/8 is all loopback on Linux): a second "source" for the per-address limits. */
-export function postFrom(localAddress: string, url: string, headers: Record<string, string>, body: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; json: any }> {
+export function postFrom(localAddress: string, url: string, headers: Record<string, string | string[]>, body: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; json: any }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method: "POST", headers: { ...headers, "content-length": Buffer.byteLength(body) }, localAddress }, (res) => {
       let text = "";

@@ -158,6 +158,15 @@ describe("failed client authentication is throttled per client id and per source
     expect((await token(t, f)).status).toBe(200);
   });
 
+  test("behind a proxy that adds its own x-forwarded-for line, the caller's line does not choose the source: the last hop of all lines counts", async () => {
+    const t = await server({ authFailuresPerMinute: 60, authFailureBurst: 5, clientAddressHeader: "x-forwarded-for" });
+    const f = await fixture(t);
+    const guess = (i: number) =>
+      postFrom("127.0.0.1", `${t.httpUrl}/oauth/token`, { "content-type": "application/x-www-form-urlencoded", "x-forwarded-for": [`6.6.${i}.6`, "10.7.7.7"] }, `grant_type=client_credentials&client_id=cl_guess${i}&client_secret=x&audience=${encodeURIComponent(f.api.identifier)}`);
+    for (let i = 0; i < 5; i++) expect((await guess(i)).status).toBe(401);
+    expect((await guess(5)).status).toBe(429); // 10.7.7.7 is out of budget, whatever the first line said
+  });
+
   test("a flood of random client ids from random addresses keeps the limiters' memory bounded", async () => {
     const t = await server({ authFailuresPerMinute: 60, authFailureBurst: 5, rateLimitMaxEntries: 100, clientAddressHeader: "x-forwarded-for" });
     const f = await fixture(t);

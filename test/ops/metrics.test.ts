@@ -65,12 +65,19 @@ describe("a scrape after a known sequence of calls", () => {
     expect(typed.active).toBe(true);
     const denied = await rpcError(t.clients.tokens.introspectToken(IntrospectTokenRequest.fromPartial({ client: { clientId: f.client.clientId, clientSecret: f.secret }, token: issued[1]! })));
     expect(denied.code).toBe(grpc.status.PERMISSION_DENIED);
+    // Bytes that are no IssueTokenRequest: the caller's fault (invalid_request), not a server error.
+    const raw = new grpc.Client(t.address, grpc.credentials.createInsecure());
+    const undecodable = await new Promise<grpc.ServiceError | null>((resolve) => raw.makeUnaryRequest(ISSUE, (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0xff, 0xff, 0xff]), (err) => resolve(err)));
+    raw.close();
+    expect(undecodable?.code).toBe(grpc.status.INVALID_ARGUMENT);
 
     const after = await scrape(ops.url);
     expect(deltas(before, after, FAMILIES)).toEqual({
       [series("authz_rpc_requests_total", { method: TOKEN, transport: "http", code: "OK" })]: 2,
       [series("authz_rpc_requests_total", { method: TOKEN, transport: "http", code: "UNAUTHENTICATED" })]: 1,
       [series("authz_rpc_requests_total", { method: ISSUE, transport: "grpc", code: "OK" })]: 1,
+      [series("authz_rpc_requests_total", { method: ISSUE, transport: "grpc", code: "INVALID_ARGUMENT" })]: 1,
+      [series("authz_token_requests_total", { result: "invalid_request" })]: 1,
       [series("authz_rpc_requests_total", { method: INTROSPECT, transport: "http", code: "OK" })]: 2,
       [series("authz_rpc_requests_total", { method: "/authz.v1.TokenService/IntrospectToken", transport: "grpc", code: "OK" })]: 1,
       [series("authz_rpc_requests_total", { method: "/authz.v1.TokenService/IntrospectToken", transport: "grpc", code: "PERMISSION_DENIED" })]: 1,
