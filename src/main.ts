@@ -216,6 +216,7 @@ async function serve(args: string[]): Promise<void> {
     if (stopping) return logger.info("already shutting down", { signal });
     stopping = true;
     logger.info("shutting down", { signal });
+    server.drain(); // balancers see "stopping" at once, while the listeners still drain
     listener?.close();
     consoleServer?.close();
     (gateway?.close() ?? Promise.resolve())

@@ -85,6 +85,8 @@ export interface AuthzServer {
   guard: ClientGuard & { stats(): { tokenBuckets: number; failureBuckets: number; sourceBuckets: number } };
   /** Settles when the start-up cache warm-up has read what it will (a failure is logged, never thrown). */
   warmed: Promise<void>;
+  /** Not ready (readiness, gRPC health) from now on, as shutdown begins; shutdown does it too. */
+  drain(): void;
   /** Stops taking calls, lets in-flight ones finish (up to the grace period), then closes the store. */
   shutdown(): Promise<void>;
 }
@@ -380,17 +382,25 @@ export async function createServer(given: Deps): Promise<AuthzServer> {
     onChange: servingAs,
   });
 
+  /**
+   * Not ready from now on, on /readyz and the gRPC health service alike (every
+   * name a checker may ask about, not only "": a per-service check, e.g.
+   * Envoy's with service_name, must drain this instance too). Called as
+   * shutdown begins, before the listeners finish draining.
+   */
+  function drain(): void {
+    readiness.stop();
+    for (const name of ["", ...SERVICE_NAMES]) health.setStatus(name, "NOT_SERVING");
+  }
+
   let closing: Promise<void> | undefined;
   function shutdown(): Promise<void> {
     closing ??= new Promise<void>((resolve) => {
       stopping.abort();
-      readiness.stop();
+      drain();
       clearInterval(purgeTimer);
       clearInterval(usageTimer);
       feed.stop();
-      // Every name a checker may ask about, not only "": a per-service check
-      // (e.g. Envoy's with service_name) must also drain this instance.
-      for (const name of ["", ...SERVICE_NAMES]) health.setStatus(name, "NOT_SERVING");
       const force = setTimeout(() => {
         logger.warn("shutdown grace period over; cancelling in-flight calls");
         server.forceShutdown();
@@ -407,5 +417,5 @@ export async function createServer(given: Deps): Promise<AuthzServer> {
     return closing;
   }
 
-  return { grpc: server, health, domain, inProcess: inProcessUpstream(methods, pipeline), feed, transaction: writes.transaction, bootstrap, operations, guard, peerCertificates, warmed: warming, shutdown };
+  return { grpc: server, health, domain, inProcess: inProcessUpstream(methods, pipeline), feed, transaction: writes.transaction, bootstrap, operations, guard, peerCertificates, warmed: warming, drain, shutdown };
 }

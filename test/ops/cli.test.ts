@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
+import { createServer as createNetServer, Socket, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
@@ -47,6 +47,26 @@ describe("authz serve --ops-address", () => {
       expect((await fetch(`http://127.0.0.1:${r.httpPort}/metrics`)).status).toBe(404);
     } finally {
       expect(await stop(r)).toBe(0);
+    }
+  });
+
+  test("on SIGTERM /readyz says stopping at once, while an HTTP request still in flight holds the listeners open", async () => {
+    const r = await serve([...ephemeral, "--data-file", dataFile(), "--ops-address", "127.0.0.1:0"]);
+    const port = (await r.logged("ops listening")).port as number;
+    // A request whose body never ends: the gateway waits for it (up to its request timeout) before it closes.
+    const held = new Socket();
+    await new Promise<void>((resolve) => held.connect(r.httpPort!, "127.0.0.1", resolve));
+    held.write("POST /oauth/token HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 100\r\n\r\ngrant_type=");
+    try {
+      expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+      r.proc.kill("SIGTERM");
+      await r.logged("shutting down");
+      const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+      expect([ready.status, await ready.json()]).toEqual([503, { status: "stopping" }]);
+      expect(r.proc.exitCode).toBeNull(); // still draining
+    } finally {
+      held.destroy();
+      expect(await r.exited).toBe(0);
     }
   });
 
