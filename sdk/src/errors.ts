@@ -178,11 +178,13 @@ export class TokenSourceError extends AuthzError {
   readonly grpcCode: number | undefined;
   /** The HTTP status of the failed call, for the HTTP transport. */
   readonly httpStatus: number | undefined;
+  /** The server's `DPoP-Nonce` (RFC 9449 §8), sent with `use_dpop_nonce`. */
+  readonly dpopNonce: string | undefined;
 
   constructor(
     code: TokenSourceErrorCode,
     message: string,
-    options: { cause?: unknown; retryable?: boolean; retryAfterMs?: number; oauthError?: string; grpcCode?: number; httpStatus?: number } = {},
+    options: { cause?: unknown; retryable?: boolean; retryAfterMs?: number; oauthError?: string; grpcCode?: number; httpStatus?: number; dpopNonce?: string } = {},
   ) {
     super(code, message, { cause: options.cause });
     this.retryable = options.retryable ?? false;
@@ -190,6 +192,7 @@ export class TokenSourceError extends AuthzError {
     this.oauthError = options.oauthError;
     this.grpcCode = options.grpcCode;
     this.httpStatus = options.httpStatus;
+    this.dpopNonce = options.dpopNonce;
   }
 }
 

@@ -150,6 +150,8 @@ export class TokenSource {
   private closed = false;
   /** The key DPoP-bound tokens of this source are bound to (RFC 9449); undefined without the `dpop` option. */
   readonly dpopKey: DpopKey | undefined;
+  /** The token endpoint's latest `DPoP-Nonce` (RFC 9449 §8), put in the next proofs. */
+  private dpopNonce: string | undefined;
 
   constructor(private readonly options: TokenSourceOptions) {
     if (!options.clientId || !options.clientSecret) throw new InvalidOptionsError("TokenSource needs clientId and clientSecret");
@@ -319,15 +321,24 @@ export class TokenSource {
     const { clientId, clientSecret } = this.options;
     const timeoutMs = this.options.requestTimeoutMs ?? 10_000;
     const key = this.dpopKey;
-    // A fresh proof per attempt (each is single use at the token endpoint).
-    const dpopProof = key ? (htm: string, htu: string) => createDpopProof(key, { htm, htu, now: () => this.clock.now() }) : undefined;
+    // A fresh proof per attempt (each is single use at the token endpoint), with the server's latest nonce if it asks for one.
+    const dpopProof = key ? (htm: string, htu: string) => createDpopProof(key, { htm, htu, now: () => this.clock.now(), nonce: this.dpopNonce }) : undefined;
+    let nonceRetried = false;
     for (let attempt = 0; ; attempt++) {
       const startedAt = this.clock.now();
       try {
         const res = await this.transport.issue({ clientId, clientSecret, ...entry.request, ...(dpopProof ? { dpopProof } : {}) }, { timeoutMs });
+        if (res.dpopNonce) this.dpopNonce = res.dpopNonce;
         return this.toCached(res, startedAt);
       } catch (err) {
         const error = asTokenSourceError(err);
+        // RFC 9449 §8: the server wants its nonce in the proof; once per issuance, at once (no backoff: nothing is wrong).
+        if (key && error.oauthError === "use_dpop_nonce" && error.dpopNonce && !nonceRetried) {
+          this.dpopNonce = error.dpopNonce;
+          nonceRetried = true;
+          attempt--;
+          continue;
+        }
         if (!error.retryable || attempt + 1 >= this.retry.maxAttempts || this.closed) throw error;
         let delay = backoffDelay(attempt, this.retry, this.random);
         if (error.retryAfterMs !== undefined) {

@@ -37,6 +37,8 @@ export interface TokenResponse {
   scope: string | undefined;
   /** `Bearer` or `DPoP` (RFC 9449 §5), when the transport knows. */
   tokenType?: string;
+  /** A fresh `DPoP-Nonce` the server sent along (RFC 9449 §8.2), for the next proof. */
+  dpopNonce?: string;
 }
 
 /**
@@ -120,9 +122,11 @@ function fromGrpcError(err: grpc.ServiceError): TokenSourceError {
       oauthError,
     });
   }
+  const nonce = err.metadata?.get("dpop-nonce")[0];
   return new TokenSourceError("ERR_TOKEN_REQUEST_REFUSED", `token request refused (gRPC ${grpc.status[grpcCode]}${oauthError ? `, ${oauthError}` : ""})`, {
     grpcCode,
     oauthError,
+    dpopNonce: typeof nonce === "string" ? nonce : undefined,
   });
 }
 
@@ -179,6 +183,7 @@ export function httpTokenTransport(options: HttpTokenTransportOptions): TokenTra
         throw new TokenSourceError("ERR_TOKEN_REQUEST_REFUSED", `token request refused (HTTP ${res.status}${oauthError ? `, ${oauthError}` : ""})`, {
           httpStatus: res.status,
           oauthError,
+          dpopNonce: res.headers.get("dpop-nonce") ?? undefined,
         });
       }
       let body: { access_token?: unknown; token_type?: unknown; expires_in?: unknown; scope?: unknown };
@@ -198,6 +203,7 @@ export function httpTokenTransport(options: HttpTokenTransportOptions): TokenTra
         accessToken: body.access_token,
         expiresIn: typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : undefined,
         scope: typeof body.scope === "string" ? body.scope : undefined,
+        dpopNonce: res.headers.get("dpop-nonce") ?? undefined,
       };
     },
   };

@@ -415,3 +415,35 @@ describe("keys in proofs", () => {
     expect(header.jwk).toEqual(source.dpopKey!.publicJwk);
   });
 });
+
+describe("a server that requires DPoP nonces (RFC 9449 §8, AUTHZ_DPOP_NONCE=true)", () => {
+  it("the token source retries once with the server's nonce, over HTTP and over gRPC, and puts it in later proofs", async () => {
+    const n = await startTestServer({ config: { dpopNonce: true } });
+    try {
+      const api = await createApiServer(n);
+      const c = await createClient(n);
+      await grant(n, c.client.clientId, api.id, ["orders:read"]);
+      const seen: Array<{ status: number; nonce: string | undefined }> = [];
+      const observed: typeof fetch = async (input, init) => {
+        const res = await fetch(input, init);
+        const proofHeader = new Headers(init?.headers).get("dpop");
+        seen.push({ status: res.status, nonce: proofHeader ? (decodeJwt(proofHeader).nonce as string | undefined) : undefined });
+        return res;
+      };
+      const overHttp = new TokenSource({ issuer: n.config.issuer, clientId: c.client.clientId, clientSecret: c.secret, audience: api.identifier, dpop: true, fetch: observed });
+      const overGrpc = new TokenSource({ address: n.address, issuer: n.config.issuer, clientId: c.client.clientId, clientSecret: c.secret, audience: api.identifier, dpop: true });
+      try {
+        expect(decodeJwt(await overHttp.token()).cnf).toEqual({ jkt: await calculateJwkThumbprint(overHttp.dpopKey!.publicJwk) });
+        expect(seen.map((s) => s.status)).toEqual([400, 200]); // use_dpop_nonce, then the retry with it
+        expect(seen[0]!.nonce).toBeUndefined();
+        expect(seen[1]!.nonce).toEqual(expect.any(String));
+        expect(decodeJwt(await overGrpc.token()).cnf).toEqual({ jkt: await calculateJwkThumbprint(overGrpc.dpopKey!.publicJwk) });
+      } finally {
+        overHttp.close();
+        overGrpc.close();
+      }
+    } finally {
+      await n.cleanup();
+    }
+  });
+});
