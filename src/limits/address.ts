@@ -11,10 +11,29 @@ export function sourceKey(peer: string): string {
   if (host.startsWith("ipv4:")) host = host.slice(5, host.lastIndexOf(":") > 4 ? host.lastIndexOf(":") : undefined);
   else if (host.startsWith("ipv6:")) host = host.slice(5).replace(/^\[([^\]]*)\](:\d+)?$/, "$1");
   else if (host.startsWith("[")) host = host.replace(/^\[([^\]]*)\](:\d+)?$/, "$1");
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host);
-  if (mapped) return mapped[1]!;
+  // A load balancer may write `1.2.3.4:5678`: the port is the connection's, not the caller's.
+  host = host.replace(/^(\d+\.\d+\.\d+\.\d+):\d+$/, "$1");
+  if (host.includes(":")) host = canonicalIpv6(host.replace(/%.*$/, "")) ?? host; // one spelling per address; no zone
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host) ?? /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(host);
+  if (mapped) return mapped.length === 2 ? mapped[1]! : hexToIpv4(mapped[1]!, mapped[2]!);
   if (host.includes(":") && /^[0-9a-f:]+$/i.test(host)) return ipv6Prefix(host);
   return host.slice(0, 64);
+}
+
+/** WHATWG URL's canonical IPv6 text (lower case, `::` compressed, an embedded IPv4 as hex), or undefined if it is none. */
+function canonicalIpv6(address: string): string | undefined {
+  if (address.length > 64 || !/^[0-9a-f:.]+$/i.test(address)) return undefined;
+  try {
+    return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  } catch {
+    return undefined;
+  }
+}
+
+function hexToIpv4(high: string, low: string): string {
+  const h = parseInt(high, 16);
+  const l = parseInt(low, 16);
+  return `${h >> 8}.${h & 255}.${l >> 8}.${l & 255}`;
 }
 
 /** The first four groups of an IPv6 address (its /64), `::` expanded. */

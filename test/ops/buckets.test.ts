@@ -56,6 +56,14 @@ describe("sourceKey", () => {
     ["[2001:db8:1:2::9]:443", "2001:db8:1:2::/64"],
     ["::1", "0:0:0:0::/64"],
     ["x".repeat(100), "x".repeat(64)],
+    // One key per address however a forwarding header spells it: no fresh budget per port, zone or notation.
+    ["10.5.5.5:1234", "10.5.5.5"],
+    ["::ffff:a05:505", "10.5.5.5"],
+    ["0:0:0:0:0:ffff:10.5.5.5", "10.5.5.5"],
+    ["[::ffff:10.5.5.5]:80", "10.5.5.5"],
+    ["2001:db8:1::1%eth0", "2001:db8:1:0::/64"],
+    ["2001:db8:1::10.0.0.1", "2001:db8:1:0::/64"],
+    ["2001:DB8:1:0:ffff::1", "2001:db8:1:0::/64"],
   ])("%s -> %s", (peer, key) => expect(sourceKey(peer)).toBe(key));
 });
 
