@@ -115,7 +115,16 @@ interface Entry {
   cached?: Cached;
   inflight?: Promise<Cached>;
   failedAt?: number;
+  /** A refusal (bad credentials, a disabled client...): answered again without asking until REFUSAL_HOLD_MS passed. */
+  refused?: { at: number; error: TokenSourceError };
 }
+
+/**
+ * How long a refusal is answered from memory: a service calling `token()` per
+ * request with a revoked secret sends one token request per this, not one per
+ * request (the server would throttle it as a guesser).
+ */
+const REFUSAL_HOLD_MS = 5_000;
 
 /** Automatic invalidation (after a 401 / UNAUTHENTICATED) ignores tokens younger than this, so a misconfigured API cannot make every request fetch a token. */
 const AUTO_INVALIDATE_MIN_AGE_MS = 5_000;
@@ -190,6 +199,7 @@ export class TokenSource {
     const now = this.clock.now();
     const cached = entry.cached;
     if (cached && now < cached.renewAt) return cached.token;
+    if (!(cached && now < cached.usableUntil) && entry.refused && now - entry.refused.at < REFUSAL_HOLD_MS && !entry.inflight) throw entry.refused.error;
     if (cached && now < cached.usableUntil) {
       // Renewal window: hand out the cached token, renew in the background
       // (not again right after a failed attempt: the retries already backed off).
@@ -304,10 +314,12 @@ export class TokenSource {
         (cached) => {
           entry.cached = cached;
           entry.failedAt = undefined;
+          entry.refused = undefined;
           return cached;
         },
         (err: unknown) => {
           entry.failedAt = this.clock.now();
+          if (err instanceof TokenSourceError && err.code === "ERR_TOKEN_REQUEST_REFUSED") entry.refused = { at: entry.failedAt, error: err };
           throw err;
         },
       )

@@ -177,6 +177,19 @@ describe("retries", () => {
     expect(err.oauthError).toBe("invalid_client");
     expect(transport.requests).toHaveLength(1);
   });
+
+  it("a refusal is answered from memory for 5 s: 50 calls with a revoked secret send one request, then one more after the hold", async () => {
+    const clock = new ManualClock();
+    const transport = new ScriptedTransport(() => {
+      throw new TokenSourceError("ERR_TOKEN_REQUEST_REFUSED", "refused", { oauthError: "invalid_client", httpStatus: 401 });
+    });
+    const ts = source(transport, clock);
+    for (let i = 0; i < 50; i++) await expect(ts.token()).rejects.toMatchObject({ code: "ERR_TOKEN_REQUEST_REFUSED", oauthError: "invalid_client" });
+    expect(transport.requests).toHaveLength(1);
+    clock.advance(5_000);
+    await expect(ts.token()).rejects.toMatchObject({ code: "ERR_TOKEN_REQUEST_REFUSED" });
+    expect(transport.requests).toHaveLength(2);
+  });
 });
 
 describe("never an expired token", () => {
