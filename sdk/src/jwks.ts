@@ -23,6 +23,12 @@ export interface JwksCacheOptions {
   maxAgeMs: number;
   /** After a failed fetch, wait this long before the next attempt. */
   failureRetryMs: number;
+  /**
+   * Keys not refreshed successfully for this long are no longer used: a key
+   * authz removed (rotated out after a compromise) must not stay trusted for
+   * as long as its JWKS is unreachable.
+   */
+  maxStaleMs: number;
   timeoutMs: number;
 }
 
@@ -58,6 +64,11 @@ export class JwksCache {
       await this.refresh();
     } else if (clock.now() - this.fetchedAt >= this.options.maxAgeMs && !this.inflight && clock.now() - this.lastAttemptAt >= this.options.failureRetryMs) {
       this.refresh().catch(() => {}); // stale-while-revalidate: keep using the old keys meanwhile
+    }
+    if (clock.now() - this.fetchedAt >= this.options.maxStaleMs) {
+      // One attempt per failureRetryMs, as above: an outage must not turn every verification into a fetch.
+      if (this.inflight || clock.now() - this.lastAttemptAt >= this.options.failureRetryMs) await (this.inflight ?? this.refresh()).catch(() => {});
+      if (clock.now() - this.fetchedAt >= this.options.maxStaleMs) throw new TokenVerificationError("ERR_JWKS_UNAVAILABLE", "the JWKS could not be refreshed for too long", { cause: this.lastFailure });
     }
     let key = this.keys!.get(kid);
     if (key) return key;

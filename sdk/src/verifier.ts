@@ -63,6 +63,8 @@ export interface VerifierOptions {
   jwksRefetchIntervalSeconds?: number;
   /** The JWKS is refreshed in the background once this old (default 300 s, authz's `max-age`). */
   jwksMaxAgeSeconds?: number;
+  /** Keys not refreshed for this long stop verifying (`ERR_JWKS_UNAVAILABLE`, 503) until a refresh succeeds (default 3600 s). */
+  jwksMaxStaleSeconds?: number;
   /** After a failed metadata/JWKS fetch, callers fail at once for this long (default 1 s). */
   fetchFailureRetrySeconds?: number;
   /** Timeout of metadata and JWKS requests (default 5000 ms). */
@@ -169,6 +171,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     clock,
     refetchIntervalMs: (options.jwksRefetchIntervalSeconds ?? 30) * 1000,
     maxAgeMs: (options.jwksMaxAgeSeconds ?? 300) * 1000,
+    maxStaleMs: (options.jwksMaxStaleSeconds ?? 3600) * 1000,
     failureRetryMs,
     timeoutMs,
   });

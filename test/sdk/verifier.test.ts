@@ -257,6 +257,21 @@ describe("the JWKS cache", () => {
     await verifier.verify(token); // stale keys still serve while the refresh fails
     expect(server.count("/keys/jwks.json")).toBe(2);
   });
+
+  it("keys not refreshed for jwksMaxStaleSeconds stop verifying (a removed key must not stay trusted through an outage), until a refresh succeeds", async () => {
+    const { clock, verifier, server } = setup({ algorithms: ["ES256"], jwksMaxAgeSeconds: 300, jwksMaxStaleSeconds: 3600 });
+    const token = await sign(es, claimsAt(clock.now() + 3_601_000, { exp: Math.floor(clock.now() / 1000) + 86_400 }));
+    await verifier.verify(await sign(es, claimsAt(clock.now())));
+    server.down = true;
+    clock.advance(3_601_000);
+    expect(await codeOf(verifier.verify(token))).toBe("ERR_JWKS_UNAVAILABLE");
+    const fetches = server.count("/keys/jwks.json");
+    expect(await codeOf(verifier.verify(token))).toBe("ERR_JWKS_UNAVAILABLE");
+    expect(server.count("/keys/jwks.json")).toBe(fetches); // no fetch per verification meanwhile
+    server.down = false;
+    clock.advance(2_000);
+    await verifier.verify(token);
+  });
 });
 
 describe("with a real HTTP JWKS endpoint (node:http, default fetch)", () => {
