@@ -256,7 +256,7 @@ async function serve(args: string[]): Promise<void> {
         config.gatewayUpstream === "loopback"
           ? loopbackUpstream(`${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${port}`, transcoderSettings.maxResponseBodySize * 2, trustedPeers(config.trustedProxies))
           : server.inProcess;
-      gateway = createGateway({ upstream, logger, limits: httpLimits(config), staticRoutes: createConsoleRoutes(), tls });
+      gateway = createGateway({ upstream, logger, limits: httpLimits(config), staticRoutes: createConsoleRoutes(), tls, onRefused: server.operations.metrics.httpRefused });
       const http = splitAddress(config.httpAddress);
       await new Promise<void>((resolve, reject) => gateway!.server.once("error", reject).listen(http.port, http.host, resolve)).catch((err: Error) => {
         throw new ListenError(`cannot listen on ${config.httpAddress} (HTTP): ${err.message}`);

@@ -32,6 +32,8 @@ export interface GatewayOptions {
   limits?: HttpLimits;
   /** HTTPS instead of HTTP (the certificate follows its files); client certificates are requested when the source has a client CA. */
   tls?: TlsSource;
+  /** Told of each request the gateway answers itself, before any call (a metric: the pipeline never sees these). */
+  onRefused?: (status: number) => void;
 }
 
 /** Bounds of the HTTP listener (config.ts documents the defaults). */
@@ -74,6 +76,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     throw new Error("gateway: requestValidationOptions.rejectUnknownMethod must be true for the embedded gateway");
   }
   const match = createMatcher(buildRoutes(registry, settings.services, settings.autoMapping), settings);
+  const refuse = (res: ServerResponse, status: number, message: string, close = false) => {
+    options.onRefused?.(status);
+    sendLocal(res, status, message, close);
+  };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? "/";
@@ -84,14 +90,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     try {
       found = match(req.method ?? "GET", path);
     } catch (err) {
-      if (err instanceof BadPath) return sendLocal(res, 400, err.message);
+      if (err instanceof BadPath) return refuse(res, 400, err.message);
       throw err;
     }
-    if (!found) return sendLocal(res, 404, `no route for ${req.method} ${path.slice(0, 200)}`);
-    if (Number(req.headers["content-length"] ?? 0) > settings.maxRequestBodySize) return sendLocal(res, 413, "request body too large", true);
+    if (!found) return refuse(res, 404, `no route for ${req.method} ${path.slice(0, 200)}`);
+    if (Number(req.headers["content-length"] ?? 0) > settings.maxRequestBodySize) return refuse(res, 413, "request body too large", true);
     const body = await readBody(req, settings.maxRequestBodySize);
     if (body === "gone") return;
-    if (body === "over") return sendLocal(res, 413, "request body too large", true);
+    if (body === "over") return refuse(res, 413, "request body too large", true);
 
     let request: Uint8Array;
     try {
@@ -123,7 +129,10 @@ export function createGateway(options: GatewayOptions): Gateway {
    * method can check them without writing (validate_only).
    */
   async function undecodableAnswer(route: Route, err: UndecodableFields, req: IncomingMessage, res: ServerResponse, url: string): Promise<void> {
-    if (route.stream || !err.validateOnly) return respond(res, route, withDecodeViolations(err, registry));
+    if (route.stream || !err.validateOnly) {
+      options.onRefused?.(400);
+      return respond(res, route, withDecodeViolations(err, registry));
+    }
     const checked = await call(route, err.validateOnly, req, res, url);
     if (checked) respond(res, route, withDecodeViolations(err, registry, checked));
   }
@@ -191,11 +200,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   const server = createServer(
     (req, res) => {
     handle(req, res).catch((err: unknown) => {
-      if (err instanceof GatewayError) return sendLocal(res, err.status, err.message);
+      if (err instanceof GatewayError) return refuse(res, err.status, err.message);
       // A client that went away mid-request is not a fault of the service.
       if (req.destroyed || res.destroyed) return logger.debug("http client went away", { error: (err as Error).name });
       logger.error("gateway fault", errorFields(err));
-      if (!res.headersSent) sendLocal(res, 500, "internal error");
+      if (!res.headersSent) refuse(res, 500, "internal error");
     });
     },
   );

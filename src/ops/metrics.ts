@@ -32,6 +32,7 @@ export function createMetrics(options: { apiServerLabels: number; processMetrics
   const introspections = slotCounter(registry, "authz_introspections_total", "Introspections by result: active, inactive, or the error answered.", ["result"]);
   const authFailures = slotCounter(registry, "authz_client_auth_failures_total", "Failed client authentications by reason.", ["reason"]);
   const limited = slotCounter(registry, "authz_rate_limited_total", "Requests refused by a rate limit or quota, by limit.", ["limit"]);
+  const httpRefused = slotCounter(registry, "authz_http_refused_total", "HTTP requests the embedded gateway answered itself, before any call (no route, too large, undecodable), by HTTP status.", ["status"]);
   const storeSeconds = new Histogram({ name: "authz_store_duration_seconds", help: "Store calls (cache misses, writes, background work) by operation.", labelNames: ["operation"], buckets: STORE_BUCKETS, registers: [registry] });
   const storeErrors = new Counter({ name: "authz_store_errors_total", help: "Store calls that failed, by operation.", labelNames: ["operation"], registers: [registry] });
   const ready = new Gauge({ name: "authz_ready", help: "1 while this replica is ready (store reachable, keys loaded), else 0.", registers: [registry], aggregator: "min" });
@@ -65,6 +66,10 @@ export function createMetrics(options: { apiServerLabels: number; processMetrics
     registry,
     observer,
     oauth,
+    /** An HTTP request the gateway refused before any call (src/gateway/index.ts): not in authz_rpc_requests_total. */
+    httpRefused(status: number): void {
+      httpRefused.bind(REFUSAL_STATUSES.has(status) ? String(status) : "other").n++;
+    },
     /** Times a store call (src/ops/store.ts). */
     storeCall(operation: string, seconds: number, ok: boolean): void {
       storeSeconds.observe({ operation }, seconds);
@@ -161,6 +166,9 @@ function boundedLabel(max: number): (value: string) => string {
     return value;
   };
 }
+
+/** The statuses the gateway answers by itself (any other would be a bug: counted as other, never a new label value). */
+const REFUSAL_STATUSES = new Set([400, 404, 405, 413, 414, 415, 431, 500]);
 
 interface Slot {
   n: number;

@@ -114,7 +114,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   // The HTTP suites run with both upstreams (AUTHZ_TEST_GATEWAY_UPSTREAM=loopback for the second run).
   const upstreamKind = options.config?.gatewayUpstream ?? (process.env.AUTHZ_TEST_GATEWAY_UPSTREAM === "loopback" ? "loopback" : "in-process");
   const upstream = upstreamKind === "loopback" ? loopbackUpstream(address, 2 << 20, trustedPeers(config.trustedProxies)) : server.inProcess;
-  const gateway = createGateway({ upstream, logger: options.logger ?? silentLogger, staticRoutes: options.staticRoutes, limits: httpLimits(config) });
+  const gateway = createGateway({ upstream, logger: options.logger ?? silentLogger, staticRoutes: options.staticRoutes, limits: httpLimits(config), onRefused: server.operations.metrics.httpRefused });
   await new Promise<void>((resolve) => gateway.server.listen(httpHandle, resolve));
   const httpUrl = `http://127.0.0.1:${httpPort}`;
 

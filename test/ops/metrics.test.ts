@@ -148,9 +148,11 @@ describe("label values come from bounded sets only", () => {
     expect(newSeries).toEqual([]);
     expect(text).not.toContain(marker);
     // The failures were counted all the same.
-    expect(deltas(before, after, ["authz_token_requests_total"])).toEqual({
+    expect(deltas(before, after, ["authz_token_requests_total", "authz_http_refused_total"])).toEqual({
       [series("authz_token_requests_total", { result: "invalid_client" })]: 200,
       [series("authz_token_requests_total", { result: "invalid_target" })]: 200,
+      // The random paths: answered by the gateway itself, no call, so counted there.
+      [series("authz_http_refused_total", { status: "404" })]: 100,
     });
   });
 
