@@ -1,4 +1,5 @@
 import type { Server as HttpServer } from "node:http";
+import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import { adminBanner, resetAdminSecret } from "./cli/admin.js";
 import { MANAGEMENT_HELP, MANAGEMENT_RESOURCES, runManagementCommand, UsageError } from "./cli/management.js";
@@ -16,7 +17,7 @@ import { createOpsServer, type OpsSource } from "./ops/server.js";
 import { startTracing } from "./otel.js";
 import { loadTls, TlsConfigError } from "./tls/source.js";
 import { createServer } from "./server.js";
-import { isPrimary, superviseWorkers, workerCount } from "./cli/workers.js";
+import { GATEWAY_KEY_ENV, isPrimary, superviseWorkers, workerCount } from "./cli/workers.js";
 import { openStore, type Store } from "./store/index.js";
 import { loadKek } from "./tokens/kek.js";
 import { listenGrpc, splitAddress, type GrpcListener } from "./transports/grpc.js";
@@ -197,7 +198,9 @@ async function serve(args: string[]): Promise<void> {
     const { metrics: { registry }, readiness } = operations;
     await listenOps({ metrics: async () => ({ body: await registry.metrics(), contentType: registry.contentType }), readiness: () => ({ ready: readiness.ready(), state: readiness.state() }) }, config.opsAddress, logger);
   }
-  const server = await createServer({ config, store, clock: systemClock, logger, kek: kek.kek, operations, clientCa: tlsFiles && (() => tlsFiles.clientCa()) });
+  // The loopback gateway's key (src/gateway/loopback_peer.ts): the supervisor's, shared by its replicas, or this process's own.
+  const gatewayKey = config.gatewayUpstream === "loopback" ? (process.env[GATEWAY_KEY_ENV] ?? randomBytes(32).toString("base64url")) : undefined;
+  const server = await createServer({ config, store, clock: systemClock, logger, kek: kek.kek, operations, clientCa: tlsFiles && (() => tlsFiles.clientCa()), gatewayKey });
   const source = kek.source;
   if (server.bootstrap && !server.bootstrap.fromConfig) {
     process.stderr.write(adminBanner("authz admin client created", server.bootstrap.clientId, server.bootstrap.clientSecret));
@@ -254,7 +257,7 @@ async function serve(args: string[]): Promise<void> {
       const host = splitAddress(config.grpcAddress).host;
       const upstream =
         config.gatewayUpstream === "loopback"
-          ? loopbackUpstream(`${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${port}`, transcoderSettings.maxResponseBodySize * 2, trustedPeers(config.trustedProxies))
+          ? loopbackUpstream(`${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${port}`, transcoderSettings.maxResponseBodySize * 2, trustedPeers(config.trustedProxies), gatewayKey)
           : server.inProcess;
       gateway = createGateway({ upstream, logger, limits: httpLimits(config), staticRoutes: createConsoleRoutes(), tls, onRefused: server.operations.metrics.httpRefused });
       const http = splitAddress(config.httpAddress);

@@ -16,6 +16,7 @@ import { InvalidArgument } from "./domain/errors.js";
 import { createGrants } from "./domain/grants.js";
 import { sha256 } from "./domain/ids.js";
 import type { Change } from "./domain/ports.js";
+import { gatewayPeerReader } from "./gateway/loopback_peer.js";
 import { inProcessUpstream, type Upstream } from "./gateway/upstream.js";
 import { createClientGuard } from "./limits/guard.js";
 import { errorFields, type Logger } from "./log.js";
@@ -63,6 +64,8 @@ export interface Deps {
   clientCa?: () => string;
   /** Metrics registry and readiness (src/ops/); made here when not given. */
   operations?: Operations;
+  /** The key the loopback gateway vouches for its HTTP callers' addresses with (src/gateway/loopback_peer.ts); none: nobody is believed. */
+  gatewayKey?: string;
 }
 
 export interface AuthzServer {
@@ -302,7 +305,7 @@ export async function createServer(given: Deps): Promise<AuthzServer> {
   const oauth = oauthDeps(domain, deps, writes, { guard, telemetry: counting ? metrics.oauth : undefined });
 
   const verify: VerifyManagementToken = (token, presented) => managementPrincipal(token, presented, oauth);
-  const pipeline = createPipeline({ verify, logger, maxUnaryCallMs: config.maxUnaryCallMs, observer: counting ? metrics.observer : undefined, clientAddressHeader: config.clientAddressHeader, forwardedCertificate: forwardedCertificates(config.trustedProxies) });
+  const pipeline = createPipeline({ verify, logger, maxUnaryCallMs: config.maxUnaryCallMs, observer: counting ? metrics.observer : undefined, clientAddressHeader: config.clientAddressHeader, forwardedCertificate: forwardedCertificates(config.trustedProxies), gatewayPeer: given.gatewayKey ? gatewayPeerReader(given.gatewayKey) : undefined });
   // Aborted as shutdown begins: long-lived streams end at once rather than hold the grace period.
   const stopping = new AbortController();
   const { apiServers, clients, grants, audit, keys, revocations } = domain;

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import cluster, { type Worker } from "node:cluster";
 import { availableParallelism } from "node:os";
 import type { Config } from "../config.js";
@@ -7,6 +8,9 @@ import type { Logger } from "../log.js";
 export function workerCount(workers: Config["workers"]): number {
   return workers === "auto" ? availableParallelism() : workers;
 }
+
+/** Where the supervisor hands its replicas the loopback gateway's key (not a setting: never set it yourself). */
+export const GATEWAY_KEY_ENV = "AUTHZ_INTERNAL_GATEWAY_KEY";
 
 /**
  * `authz serve --workers N`: this (primary) process forks N replicas of
@@ -18,8 +22,10 @@ export function workerCount(workers: Config["workers"]): number {
  */
 export function superviseWorkers(count: number, logger: Logger, exit: (code: number) => void): void {
   let stopping = false;
+  // One key for every replica: a loopback gateway's call may reach another replica's gRPC listener (src/gateway/loopback_peer.ts).
+  const env = { [GATEWAY_KEY_ENV]: randomBytes(32).toString("base64url") };
   const fork = () => {
-    const worker = cluster.fork();
+    const worker = cluster.fork(env);
     worker.once("exit", (code, signal) => onExit(worker, code, signal));
   };
   const onExit = (worker: Worker, code: number | null, signal: string | null) => {

@@ -4,6 +4,7 @@ import type { ClientCertificate, RequestHeaders } from "../pipeline/context.js";
 import type { Method, Pipeline } from "../pipeline/pipeline.js";
 import { statusDetails } from "../transports/status.js";
 import { XFCC_HEADER } from "../tls/forwarded.js";
+import { GATEWAY_KEY_HEADER, GATEWAY_PEER_HEADER } from "./loopback_peer.js";
 import type { Route } from "./routes.js";
 
 /** One call the gateway makes for an HTTP request: the transcoded request and the headers that become metadata. */
@@ -136,7 +137,7 @@ const identity = (b: Buffer) => b;
  * as Envoy's cluster has (`--gateway-upstream loopback`): the same bytes, the
  * same failure modes as behind Envoy.
  */
-export function loopbackUpstream(target: string, maxResponseBytes: number, trustedPeer: (peer: string) => boolean = () => false): Upstream {
+export function loopbackUpstream(target: string, maxResponseBytes: number, trustedPeer: (peer: string) => boolean = () => false, gatewayKey?: string): Upstream {
   const client = new grpc.Client(target, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": maxResponseBytes });
   /**
    * The call's headers as metadata. Every call arrives from this process's
@@ -148,6 +149,11 @@ export function loopbackUpstream(target: string, maxResponseBytes: number, trust
     const md = new grpc.Metadata();
     const forwardsCertificate = trustedPeer(call.peer);
     for (const [name, value] of call.headers) if (forwardsCertificate || name !== XFCC_HEADER) md.add(name, value);
+    // Who the HTTP caller was (else every call would be 127.0.0.1's), vouched for by the key: src/gateway/loopback_peer.ts.
+    if (gatewayKey && call.peer) {
+      md.set(GATEWAY_PEER_HEADER, call.peer);
+      md.set(GATEWAY_KEY_HEADER, gatewayKey);
+    }
     return md;
   };
   return {

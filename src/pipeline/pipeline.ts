@@ -59,6 +59,8 @@ export interface PipelineDeps {
    * undefined: none, or `peer` is not a trusted proxy.
    */
   forwardedCertificate?: (peer: string, headers: RequestHeaders) => ClientCertificate | undefined;
+  /** The HTTP caller's address the loopback gateway vouched for (src/gateway/loopback_peer.ts), if any: it stands for the connection's peer. */
+  gatewayPeer?: (headers: RequestHeaders) => string | undefined;
 }
 
 const SERVER_SPAN = { kind: SpanKind.SERVER };
@@ -109,6 +111,7 @@ export function createPipeline(deps: PipelineDeps) {
     // EventTarget per call costs the hot path more than the rest of the context.
     let controller: AbortController | undefined;
     let cancelled: Cancelled | undefined;
+    const connected = (deps.gatewayPeer && deps.gatewayPeer(init.requestHeaders)) ?? init.peer;
     const ctx: CallContext = {
       method: init.method,
       requestHeaders: init.requestHeaders,
@@ -126,9 +129,9 @@ export function createPipeline(deps: PipelineDeps) {
       get cancelled() {
         return cancelled !== undefined;
       },
-      peer: addressHeader ? (lastHop(init.requestHeaders.get(addressHeader)) ?? init.peer) : init.peer,
+      peer: addressHeader ? (lastHop(init.requestHeaders.get(addressHeader)) ?? connected) : connected,
       traceContext: extractTraceContext(init.requestHeaders),
-      clientCertificate: init.clientCertificate ?? deps.forwardedCertificate?.(init.peer, init.requestHeaders),
+      clientCertificate: init.clientCertificate ?? deps.forwardedCertificate?.(connected, init.requestHeaders),
     };
     const cancel = () => {
       if (cancelled) return;

@@ -103,7 +103,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...options.config,
   });
   const clock = options.clock ?? new ManualClock(Date.now());
-  const server = await createServer({ config, store, clock, logger: options.logger ?? silentLogger, kek }).catch(async (err: unknown) => {
+  // The HTTP suites run with both upstreams (AUTHZ_TEST_GATEWAY_UPSTREAM=loopback for the second run).
+  const upstreamKind = options.config?.gatewayUpstream ?? (process.env.AUTHZ_TEST_GATEWAY_UPSTREAM === "loopback" ? "loopback" : "in-process");
+  const gatewayKey = upstreamKind === "loopback" ? randomBytes(32).toString("base64url") : undefined;
+  const server = await createServer({ config, store, clock, logger: options.logger ?? silentLogger, kek, gatewayKey }).catch(async (err: unknown) => {
     httpHandle.close();
     await store.close();
     throw err;
@@ -111,9 +114,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   await server.warmed; // tests start from a settled cache: what they create next is not in it
   const listener = await listenGrpc(server.grpc, config.grpcAddress, { maxConnections: config.grpcMaxConnections, handshakeTimeoutMs: config.grpcHandshakeTimeoutMs });
   const address = `127.0.0.1:${listener.port}`;
-  // The HTTP suites run with both upstreams (AUTHZ_TEST_GATEWAY_UPSTREAM=loopback for the second run).
-  const upstreamKind = options.config?.gatewayUpstream ?? (process.env.AUTHZ_TEST_GATEWAY_UPSTREAM === "loopback" ? "loopback" : "in-process");
-  const upstream = upstreamKind === "loopback" ? loopbackUpstream(address, 2 << 20, trustedPeers(config.trustedProxies)) : server.inProcess;
+  const upstream = upstreamKind === "loopback" ? loopbackUpstream(address, 2 << 20, trustedPeers(config.trustedProxies), gatewayKey) : server.inProcess;
   const gateway = createGateway({ upstream, logger: options.logger ?? silentLogger, staticRoutes: options.staticRoutes, limits: httpLimits(config), onRefused: server.operations.metrics.httpRefused });
   await new Promise<void>((resolve) => gateway.server.listen(httpHandle, resolve));
   const httpUrl = `http://127.0.0.1:${httpPort}`;

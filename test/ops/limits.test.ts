@@ -158,6 +158,15 @@ describe("failed client authentication is throttled per client id and per source
     expect((await token(t, f)).status).toBe(200);
   });
 
+  test("through the loopback gateway each HTTP caller is its own source (every call reaches gRPC from 127.0.0.1): a guesser's flood does not stop the real client", async () => {
+    const t = await startTestServer({ config: { gatewayUpstream: "loopback", authFailuresPerMinute: 60, authFailureBurst: 5 } });
+    servers.push(t);
+    const f = await fixture(t);
+    for (let i = 0; i < 5; i++) expect((await token(t, { ...f, clientId: `cl_guess${i}` }, "x", "127.0.0.2")).status).toBe(401);
+    expect((await token(t, { ...f, clientId: "cl_guess5" }, "x", "127.0.0.2")).status).toBe(429);
+    expect((await token(t, f, f.secret, "127.0.0.3")).status).toBe(200);
+  });
+
   test("behind a proxy that adds its own x-forwarded-for line, the caller's line does not choose the source: the last hop of all lines counts", async () => {
     const t = await server({ authFailuresPerMinute: 60, authFailureBurst: 5, clientAddressHeader: "x-forwarded-for" });
     const f = await fixture(t);
