@@ -162,3 +162,12 @@ export async function grpcOutcome(run: () => Promise<unknown>): Promise<{ code: 
     return { code: e.code, challenge: e.metadata?.get("www-authenticate")[0] as string | undefined };
   }
 }
+
+/** A watch transport whose stream never yields (until cancelled, as the WatchStream contract says): a watch that never hears anything. */
+export const silentWatchTransport = {
+  open() {
+    let stop: (err: Error) => void = () => {};
+    const pending = new Promise<IteratorResult<never>>((_, reject) => (stop = reject));
+    return { [Symbol.asyncIterator]: () => ({ next: () => pending }), cancel: () => stop(new Error("cancelled")) };
+  },
+};

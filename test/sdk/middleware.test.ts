@@ -12,7 +12,7 @@ import { KeyServiceService, ListKeysResponse } from "../../sdk/src/gen/authz/v1/
 import { createAuthzClients, createVerifier, grpcAuth, grpcServerAuth, RevocationWatch, type Verifier } from "../../sdk/src/index.js";
 import { expressAuth, requireScope as expressScope } from "../../sdk/src/middleware/express.js";
 import { authzFastifyPlugin, fastifyAuth, requireScope as fastifyScope } from "../../sdk/src/middleware/fastify.js";
-import { AUDIENCE, claimsAt, FakeAuthServer, grpcOutcome, ISSUER, makeKey, ManualClock, sign, startKeyService, type TestKey } from "./helpers.js";
+import { AUDIENCE, claimsAt, FakeAuthServer, grpcOutcome, ISSUER, makeKey, ManualClock, sign, silentWatchTransport, startKeyService, type TestKey } from "./helpers.js";
 
 let key: TestKey;
 let verifier: Verifier;
@@ -118,15 +118,8 @@ describe("Fastify", () => {
 
 describe("503 when the watch is down and failing closed", () => {
   it("Express answers 503 with Retry-After and no challenge", async () => {
-    const never = {
-      open() {
-        let stop: (e: Error) => void = () => {};
-        const pending = new Promise<IteratorResult<never>>((_, reject) => (stop = reject));
-        return { [Symbol.asyncIterator]: () => ({ next: () => pending }), cancel: () => stop(new Error("cancelled")) };
-      },
-    };
     const c = new ManualClock(clock.now());
-    const watch = new RevocationWatch({ transport: never, token: async () => "t", failMode: "closed", maxStaleSeconds: 1, clock: c });
+    const watch = new RevocationWatch({ transport: silentWatchTransport, token: async () => "t", failMode: "closed", maxStaleSeconds: 1, clock: c });
     const down = createVerifier({ issuer: ISSUER, audience: AUDIENCE, fetch: new FakeAuthServer(key).fetch, clock: c, watch });
     c.advance(2_000);
     const app = express();

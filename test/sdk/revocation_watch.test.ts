@@ -17,7 +17,7 @@ import {
   type Verifier,
 } from "../../sdk/src/index.js";
 import type { RevocationEvent } from "../../sdk/src/gen/authz/v1/revocation.js";
-import { AUDIENCE, claimsAt, FakeAuthServer, ISSUER, makeKey, ManualClock, sign, until, type TestKey } from "./helpers.js";
+import { AUDIENCE, claimsAt, FakeAuthServer, ISSUER, makeKey, ManualClock, sign, silentWatchTransport, until, type TestKey } from "./helpers.js";
 import { RevocationDouble } from "./revocation_double.js";
 
 const { sessionRevoked, credentialChange, tokenClaimsChange } = CAEP_EVENT_TYPES;
@@ -245,15 +245,7 @@ describe("staleness", () => {
   });
 
   it("before any message, the staleness clock starts at start()", async () => {
-    // A stream that never yields (until cancelled, as the WatchStream contract says).
-    const never = {
-      open() {
-        let stop: (err: Error) => void = () => {};
-        const pending = new Promise<IteratorResult<never>>((_, reject) => (stop = reject));
-        return { [Symbol.asyncIterator]: () => ({ next: () => pending }), cancel: () => stop(new Error("cancelled")) };
-      },
-    };
-    const { verifier } = watchAndVerifier({ transport: never, failMode: "closed", maxStaleSeconds: 10 });
+    const { verifier } = watchAndVerifier({ transport: silentWatchTransport, failMode: "closed", maxStaleSeconds: 10 });
     const token = await tokenFor("cl_9", clock.now());
     expect(await codeOf(verifier, token)).toBeUndefined();
     clock.advance(10_001);
@@ -261,14 +253,7 @@ describe("staleness", () => {
   });
 
   it("resumed from a saved cursor, failing closed: nothing is vouched for until the catch-up has ended", async () => {
-    const never = {
-      open() {
-        let stop: (err: Error) => void = () => {};
-        const pending = new Promise<IteratorResult<never>>((_, reject) => (stop = reject));
-        return { [Symbol.asyncIterator]: () => ({ next: () => pending }), cancel: () => stop(new Error("cancelled")) };
-      },
-    };
-    const { verifier: resumed } = watchAndVerifier({ transport: never, cursor: "c7" });
+    const { verifier: resumed } = watchAndVerifier({ transport: silentWatchTransport, cursor: "c7" });
     // Whatever was revoked while this process was away is not in the view yet.
     expect(await codeOf(resumed, await tokenFor("cl_9", clock.now()))).toBe("ERR_REVOCATION_WATCH_DOWN");
 
