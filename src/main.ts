@@ -8,7 +8,6 @@ import { ConfigError, defaults, loadConfig, type Config } from "./config.js";
 import { createConsoleRoutes, createConsoleServer } from "./console/serve.js";
 import { createGateway, httpLimits, type Gateway } from "./gateway/index.js";
 import { loopbackUpstream } from "./gateway/upstream.js";
-import { trustedPeers } from "./tls/forwarded.js";
 import { transcoderSettings } from "./gateway/settings.js";
 import { createLogger, errorFields, type Logger } from "./log.js";
 import { shareWithSupervisor, supervisorOpsSource } from "./ops/cluster.js";
@@ -257,7 +256,7 @@ async function serve(args: string[]): Promise<void> {
       const host = splitAddress(config.grpcAddress).host;
       const upstream =
         config.gatewayUpstream === "loopback"
-          ? loopbackUpstream(`${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${port}`, transcoderSettings.maxResponseBodySize * 2, trustedPeers(config.trustedProxies), gatewayKey)
+          ? loopbackUpstream(`${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${port}`, transcoderSettings.maxResponseBodySize * 2, gatewayKey)
           : server.inProcess;
       gateway = createGateway({ upstream, logger, limits: httpLimits(config), staticRoutes: createConsoleRoutes(), tls, onRefused: server.operations.metrics.httpRefused });
       const http = splitAddress(config.httpAddress);

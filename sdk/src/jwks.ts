@@ -67,7 +67,7 @@ export class JwksCache {
     }
     if (clock.now() - this.fetchedAt >= this.options.maxStaleMs) {
       // One attempt per failureRetryMs, as above: an outage must not turn every verification into a fetch.
-      if (this.inflight || clock.now() - this.lastAttemptAt >= this.options.failureRetryMs) await (this.inflight ?? this.refresh()).catch(() => {});
+      if (this.inflight || clock.now() - this.lastAttemptAt >= this.options.failureRetryMs) await this.refresh().catch(() => {});
       if (clock.now() - this.fetchedAt >= this.options.maxStaleMs) throw new TokenVerificationError("ERR_JWKS_UNAVAILABLE", "the JWKS could not be refreshed for too long", { cause: this.lastFailure });
     }
     let key = this.keys!.get(kid);

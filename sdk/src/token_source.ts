@@ -115,8 +115,8 @@ interface Entry {
   cached?: Cached;
   inflight?: Promise<Cached>;
   failedAt?: number;
-  /** A refusal (bad credentials, a disabled client...): answered again without asking until REFUSAL_HOLD_MS passed. */
-  refused?: { at: number; error: TokenSourceError };
+  /** The last failure, when it was a refusal (bad credentials, a disabled client...): answered again without asking until REFUSAL_HOLD_MS after `failedAt`. */
+  refused?: TokenSourceError;
 }
 
 /**
@@ -199,7 +199,7 @@ export class TokenSource {
     const now = this.clock.now();
     const cached = entry.cached;
     if (cached && now < cached.renewAt) return cached.token;
-    if (!(cached && now < cached.usableUntil) && entry.refused && now - entry.refused.at < REFUSAL_HOLD_MS && !entry.inflight) throw entry.refused.error;
+    if (!(cached && now < cached.usableUntil) && entry.refused && now - entry.failedAt! < REFUSAL_HOLD_MS && !entry.inflight) throw entry.refused;
     if (cached && now < cached.usableUntil) {
       // Renewal window: hand out the cached token, renew in the background
       // (not again right after a failed attempt: the retries already backed off).
@@ -319,7 +319,7 @@ export class TokenSource {
         },
         (err: unknown) => {
           entry.failedAt = this.clock.now();
-          if (err instanceof TokenSourceError && err.code === "ERR_TOKEN_REQUEST_REFUSED") entry.refused = { at: entry.failedAt, error: err };
+          entry.refused = err instanceof TokenSourceError && err.code === "ERR_TOKEN_REQUEST_REFUSED" ? err : undefined;
           throw err;
         },
       )

@@ -137,20 +137,22 @@ const identity = (b: Buffer) => b;
  * as Envoy's cluster has (`--gateway-upstream loopback`): the same bytes, the
  * same failure modes as behind Envoy.
  */
-export function loopbackUpstream(target: string, maxResponseBytes: number, trustedPeer: (peer: string) => boolean = () => false, gatewayKey?: string): Upstream {
+export function loopbackUpstream(target: string, maxResponseBytes: number, gatewayKey?: string): Upstream {
   const client = new grpc.Client(target, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": maxResponseBytes });
   /**
-   * The call's headers as metadata. Every call arrives from this process's
-   * own address, so an XFCC header goes on only from an HTTP caller that is
-   * itself a trusted proxy: else anyone could write one and be believed
-   * wherever 127.0.0.1 is trusted (Envoy likewise replaces it: SANITIZE_SET).
+   * The call's headers as metadata, and who the HTTP caller was, vouched for
+   * by the key (src/gateway/loopback_peer.ts): every call arrives from this
+   * process's own address, so the service judges the caller's address (its
+   * throttling source, whether its XFCC header comes from a trusted proxy)
+   * by that. Without a key nothing vouches for the caller, and an XFCC header
+   * does not go on at all: else anyone could write one and be believed
+   * wherever 127.0.0.1 is trusted.
    */
   const metadataOf = (call: UpstreamCall): grpc.Metadata => {
     const md = new grpc.Metadata();
-    const forwardsCertificate = trustedPeer(call.peer);
-    for (const [name, value] of call.headers) if (forwardsCertificate || name !== XFCC_HEADER) md.add(name, value);
-    // Who the HTTP caller was (else every call would be 127.0.0.1's), vouched for by the key: src/gateway/loopback_peer.ts.
-    if (gatewayKey && call.peer) {
+    const vouched = gatewayKey !== undefined && call.peer !== "";
+    for (const [name, value] of call.headers) if (vouched || name !== XFCC_HEADER) md.add(name, value);
+    if (vouched) {
       md.set(GATEWAY_PEER_HEADER, call.peer);
       md.set(GATEWAY_KEY_HEADER, gatewayKey);
     }

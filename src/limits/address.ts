@@ -14,8 +14,9 @@ export function sourceKey(peer: string): string {
   // A load balancer may write `1.2.3.4:5678`: the port is the connection's, not the caller's.
   host = host.replace(/^(\d+\.\d+\.\d+\.\d+):\d+$/, "$1");
   if (host.includes(":")) host = canonicalIpv6(host.replace(/%.*$/, "")) ?? host; // one spelling per address; no zone
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host) ?? /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(host);
-  if (mapped) return mapped.length === 2 ? mapped[1]! : hexToIpv4(mapped[1]!, mapped[2]!);
+  // IPv4-mapped, as the canonical form writes it (`::ffff:a01:203`): the IPv4 address.
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
+  if (mapped) return hexToIpv4(mapped[1]!, mapped[2]!);
   if (host.includes(":") && /^[0-9a-f:]+$/i.test(host)) return ipv6Prefix(host);
   return host.slice(0, 64);
 }

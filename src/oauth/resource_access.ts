@@ -5,9 +5,8 @@ import type { Principal } from "../pipeline/context.js";
 import { Unauthenticated, type TokenPresentation } from "../pipeline/access.js";
 import { activeAccessToken } from "./active_token.js";
 import { DPOP_ALGS, DpopError, verifyDpopProof } from "./dpop.js";
-import { certificateThumbprint } from "./mtls/certificates.js";
 import type { OAuthDeps } from "./ports.js";
-import type { Confirmation } from "./sender_constraint.js";
+import { dpopReplay, presentsBinding, type Confirmation } from "./sender_constraint.js";
 
 const INVALID_TOKEN = 'Bearer realm="authz", error="invalid_token"';
 const INVALID_PROOF = `DPoP realm="authz", error="invalid_dpop_proof", algs="${DPOP_ALGS.join(" ")}"`;
@@ -43,7 +42,7 @@ async function checkBinding(cnf: Confirmation | undefined, token: string, presen
         nowMs: deps.now(),
         iatWindowSeconds: deps.dpop.windowSeconds,
         accessToken: token,
-        replay: { consume: (key, jti, expiresAt) => deps.dpop.consumeJti(key, jti, Math.ceil(expiresAt / 1000)) },
+        replay: dpopReplay(deps),
       });
       if (jkt !== cnf.jkt) throw new DpopError("invalid_dpop_proof", "DPoP proof key is not the token's");
     } catch (err) {
@@ -51,8 +50,8 @@ async function checkBinding(cnf: Confirmation | undefined, token: string, presen
       throw err;
     }
   }
-  const bound = cnf?.["x5t#S256"];
-  if (bound !== undefined && (presented.certificate === undefined || certificateThumbprint(presented.certificate.der) !== bound)) {
+  // The DPoP key matched above; what is left to present is the certificate.
+  if (cnf && !presentsBinding(cnf, presented.certificate, cnf.jkt)) {
     throw new Unauthenticated("a certificate-bound token must come over a connection with its certificate", INVALID_TOKEN);
   }
 }

@@ -3,7 +3,7 @@
 import type { ApiServer } from "../domain/api_servers.js";
 import type { ClientCertificate } from "../pipeline/context.js";
 import type { AuthenticatedClient } from "./client_auth.js";
-import { DpopError, verifyDpopProof } from "./dpop.js";
+import { DpopError, verifyDpopProof, type DpopReplay } from "./dpop.js";
 import { InvalidDpopProof, InvalidRequest, UseDpopNonce } from "./errors.js";
 import { certificateThumbprint } from "./mtls/certificates.js";
 import type { OAuthDeps } from "./ports.js";
@@ -37,8 +37,7 @@ export async function dpopKey(proof: string | undefined, client: AuthenticatedCl
       nowMs: deps.now(),
       iatWindowSeconds: deps.dpop.windowSeconds,
       nonce: deps.dpop.nonce,
-      // One store row per (key, jti) until the proof can no longer be accepted: single use across replicas.
-      replay: { consume: (key, jti, expiresAt) => deps.dpop.consumeJti(key, jti, Math.ceil(expiresAt / 1000)) },
+      replay: dpopReplay(deps),
     });
     return jkt;
   } catch (err) {
@@ -46,6 +45,11 @@ export async function dpopKey(proof: string | undefined, client: AuthenticatedCl
     if (err instanceof DpopError) throw new InvalidDpopProof(err.message, err.message);
     throw err;
   }
+}
+
+/** One store row per (key, jti) until the proof can no longer be accepted: single use across replicas. */
+export function dpopReplay(deps: Pick<OAuthDeps, "dpop">): DpopReplay {
+  return { consume: (key, jti, expiresAt) => deps.dpop.consumeJti(key, jti, Math.ceil(expiresAt / 1000)) };
 }
 
 /** Whether a request presents what `cnf` binds to: the same DPoP key (its proof's thumbprint) and the same TLS client certificate. */

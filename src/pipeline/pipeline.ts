@@ -111,7 +111,7 @@ export function createPipeline(deps: PipelineDeps) {
     // EventTarget per call costs the hot path more than the rest of the context.
     let controller: AbortController | undefined;
     let cancelled: Cancelled | undefined;
-    const connected = (deps.gatewayPeer && deps.gatewayPeer(init.requestHeaders)) ?? init.peer;
+    const connected = deps.gatewayPeer?.(init.requestHeaders) ?? init.peer;
     const ctx: CallContext = {
       method: init.method,
       requestHeaders: init.requestHeaders,

@@ -81,14 +81,7 @@ function refuseSecretsInUrl(ctx: CallContext): void {
   const path = ctx.requestHeaders.get(TRANSCODED_HEADER);
   const q = path?.indexOf("?") ?? -1;
   if (q < 0) return;
-  for (const pair of path!.slice(q + 1).split("&")) {
-    const raw = pair.split("=", 1)[0]!;
-    let name: string;
-    try {
-      name = decodeURIComponent(raw.replace(/\+/g, " "));
-    } catch {
-      name = raw;
-    }
+  for (const name of new URLSearchParams(path!.slice(q + 1)).keys()) {
     if (SECRET_FIELDS.has(name)) throw new InvalidRequest("secret in the URL", `${name} must be sent in the request body, never in the URL`);
   }
 }

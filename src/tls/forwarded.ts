@@ -13,20 +13,14 @@ export const XFCC_HEADER = "x-forwarded-client-cert";
  */
 export function forwardedCertificates(trustedProxies: readonly string[]): ((peer: string, headers: RequestHeaders) => ClientCertificate | undefined) | undefined {
   if (trustedProxies.length === 0) return undefined;
-  const trusted = trustedPeers(trustedProxies);
+  const trusted = new Set(trustedProxies.map(plainAddress));
   return (peer, headers) => {
-    if (!trusted(peer)) return undefined;
+    if (!trusted.has(plainAddress(peer))) return undefined;
     const header = headers.get(XFCC_HEADER);
     const element = header === undefined ? undefined : parseXfcc(header);
     const presented = element && presentedFromXfcc(element);
     return presented ? { der: presented.der, chain: presented.chain ?? [] } : undefined;
   };
-}
-
-/** Whether a connection's address is one of `trustedProxies` (as above): the only callers whose XFCC header counts. */
-export function trustedPeers(trustedProxies: readonly string[]): (peer: string) => boolean {
-  const trusted = new Set(trustedProxies.map(plainAddress));
-  return (peer) => trusted.has(plainAddress(peer));
 }
 
 function plainAddress(address: string): string {

@@ -13,7 +13,6 @@ import { ManualClock, type Clock } from "../../src/clock.js";
 import { loadConfig, type Config } from "../../src/config.js";
 import { createGateway, httpLimits, type GatewayOptions } from "../../src/gateway/index.js";
 import { loopbackUpstream } from "../../src/gateway/upstream.js";
-import { trustedPeers } from "../../src/tls/forwarded.js";
 import { silentLogger, type Logger } from "../../src/log.js";
 import { reservePort } from "./ports.js";
 import { promisify } from "./promisify.js";
@@ -114,7 +113,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   await server.warmed; // tests start from a settled cache: what they create next is not in it
   const listener = await listenGrpc(server.grpc, config.grpcAddress, { maxConnections: config.grpcMaxConnections, handshakeTimeoutMs: config.grpcHandshakeTimeoutMs });
   const address = `127.0.0.1:${listener.port}`;
-  const upstream = upstreamKind === "loopback" ? loopbackUpstream(address, 2 << 20, trustedPeers(config.trustedProxies), gatewayKey) : server.inProcess;
+  const upstream = upstreamKind === "loopback" ? loopbackUpstream(address, 2 << 20, gatewayKey) : server.inProcess;
   const gateway = createGateway({ upstream, logger: options.logger ?? silentLogger, staticRoutes: options.staticRoutes, limits: httpLimits(config), onRefused: server.operations.metrics.httpRefused });
   await new Promise<void>((resolve) => gateway.server.listen(httpHandle, resolve));
   const httpUrl = `http://127.0.0.1:${httpPort}`;
